@@ -1,0 +1,55 @@
+"""Option objects that select how a schedule is simulated (never strings that select code)."""
+
+from __future__ import annotations
+
+import equinox as eqx
+
+
+class Closed(eqx.Module):
+    """Unitary dynamics: T1 and T2 are ignored."""
+
+
+class Open(eqx.Module):
+    """Lindblad dynamics with each transmon's T1 and T2."""
+
+
+Dynamics = Closed | Open
+
+
+class ExactSteps(eqx.Module):
+    """Exact propagation of the piecewise-constant Hamiltonian (the fast path).
+
+    With one transmon the rotating-frame Hamiltonian is constant over each AWG sample
+    and one matrix exponential per sample is exact. With couplings or crosstalk it
+    carries phases rotating at the carrier differences, so each sample is split in
+    `substeps` fourth-order Magnus steps. None picks 1 for a single transmon and 8
+    otherwise.
+    """
+
+    substeps: int | None = eqx.field(static=True, default=None)
+
+    def resolve(self, n_qubits: int) -> int:
+        if self.substeps is None:
+            return 1 if n_qubits == 1 else 8
+        if not isinstance(self.substeps, int) or self.substeps < 1:
+            raise ValueError(f"ExactSteps.substeps is {self.substeps!r}, but must be an integer >= 1.")
+        return self.substeps
+
+
+class QiskitDynamics(eqx.Module):
+    """Solve with qiskit-dynamics (`solve_lmde`, array_library='jax') on the same model.
+
+    method: qiskit-dynamics' own solver name, e.g. 'jax_expm' or 'jax_odeint'.
+    magnus_order: for the exponential solvers; 2 is the scheme ExactSteps uses.
+    max_dt: largest step [ns]; None uses the AWG sample time divided by `ExactSteps`'
+        default substeps, so a variable-step solver cannot step over a short pulse.
+    """
+
+    method: str = eqx.field(static=True, default="jax_expm")
+    max_dt: float | None = eqx.field(static=True, default=None)
+    magnus_order: int = eqx.field(static=True, default=2)
+    atol: float = eqx.field(static=True, default=1e-10)
+    rtol: float = eqx.field(static=True, default=1e-10)
+
+
+Solver = ExactSteps | QiskitDynamics
