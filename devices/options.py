@@ -24,9 +24,14 @@ class ExactSteps(eqx.Module):
     carries phases rotating at the carrier differences, so each sample is split in
     `substeps` fourth-order Magnus steps. None picks 1 for a single transmon and 8
     otherwise.
+
+    max_squarings: squarings budget of the matrix exponential; steps whose generator
+    norm needs more raise an error naming this option (3 covers ||2 pi H dt|| < 5.4,
+    far beyond any rotating-frame model the RWA is valid for at dt = 0.5 ns).
     """
 
     substeps: int | None = eqx.field(static=True, default=None)
+    max_squarings: int = eqx.field(static=True, default=3)
 
     def resolve(self, n_qubits: int) -> int:
         if self.substeps is None:

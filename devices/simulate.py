@@ -15,7 +15,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from devices import _qiskit_backend, hamiltonian
+from devices import _expm, _qiskit_backend, hamiltonian, liouville
 from devices._validate import DeviceModelError
 from devices.chip import Chip
 from devices.options import Closed, Dynamics, ExactSteps, Open, QiskitDynamics, Solver
@@ -45,14 +45,17 @@ def check_inputs(chip: Chip, schedule: Schedule, dt: float) -> None:
 
 def _generators_at(chip: Chip, schedule: Schedule, samples: jax.Array, t: jax.Array,
                    sample_index: jax.Array, dynamics: Dynamics) -> jax.Array:
-    """Generators G(t) (d/dt y = G y) at times t, with the envelope of sample `sample_index`."""
+    """Generators G(t) (d/dt y = G y) at times t, with the envelope of sample `sample_index`.
+
+    Closed: complex -i 2 pi H(t). Open: the real Lindbladian (see devices.liouville)."""
     coeffs = hamiltonian.control_coefficients(chip, schedule.frequencies, samples[:, sample_index], t)
-    ops = jnp.asarray(hamiltonian.control_operators(chip.n_qubits, chip.n_levels))
+    ops = hamiltonian.control_operators(chip.n_qubits, chip.n_levels)
     h_static = hamiltonian.static_hamiltonian(chip, schedule.frequencies)
-    gen = -2j * jnp.pi * (h_static + jnp.einsum("kt,kij->tij", coeffs.astype(jnp.complex128), ops))
     if isinstance(dynamics, Open):
-        gen = lindblad_superoperator(gen, hamiltonian.collapse_operators(chip))
-    return gen
+        static = liouville.static_generator(h_static, hamiltonian.collapse_operators(chip))
+        return static + jnp.einsum("kt,kij->tij", coeffs, jnp.asarray(liouville.control_generators(ops)))
+    hams = h_static + jnp.einsum("kt,kij->tij", coeffs.astype(jnp.complex128), jnp.asarray(ops))
+    return -2j * jnp.pi * hams
 
 
 _GAUSS_OFFSET = jnp.sqrt(3.0) / 6  # Gauss-Legendre nodes at 1/2 -+ sqrt(3)/6 of a step
@@ -81,35 +84,23 @@ def step_exponents(chip: Chip, schedule: Schedule, dt: float, dynamics: Dynamics
     return 0.5 * h * (g1 + g2) + (jnp.sqrt(3.0) / 12) * h**2 * (g2 @ g1 - g1 @ g2)
 
 
-def lindblad_superoperator(hamiltonian_generator: jax.Array, collapse: jax.Array) -> jax.Array:
-    """Column-stacking superoperator of d rho/dt = G rho + rho G^dag + dissipators, where
-    G = -i 2 pi H; vec(A X B) = (B^T kron A) vec(X)."""
-    d = hamiltonian_generator.shape[-1]
-    eye = jnp.eye(d, dtype=jnp.complex128)
-    g = hamiltonian_generator
-    coherent = jnp.kron(eye, g) + jnp.kron(g.conj(), eye)  # vec(G X) + vec(X G^dag)
-    lind = jnp.zeros((d * d, d * d), jnp.complex128)
-    for k in range(collapse.shape[0]):
-        op = collapse[k]
-        ldl = op.conj().T @ op
-        lind += jnp.kron(op.conj(), op) - 0.5 * jnp.kron(eye, ldl) - 0.5 * jnp.kron(ldl.T, eye)
-    return coherent + lind
-
-
 def ordered_product(mats: jax.Array) -> jax.Array:
     """M_{n-1} ... M_1 M_0 by pairwise products: log2(n) batched matmul rounds."""
     while mats.shape[0] > 1:
         if mats.shape[0] % 2:
             eye = jnp.eye(mats.shape[-1], dtype=mats.dtype)[None]
             mats = jnp.concatenate([mats, eye])
-        mats = mats[1::2] @ mats[0::2]
+        mats = _expm.small_matmul(mats[1::2], mats[0::2])
     return mats[0]
 
 
 @eqx.filter_jit
-def _exact_propagator(chip, schedule, dt, dynamics, substeps):
-    steps = jax.scipy.linalg.expm(step_exponents(chip, schedule, dt, dynamics, substeps))
-    return ordered_product(steps)
+def _exact_propagator(chip, schedule, dt, dynamics, options: ExactSteps):
+    exponents = step_exponents(chip, schedule, dt, dynamics, options.resolve(chip.n_qubits))
+    total = ordered_product(_expm.expm(exponents, max_squarings=options.max_squarings))
+    if isinstance(dynamics, Open):
+        return liouville.to_column_stacking(total, chip.n_levels ** chip.n_qubits)
+    return total
 
 
 def propagator(chip: Chip, schedule: Schedule, *, dt: float, dynamics: Dynamics = Closed(),
@@ -118,7 +109,7 @@ def propagator(chip: Chip, schedule: Schedule, *, dt: float, dynamics: Dynamics 
     check_inputs(chip, schedule, dt)
     if isinstance(solver, QiskitDynamics):
         return _qiskit_backend.propagator(chip, schedule, dt, dynamics, solver)
-    return _exact_propagator(chip, schedule, dt, dynamics, solver.resolve(chip.n_qubits))
+    return _exact_propagator(chip, schedule, dt, dynamics, solver)
 
 
 def ground_state(chip: Chip) -> jax.Array:
