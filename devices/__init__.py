@@ -12,7 +12,7 @@ from devices._validate import DeviceModelError  # noqa: E402
 from devices.chip import Chip  # noqa: E402
 from devices.options import Closed, ExactSteps, Open, QiskitDynamics  # noqa: E402
 from devices.pulses import Constant, Drag, Gaussian, GaussianSquare, Pulse, Samples  # noqa: E402
-from devices.schedule import Barrier, Delay, Play, Schedule, ShiftPhase  # noqa: E402
+from devices.schedule import Barrier, ChannelDelay, Delay, Play, Schedule, ShiftPhase  # noqa: E402
 from devices.simulate import (  # noqa: E402
     basis_state,
     evolve,
@@ -24,7 +24,7 @@ from devices.simulate import (  # noqa: E402
 from devices.transmon import Transmon  # noqa: E402
 
 __all__ = [
-    "Barrier", "Chip", "Closed", "Constant", "Delay", "DeviceModelError", "Drag", "ExactSteps",
+    "Barrier", "ChannelDelay", "Chip", "Closed", "Constant", "Delay", "DeviceModelError", "Drag", "ExactSteps",
     "Gaussian", "GaussianSquare", "Open", "Play", "Pulse", "QiskitDynamics", "Samples", "Schedule",
     "ShiftPhase", "Transmon", "basis_state", "evolve", "ground_state", "level_populations",
     "populations", "propagator",

@@ -3,11 +3,17 @@
 Drive channel q drives transmon q of the chip at carrier `frequencies[q]`; the
 simulation runs in the rotating frame of those carriers. Instructions on one
 channel play back to back; `Barrier` aligns channels to the latest of them.
+
+A schedule lays out as a sequence of segments: `Driven` blocks of AWG samples
+(static length) and `Idle` periods in which no channel plays. An idle period's
+length may be a traced value, so a sweep over delays is one compiled function
+`vmap`ped over the delays, and a 300 us delay costs as little as a 1 ns one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -37,13 +43,19 @@ class Play(eqx.Module):
 
 
 class Delay(eqx.Module):
-    channel: int = eqx.field(static=True)
-    duration: float = eqx.field(static=True)
+    """Wait `duration` ns on `channel`, or on every channel when channel is None.
+
+    A delay on every channel (or on the only channel) is an idle period whose duration
+    may be traced; a delay on one channel of several must be concrete, because it
+    shifts that channel against the others."""
+
+    channel: int | None = eqx.field(static=True)
+    duration: jax.Array = eqx.field(converter=_f64)
 
     def __check_init__(self):
-        _check_channel("Delay", self.channel)
-        if not isinstance(self.duration, (int, float)) or not self.duration >= 0:
-            raise DeviceModelError(f"Delay.duration is {self.duration!r}, but must be >= 0 ns.")
+        if self.channel is not None:
+            _check_channel("Delay", self.channel)
+        check_range("Delay", "duration", self.duration, low=0.0, allowed="duration >= 0 ns")
 
 
 class ShiftPhase(eqx.Module):
@@ -60,13 +72,22 @@ class ShiftPhase(eqx.Module):
         check_finite("ShiftPhase", "phase", self.phase)
 
 
+class ChannelDelay(eqx.Module):
+    """A delay on one channel of several, with its duration fixed (static) at schedule
+    construction: it shifts the channel against the others, which fixes array shapes.
+    Schedule builds these from `Delay(channel, duration)`."""
+
+    channel: int = eqx.field(static=True)
+    duration: float = eqx.field(static=True)
+
+
 class Barrier(eqx.Module):
     """Aligns the listed channels (all channels when empty) to the latest of them."""
 
     channels: tuple[int, ...] = eqx.field(static=True, default=())
 
 
-Instruction = Play | Delay | ShiftPhase | Barrier
+Instruction = Play | Delay | ChannelDelay | ShiftPhase | Barrier
 
 
 class Schedule(eqx.Module):
@@ -76,8 +97,14 @@ class Schedule(eqx.Module):
     frequencies: jax.Array = eqx.field(converter=_f64)
 
     def __init__(self, instructions: Sequence[Instruction], frequencies):
-        self.instructions = tuple(instructions)
         self.frequencies = frequencies
+        shape = jnp.shape(frequencies)
+        multi = len(shape) >= 1 and shape[-1] > 1
+        self.instructions = tuple(
+            _fix_channel_delay(ins) if multi and isinstance(ins, Delay) and ins.channel is not None
+            else ins
+            for ins in instructions
+        )
 
     def __check_init__(self):
         if self.frequencies.ndim < 1:
@@ -89,7 +116,7 @@ class Schedule(eqx.Module):
                     allowed="frequencies > 0 GHz")
         n = self.n_channels
         for ins in self.instructions:
-            if not isinstance(ins, (Play, Delay, ShiftPhase, Barrier)):
+            if not isinstance(ins, (Play, Delay, ChannelDelay, ShiftPhase, Barrier)):
                 raise DeviceModelError(
                     f"Schedule.instructions holds a {type(ins).__name__}, but only Play, Delay, "
                     "ShiftPhase and Barrier are allowed."
@@ -105,44 +132,66 @@ class Schedule(eqx.Module):
     def n_channels(self) -> int:
         return int(self.frequencies.shape[-1])
 
-    def duration(self, dt: float) -> float:
-        """Length of the schedule in ns."""
-        return dt * max(_channel_ends(self, dt))
+    def duration(self, dt: float) -> jax.Array:
+        """Length of the schedule in ns (traced when its idle periods are)."""
+        return dt * _n_samples(_segments(self, dt))
+
+    def segments(self, dt: float) -> list["Driven | Idle"]:
+        """The schedule as Driven sample blocks and Idle periods, in time order."""
+        return _segments(self, dt)
 
     def render(self, dt: float) -> jax.Array:
-        """Complex envelope samples, shape (n_channels, n_samples), phases applied."""
+        """Complex envelope samples, shape (n_channels, n_samples), phases applied;
+        idle periods as zeros (their durations must be concrete)."""
         return _render(self, dt)
 
 
 def _channels_of(ins) -> tuple[int, ...]:
     if isinstance(ins, Barrier):
         return ins.channels
+    if isinstance(ins, Delay) and ins.channel is None:
+        return ()
     return (ins.channel,)
 
 
-def _delay_samples(ins: Delay, dt: float) -> int:
+class Driven(NamedTuple):
+    samples: jax.Array  # (n_channels, k) complex, static k >= 1
+
+
+class Idle(NamedTuple):
+    n_samples: jax.Array  # int64 scalar, possibly traced
+
+
+def _fix_channel_delay(ins: Delay) -> ChannelDelay:
+    if isinstance(ins.duration, jax.core.Tracer) or ins.duration.ndim != 0:
+        raise DeviceModelError(
+            f"Delay on channel {ins.channel} of a multi-channel schedule needs one concrete "
+            "duration (it shifts that channel against the others); to sweep a delay under "
+            "jit/vmap, delay every channel: Delay(None, duration)."
+        )
+    return ChannelDelay(ins.channel, float(ins.duration))
+
+
+def _static_samples(ins: ChannelDelay, dt: float) -> int:
     return 0 if ins.duration == 0 else n_samples_of(ins.duration, dt, "Delay")
 
 
-def _channel_ends(schedule: Schedule, dt: float) -> list[int]:
-    ends = [0] * schedule.n_channels
-    for ins in schedule.instructions:
-        if isinstance(ins, Play):
-            ends[ins.channel] += ins.pulse.n_samples(dt)
-        elif isinstance(ins, Delay):
-            ends[ins.channel] += _delay_samples(ins, dt)
-        elif isinstance(ins, Barrier):
-            chans = ins.channels or tuple(range(schedule.n_channels))
-            latest = max(ends[c] for c in chans)
-            for c in chans:
-                ends[c] = latest
-    return ends
+def _idle_samples(ins: Delay, dt: float) -> jax.Array:
+    n = ins.duration / dt
+    rounded = jnp.round(n)
+    if not isinstance(n, jax.core.Tracer) and abs(float(n) - float(rounded)) > 1e-9 * max(1.0, float(n)):
+        raise DeviceModelError(
+            f"Delay.duration is {float(ins.duration)} ns, but must be a multiple of the AWG "
+            f"sample time dt = {dt} ns."
+        )
+    return rounded.astype(jnp.int64)
 
 
-def _render(schedule: Schedule, dt: float) -> jax.Array:
-    # Layout (which sample belongs to which instruction) is static Python; only the
-    # sample values and phases are traced, so rendering is jit- and grad-friendly.
+def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle]:
+    # Which sample belongs to which instruction is static Python; only sample values,
+    # phases and idle lengths are traced, so layout is jit- and grad-friendly.
     n_ch = schedule.n_channels
+    segments: list[Driven | Idle] = []
     pieces: list[list[jax.Array]] = [[] for _ in range(n_ch)]
     ends = [0] * n_ch
     phase = [jnp.zeros((), jnp.float64) for _ in range(n_ch)]
@@ -152,13 +201,27 @@ def _render(schedule: Schedule, dt: float) -> jax.Array:
             pieces[ch].append(jnp.zeros((k,), jnp.complex128))
             ends[ch] += k
 
+    def flush() -> None:
+        total = max(ends)
+        if total == 0:
+            return
+        for ch in range(n_ch):
+            pad(ch, total - ends[ch])
+        segments.append(Driven(jnp.stack([jnp.concatenate(p) for p in pieces])))
+        for ch in range(n_ch):
+            pieces[ch].clear()
+            ends[ch] = 0
+
     for ins in schedule.instructions:
         if isinstance(ins, Play):
             s = ins.pulse.samples(dt)
             pieces[ins.channel].append(s * jnp.exp(1j * phase[ins.channel]))
             ends[ins.channel] += s.shape[-1]
-        elif isinstance(ins, Delay):
-            pad(ins.channel, _delay_samples(ins, dt))
+        elif isinstance(ins, Delay) and (ins.channel is None or n_ch == 1):
+            flush()
+            segments.append(Idle(_idle_samples(ins, dt)))
+        elif isinstance(ins, ChannelDelay):
+            pad(ins.channel, _static_samples(ins, dt))
         elif isinstance(ins, ShiftPhase):
             phase[ins.channel] = phase[ins.channel] + ins.phase
         else:
@@ -166,9 +229,26 @@ def _render(schedule: Schedule, dt: float) -> jax.Array:
             latest = max(ends[c] for c in chans)
             for c in chans:
                 pad(c, latest - ends[c])
-    total = max(ends) if ends else 0
-    if total == 0:
+    flush()
+    if not segments:
         raise DeviceModelError("Schedule plays nothing: it has no pulse or delay of nonzero length.")
-    for ch in range(n_ch):
-        pad(ch, total - ends[ch])
-    return jnp.stack([jnp.concatenate(p) for p in pieces])
+    return segments
+
+
+def _n_samples(segments: list[Driven | Idle]):
+    total = 0
+    for seg in segments:
+        total = total + (seg.samples.shape[-1] if isinstance(seg, Driven) else seg.n_samples)
+    return total
+
+
+def _render(schedule: Schedule, dt: float) -> jax.Array:
+    parts = []
+    for seg in _segments(schedule, dt):
+        if isinstance(seg, Driven):
+            parts.append(seg.samples)
+        else:
+            if isinstance(seg.n_samples, jax.core.Tracer):
+                raise DeviceModelError("Schedule.render needs concrete delay durations.")
+            parts.append(jnp.zeros((schedule.n_channels, int(seg.n_samples)), jnp.complex128))
+    return jnp.concatenate(parts, axis=-1)

@@ -19,7 +19,7 @@ from devices import _expm, _qiskit_backend, hamiltonian, liouville
 from devices._validate import DeviceModelError
 from devices.chip import Chip
 from devices.options import Closed, Dynamics, ExactSteps, Open, QiskitDynamics, Solver
-from devices.schedule import Schedule
+from devices.schedule import Idle, Schedule
 
 MAX_SIMULATED_TRANSMONS = 3
 
@@ -43,14 +43,14 @@ def check_inputs(chip: Chip, schedule: Schedule, dt: float) -> None:
         raise DeviceModelError(f"Argument `dt` must be a positive float (ns), but is {dt!r}.")
 
 
-def _generators_at(chip: Chip, schedule: Schedule, samples: jax.Array, t: jax.Array,
-                   sample_index: jax.Array, dynamics: Dynamics) -> jax.Array:
-    """Generators G(t) (d/dt y = G y) at times t, with the envelope of sample `sample_index`.
+def _generators_at(chip: Chip, frequencies: jax.Array, envelopes: jax.Array, t: jax.Array,
+                   dynamics: Dynamics) -> jax.Array:
+    """Generators G(t) (d/dt y = G y) for channel envelopes (n_channels, T) at times t (T,).
 
     Closed: complex -i 2 pi H(t). Open: the real Lindbladian (see devices.liouville)."""
-    coeffs = hamiltonian.control_coefficients(chip, schedule.frequencies, samples[:, sample_index], t)
+    coeffs = hamiltonian.control_coefficients(chip, frequencies, envelopes, t)
     ops = hamiltonian.control_operators(chip.n_qubits, chip.n_levels)
-    h_static = hamiltonian.static_hamiltonian(chip, schedule.frequencies)
+    h_static = hamiltonian.static_hamiltonian(chip, frequencies)
     if isinstance(dynamics, Open):
         static = liouville.static_generator(h_static, hamiltonian.collapse_operators(chip))
         return static + jnp.einsum("kt,kij->tij", coeffs, jnp.asarray(liouville.control_generators(ops)))
@@ -61,26 +61,25 @@ def _generators_at(chip: Chip, schedule: Schedule, samples: jax.Array, t: jax.Ar
 _GAUSS_OFFSET = jnp.sqrt(3.0) / 6  # Gauss-Legendre nodes at 1/2 -+ sqrt(3)/6 of a step
 
 
-def step_exponents(chip: Chip, schedule: Schedule, dt: float, dynamics: Dynamics,
-                   substeps: int) -> jax.Array:
-    """Exponents Omega_j with step propagator expm(Omega_j), in time order.
+def step_exponents(chip: Chip, frequencies: jax.Array, samples: jax.Array, t0, dt: float,
+                   dynamics: Dynamics, substeps: int) -> jax.Array:
+    """Exponents Omega_j (step propagator expm(Omega_j)) of a driven block starting at t0.
 
     One transmon: the generator is constant over each AWG sample, so Omega = G dt is exact.
     Otherwise: the fourth-order Magnus step on `substeps` steps per sample,
     Omega = h (G1 + G2)/2 + sqrt(3)/12 h^2 [G2, G1] at the two Gauss-Legendre nodes (the
     scheme of qiskit-dynamics' `magnus_order=2`, so the two agree to rounding).
     """
-    samples = schedule.render(dt)
     n_samples = samples.shape[-1]
     if chip.n_qubits == 1 and substeps == 1:
-        t = (jnp.arange(n_samples, dtype=jnp.float64) + 0.5) * dt
-        return dt * _generators_at(chip, schedule, samples, t, jnp.arange(n_samples), dynamics)
+        t = t0 + (jnp.arange(n_samples, dtype=jnp.float64) + 0.5) * dt
+        return dt * _generators_at(chip, frequencies, samples, t, dynamics)
     h = dt / substeps
     step = jnp.arange(n_samples * substeps)
-    start = step * h
-    index = step // substeps
-    g1 = _generators_at(chip, schedule, samples, start + (0.5 - _GAUSS_OFFSET) * h, index, dynamics)
-    g2 = _generators_at(chip, schedule, samples, start + (0.5 + _GAUSS_OFFSET) * h, index, dynamics)
+    start = t0 + step * h
+    envelopes = samples[:, step // substeps]
+    g1 = _generators_at(chip, frequencies, envelopes, start + (0.5 - _GAUSS_OFFSET) * h, dynamics)
+    g2 = _generators_at(chip, frequencies, envelopes, start + (0.5 + _GAUSS_OFFSET) * h, dynamics)
     return 0.5 * h * (g1 + g2) + (jnp.sqrt(3.0) / 12) * h**2 * (g2 @ g1 - g1 @ g2)
 
 
@@ -94,10 +93,69 @@ def ordered_product(mats: jax.Array) -> jax.Array:
     return mats[0]
 
 
+IDLE_BITS = 40  # idle periods up to 2^40 samples (over 150 hours at dt = 0.5 ns)
+
+
+def matrix_power(base: jax.Array, n: jax.Array) -> jax.Array:
+    """base ** n for a traced integer n >= 0 by binary powering over a fixed bit count."""
+    def body(carry, bit):
+        result, power = carry
+        result = jnp.where((n >> bit) & 1, power @ result, result)
+        return (result, power @ power), None
+
+    eye = jnp.eye(base.shape[-1], dtype=base.dtype)
+    (result, _), _ = jax.lax.scan(body, (eye, base), jnp.arange(IDLE_BITS))
+    return result
+
+
+def _frame_rotation(chip: Chip, frequencies: jax.Array, reference, t, dynamics: Dynamics):
+    """R(t) = exp(i 2 pi sum_q (f_q - f_ref) n_q t): from the common frame at f_ref to the
+    per-qubit frames, as a unitary (Closed) or as the real superoperator X -> R X R^dag."""
+    levels = jnp.arange(chip.n_levels)
+    grids = jnp.meshgrid(*([levels] * chip.n_qubits), indexing="ij")
+    phase = sum(g.reshape(-1) * (frequencies[q] - reference) for q, g in enumerate(grids))
+    diag = jnp.exp(2j * jnp.pi * phase * t)
+    if isinstance(dynamics, Open):
+        return liouville.real_form(jnp.diag(jnp.kron(diag.conj(), diag)), diag.shape[0])
+    return jnp.diag(diag)
+
+
+def idle_propagator(chip: Chip, frequencies: jax.Array, n_samples, t0, dt: float,
+                    dynamics: Dynamics, max_squarings: int) -> jax.Array:
+    """Exact propagator of n idle samples from t0.
+
+    Without drive the RWA Hamiltonian is static in the common frame at f_ref (excitation
+    number is conserved, and the dissipators are phase covariant), so the evolution
+    is R(t1) E^n R(t0)^-1 with E = exp(G_common dt): one small exponential and binary
+    powering, whatever the length."""
+    reference = frequencies[0]
+    common = jnp.full_like(frequencies, reference)
+    zero_drive = jnp.zeros((chip.n_qubits, 1), jnp.complex128)
+    gen = _generators_at(chip, common, zero_drive, jnp.zeros((1,)), dynamics)[0]
+    step = _expm.expm(gen * dt, max_squarings=max_squarings)
+    evolution = matrix_power(step, n_samples)
+    if chip.n_qubits == 1:
+        return evolution  # the common frame is the qubit's own frame
+    t1 = t0 + n_samples * dt
+    back = _frame_rotation(chip, frequencies, reference, -t0, dynamics)
+    return _frame_rotation(chip, frequencies, reference, t1, dynamics) @ evolution @ back
+
+
 @eqx.filter_jit
 def _exact_propagator(chip, schedule, dt, dynamics, options: ExactSteps):
-    exponents = step_exponents(chip, schedule, dt, dynamics, options.resolve(chip.n_qubits))
-    total = ordered_product(_expm.expm(exponents, max_squarings=options.max_squarings))
+    substeps = options.resolve(chip.n_qubits)
+    freqs = schedule.frequencies
+    total = None
+    t0 = jnp.zeros((), jnp.float64)
+    for seg in schedule.segments(dt):
+        if isinstance(seg, Idle):
+            prop = idle_propagator(chip, freqs, seg.n_samples, t0, dt, dynamics, options.max_squarings)
+            t0 = t0 + seg.n_samples * dt
+        else:
+            exponents = step_exponents(chip, freqs, seg.samples, t0, dt, dynamics, substeps)
+            prop = ordered_product(_expm.expm(exponents, max_squarings=options.max_squarings))
+            t0 = t0 + seg.samples.shape[-1] * dt
+        total = prop if total is None else prop @ total
     if isinstance(dynamics, Open):
         return liouville.to_column_stacking(total, chip.n_levels ** chip.n_qubits)
     return total
