@@ -1,0 +1,83 @@
+"""The `calibrate` command.
+
+Every command takes --json and then prints exactly one JSON object on stdout.
+Exit status: 0 success, 1 calibration finished with failed nodes, 2 bad input.
+Heavy imports (JAX) happen inside commands so that --help stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Pulse-level calibration of superconducting qubits.", no_args_is_help=True,
+                  add_completion=False)
+device_app = typer.Typer(help="Simulated and real devices.", no_args_is_help=True)
+app.add_typer(device_app, name="device")
+
+console = Console()
+EXIT_BAD_INPUT = 2
+
+DeviceOption = Annotated[str, typer.Option("--device", help="Catalog name (see `device list`) or path of a device TOML file.")]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, help="Draws the concrete simulated device from its fabrication prior.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+
+
+def fail(message: str, as_json: bool) -> NoReturn:
+    """Bad input: a clear message, exit status 2, nothing written."""
+    if as_json:
+        print(json.dumps({"error": message}))
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def emit(obj: dict) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=False))
+
+
+@device_app.command("list")
+def device_list(as_json: JsonOption = False) -> None:
+    """The built-in simulated devices."""
+    from devices.catalog import device_names, load_spec
+
+    specs = [load_spec(name) for name in device_names()]
+    if as_json:
+        emit({"devices": [{"name": s.name, "qubits": s.n_qubits, "description": s.description} for s in specs]})
+        return
+    table = Table("name", "qubits", "description", title="Built-in simulated devices")
+    for s in specs:
+        table.add_row(s.name, str(s.n_qubits), s.description)
+    console.print(table)
+
+
+@device_app.command("show")
+def device_show(
+    device: DeviceOption,
+    seed: SeedOption = 0,
+    truth: Annotated[bool, typer.Option("--truth", help="Show the hidden true parameters of a simulated device and how good its nominal X gates really are.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """A device's nominal description, or with --truth its hidden parameters."""
+    from calibrate.device_report import device_report
+    from devices import DeviceModelError
+    from devices.device_spec import DeviceSpecError
+
+    try:
+        report = device_report(device, seed=seed, truth=truth, progress=not as_json)
+    except (DeviceSpecError, DeviceModelError) as exc:
+        fail(str(exc), as_json)
+    if as_json:
+        emit(report)
+        return
+    from calibrate.device_report import print_report
+
+    print_report(report, console)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

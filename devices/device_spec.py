@@ -1,0 +1,243 @@
+"""Simulated-device description files (TOML): nominal design, fabrication spread, drift.
+
+User-facing units in the file (GHz, MHz, kHz, us) are converted to internal units
+(GHz, ns) here, at the boundary. Every key is checked: unknown keys (typos), missing
+keys, wrong types and out-of-range values each give a DeviceSpecError naming the
+file, the table and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class DeviceSpecError(ValueError):
+    """A device file is malformed, incomplete or out of range."""
+
+
+@dataclass(frozen=True)
+class QubitSpec:
+    frequency: float  # GHz
+    anharmonicity: float  # GHz
+    drive_scale: float  # GHz per unit amplitude
+    t1: float  # ns
+    t2: float  # ns
+    readout_p01: float
+    readout_p10: float
+
+
+@dataclass(frozen=True)
+class FabricationSpread:
+    """1-sigma spread of the fabrication prior around the nominal values."""
+    frequency: float  # GHz
+    anharmonicity: float  # GHz
+    drive_scale_rel: float
+    t1_rel: float
+    t2_rel: float
+    readout_abs: float
+    coupling_rel: float
+
+
+@dataclass(frozen=True)
+class DriftSpec:
+    frequency_walk: float  # GHz per sqrt(hour)
+    telegraph_jump: float  # GHz
+    telegraph_rate: float  # flips per hour
+    amplitude_walk_rel: float  # relative drive-scale change per sqrt(hour)
+    t1_fluctuation_rel: float  # stationary relative spread of T1
+    t1_correlation_hours: float
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    name: str
+    description: str
+    dt: float  # ns
+    max_schedule: float  # ns
+    repetition: float  # ns spent per shot outside the schedule (reset, readout)
+    x_duration: float  # ns
+    x_sigma: float  # ns
+    qubits: tuple[QubitSpec, ...]
+    couplings: tuple[tuple[int, int, float], ...]  # (q, r, J in GHz)
+    crosstalk: tuple[tuple[int, int, complex], ...]  # (channel, qubit, amplitude)
+    fabrication: FabricationSpread
+    drift: DriftSpec
+    source: str
+
+    @property
+    def n_qubits(self) -> int:
+        return len(self.qubits)
+
+
+class _Table:
+    """Reads one TOML table, tracking which keys were used, with located errors."""
+
+    def __init__(self, data: Any, where: str, source: str):
+        if not isinstance(data, dict):
+            raise DeviceSpecError(f"{source}: {where} must be a table, but is {data!r}.")
+        self.data, self.where, self.source = data, where, source
+        self.used: set[str] = set()
+
+    def _fail(self, key: str, message: str) -> DeviceSpecError:
+        return DeviceSpecError(f"{self.source}: {self.where}.{key} {message}")
+
+    def number(self, key: str, *, low=None, high=None, low_open=False, high_open=False,
+               default=None) -> float:
+        self.used.add(key)
+        if key not in self.data:
+            if default is not None:
+                return float(default)
+            raise DeviceSpecError(f"{self.source}: {self.where} is missing the key `{key}`.")
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self._fail(key, f"is {value!r}, but must be a finite number.")
+        bad_low = low is not None and (value <= low if low_open else value < low)
+        bad_high = high is not None and (value >= high if high_open else value > high)
+        if bad_low or bad_high:
+            lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
+            hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
+            raise self._fail(key, f"is {value!r}, but must satisfy {lo}{key}{hi}.")
+        return float(value)
+
+    def integer(self, key: str, *, low: int, high: int) -> int:
+        value = self.data.get(key)
+        self.used.add(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self._fail(key, f"is {value!r}, but must be an integer in {low}..{high}.")
+        return value
+
+    def text(self, key: str, default: str | None = None) -> str:
+        self.used.add(key)
+        value = self.data.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise self._fail(key, f"is {value!r}, but must be a non-empty string.")
+        return value
+
+    def table(self, key: str) -> "_Table":
+        self.used.add(key)
+        if key not in self.data:
+            raise DeviceSpecError(f"{self.source}: {self.where} is missing the table [{key}].")
+        return _Table(self.data[key], f"{self.where}.{key}" if self.where != "file" else key, self.source)
+
+    def tables(self, key: str, *, required: bool) -> list["_Table"]:
+        self.used.add(key)
+        items = self.data.get(key, [])
+        if required and not items:
+            raise DeviceSpecError(f"{self.source}: the file needs at least one [[{key}]] table.")
+        if not isinstance(items, list):
+            raise DeviceSpecError(f"{self.source}: {key} must be an array of tables [[{key}]].")
+        return [_Table(item, f"{key}[{i}]", self.source) for i, item in enumerate(items)]
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise DeviceSpecError(
+                f"{self.source}: {self.where} has unknown key(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(self.used))}."
+            )
+
+
+def _qubit(t: _Table) -> QubitSpec:
+    t1 = t.number("t1_us", low=0, low_open=True) * 1e3
+    t2 = t.number("t2_us", low=0, low_open=True) * 1e3
+    if t2 > 2 * t1:
+        raise DeviceSpecError(
+            f"{t.source}: {t.where}.t2_us is {t2 / 1e3}, but must satisfy t2_us <= 2 * t1_us = {2 * t1 / 1e3}."
+        )
+    spec = QubitSpec(
+        frequency=t.number("frequency_ghz", low=0, low_open=True),
+        anharmonicity=t.number("anharmonicity_mhz", high=0, high_open=True) * 1e-3,
+        drive_scale=t.number("drive_scale_mhz", low=0, low_open=True) * 1e-3,
+        t1=t1, t2=t2,
+        readout_p01=t.number("readout_p01", low=0, high=0.5, high_open=True),
+        readout_p10=t.number("readout_p10", low=0, high=0.5, high_open=True),
+    )
+    t.done()
+    return spec
+
+
+def parse_spec(data: dict, source: str) -> DeviceSpec:
+    root = _Table(data, "file", source)
+    schema = root.integer("schema", low=1, high=10**6)
+    if schema > SCHEMA_VERSION:
+        raise DeviceSpecError(
+            f"{source}: schema is {schema}, newer than this toolkit reads ({SCHEMA_VERSION}); "
+            "upgrade the toolkit."
+        )
+    awg, gates = root.table("awg"), root.table("gates")
+    fab, drift = root.table("fabrication"), root.table("drift")
+    qubits = tuple(_qubit(t) for t in root.tables("qubits", required=True))
+    n = len(qubits)
+    couplings = []
+    for t in root.tables("couplings", required=False):
+        pair = t.data.get("qubits")
+        t.used.add("qubits")
+        if (not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(q, int) for q in pair)
+                or not all(0 <= q < n for q in pair) or pair[0] == pair[1]):
+            raise DeviceSpecError(
+                f"{source}: {t.where}.qubits is {pair!r}, but must be two different qubit indices in 0..{n - 1}."
+            )
+        couplings.append((pair[0], pair[1], t.number("j_mhz") * 1e-3))
+        t.done()
+    crosstalk = []
+    for t in root.tables("crosstalk", required=False):
+        channel = t.integer("channel", low=0, high=n - 1)
+        qubit = t.integer("qubit", low=0, high=n - 1)
+        if channel == qubit:
+            raise DeviceSpecError(f"{source}: {t.where} has channel == qubit == {qubit}; crosstalk is between different qubits.")
+        amp = t.number("amplitude", low=0, high=1)
+        phase = math.radians(t.number("phase_deg", default=0.0))
+        crosstalk.append((channel, qubit, complex(amp * math.cos(phase), amp * math.sin(phase))))
+        t.done()
+    spec = DeviceSpec(
+        name=root.text("name"),
+        description=root.text("description", default="(no description)"),
+        dt=awg.number("dt_ns", low=0, low_open=True),
+        max_schedule=awg.number("max_schedule_us", low=0, low_open=True) * 1e3,
+        repetition=awg.number("repetition_us", low=0) * 1e3,
+        x_duration=gates.number("x_duration_ns", low=0, low_open=True),
+        x_sigma=gates.number("x_sigma_ns", low=0, low_open=True),
+        qubits=qubits, couplings=tuple(couplings), crosstalk=tuple(crosstalk),
+        fabrication=FabricationSpread(
+            frequency=fab.number("frequency_mhz", low=0) * 1e-3,
+            anharmonicity=fab.number("anharmonicity_mhz", low=0) * 1e-3,
+            drive_scale_rel=fab.number("drive_scale_rel", low=0, high=0.5),
+            t1_rel=fab.number("t1_rel", low=0, high=1),
+            t2_rel=fab.number("t2_rel", low=0, high=1),
+            readout_abs=fab.number("readout_abs", low=0, high=0.1),
+            coupling_rel=fab.number("coupling_rel", low=0, high=1),
+        ),
+        drift=DriftSpec(
+            frequency_walk=drift.number("frequency_walk_khz_per_sqrt_h", low=0) * 1e-6,
+            telegraph_jump=drift.number("telegraph_jump_khz", low=0) * 1e-6,
+            telegraph_rate=drift.number("telegraph_rate_per_h", low=0),
+            amplitude_walk_rel=drift.number("amplitude_walk_rel_per_sqrt_h", low=0, high=0.5),
+            t1_fluctuation_rel=drift.number("t1_fluctuation_rel", low=0, high=1),
+            t1_correlation_hours=drift.number("t1_correlation_h", low=0, low_open=True),
+        ),
+        source=source,
+    )
+    for t in (awg, gates, fab, drift, root):
+        t.done()
+    for name, value in (("x_duration_ns", spec.x_duration), ("max_schedule_us", spec.max_schedule)):
+        if abs(value / spec.dt - round(value / spec.dt)) > 1e-9 * value / spec.dt:
+            raise DeviceSpecError(f"{source}: {name} must be a multiple of awg.dt_ns = {spec.dt}.")
+    return spec
+
+
+def read_spec(path: Path) -> DeviceSpec:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise DeviceSpecError(f"Cannot read device file {path}: {exc.strerror}.") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DeviceSpecError(f"{path.name}: not valid TOML ({exc}).") from None
+    return parse_spec(data, path.name)

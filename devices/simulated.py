@@ -1,0 +1,189 @@
+"""A simulated lab device: a hidden true chip, shot noise, readout error and drift.
+
+Calibration code sees a SimulatedDevice only through the `Device` protocol (run, now,
+dt, qubits) and its public spec (the nominal design). The hidden state is reachable
+through one method, `truth()`, used by tests, benchmarks and truth reports only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from devices._validate import DeviceModelError
+from devices.chip import Chip
+from devices.device_spec import DeviceSpec
+from devices.dressing import dressed_transmon
+from devices.drift import DriftState, advance_drift, apply_drift
+from devices.options import Open
+from devices.schedule import Schedule
+from devices.simulate import populations
+from devices.transmon import Transmon
+
+MAX_SHOTS = 10**7
+
+
+def fabricate(spec: DeviceSpec, rng: np.random.Generator) -> Chip:
+    """Draw a concrete chip from the fabrication prior around the nominal design."""
+    fab = spec.fabrication
+    transmons = []
+    for q in spec.qubits:
+        g = rng.standard_normal(7)
+        t1 = q.t1 * np.exp(fab.t1_rel * g[3])
+        t2 = min(q.t2 * np.exp(fab.t2_rel * g[4]), 1.95 * t1)
+        transmons.append(Transmon(
+            frequency=q.frequency + fab.frequency * g[0],
+            anharmonicity=min(q.anharmonicity + fab.anharmonicity * g[1], -0.05),
+            drive_scale=q.drive_scale * np.exp(fab.drive_scale_rel * g[2]),
+            t1=t1, t2=t2,
+            readout_p01=float(np.clip(q.readout_p01 + fab.readout_abs * g[5], 1e-3, 0.3)),
+            readout_p10=float(np.clip(q.readout_p10 + fab.readout_abs * g[6], 1e-3, 0.3)),
+        ))
+    n = spec.n_qubits
+    couplings = np.zeros((n, n))
+    for q, r, j in spec.couplings:
+        couplings[q, r] = couplings[r, q] = j * (1.0 + fab.coupling_rel * rng.standard_normal())
+    crosstalk = np.eye(n, dtype=complex)
+    for d, q, c in spec.crosstalk:
+        crosstalk[d, q] = c
+    return Chip(transmons, couplings=couplings, crosstalk=crosstalk)
+
+
+@eqx.filter_jit
+def _batched_populations(chip: Chip, stacked: Schedule, dt: float) -> jax.Array:
+    return jax.vmap(lambda s: populations(chip, s, dt=dt, dynamics=Open()))(stacked)
+
+
+def _group_key(schedule: Schedule):
+    leaves, treedef = jax.tree.flatten(schedule)
+    return treedef, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves)
+
+
+class SimulatedDevice:
+    """A device drawn from `spec`'s fabrication prior with `seed`, with its own clock."""
+
+    def __init__(self, spec: DeviceSpec, seed: int = 0):
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise DeviceModelError(f"Argument `seed` must be an integer >= 0, but is {seed!r}.")
+        self.spec = spec
+        self.name = spec.name
+        self.seed = seed
+        self._fabricated = fabricate(spec, np.random.default_rng([seed, 0]))
+        self._drift = DriftState.zero(spec.n_qubits)
+        self._drift_rng = np.random.default_rng([seed, 1])
+        self._shot_rng = np.random.default_rng([seed, 2])
+        self._clock = 0.0  # seconds
+        self._current: Chip | None = None
+
+    # --- the Device protocol -------------------------------------------------------
+    @property
+    def qubits(self) -> tuple[int, ...]:
+        return tuple(range(self.spec.n_qubits))
+
+    @property
+    def dt(self) -> float:
+        return self.spec.dt
+
+    def now(self) -> float:
+        return self._clock
+
+    def run(self, schedules: Sequence[Schedule], shots: int, seed: int | None = None, *,
+            qubits: Sequence[int] = (0,)) -> xr.Dataset:
+        """Counts of shots read as 1 per schedule and qubit (leakage reads as 1)."""
+        qubits = self._check_run(schedules, shots, qubits)
+        chip = self._simulated_chip(qubits)
+        pops = self._populations(chip, schedules)
+        rng = self._shot_rng if seed is None else np.random.default_rng(seed)
+        counts = np.stack([_read_out(p, chip, shots, rng) for p in pops])
+        started = self._clock
+        run_ns = sum(float(s.duration(self.dt)) + self.spec.repetition for s in schedules) * shots
+        self.advance(hours=run_ns * 1e-9 / 3600.0)
+        return xr.Dataset(
+            {"counts": (("schedule", "qubit"), counts)},
+            coords={"schedule": np.arange(len(schedules)), "qubit": list(qubits)},
+            attrs={"device": self.name, "device_seed": self.seed, "shots": shots,
+                   "clock_s": started, "run_s": run_ns * 1e-9, "dt_ns": self.dt},
+        )
+
+    # --- time ------------------------------------------------------------------------
+    def advance(self, *, hours: float) -> None:
+        """Move the clock on by `hours`, drifting the hidden parameters."""
+        if not hours >= 0:
+            raise DeviceModelError(f"Argument `hours` must be >= 0, but is {hours!r}.")
+        self._drift = advance_drift(self._drift, hours, self.spec.drift, self._drift_rng)
+        self._clock += hours * 3600.0
+        self._current = None
+
+    # --- the one door to the hidden state -------------------------------------------
+    def truth(self) -> Chip:
+        """The true chip now. Only tests, benchmarks and truth reports may call this."""
+        if self._current is None:
+            self._current = apply_drift(self._fabricated, self._drift, self.spec.drift)
+        return self._current
+
+    # --- internals -------------------------------------------------------------------
+    def _check_run(self, schedules, shots, qubits) -> tuple[int, ...]:
+        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or not 1 <= shots <= MAX_SHOTS:
+            raise DeviceModelError(f"Argument `shots` must be an integer in 1..{MAX_SHOTS}, but is {shots!r}.")
+        qubits = tuple(int(q) for q in qubits)
+        if not 1 <= len(qubits) <= 3 or len(set(qubits)) != len(qubits):
+            raise DeviceModelError(f"Argument `qubits` must name 1 to 3 different qubits, but is {qubits}.")
+        for q in qubits:
+            if q not in self.qubits:
+                raise DeviceModelError(
+                    f"Qubit {q} is not on device {self.name}: it has qubits {list(self.qubits)}."
+                )
+        if not schedules:
+            raise DeviceModelError("Argument `schedules` is empty: give at least one Schedule.")
+        for i, s in enumerate(schedules):
+            if not isinstance(s, Schedule):
+                raise DeviceModelError(f"schedules[{i}] must be a Schedule, but is {type(s).__name__}.")
+            if s.n_channels != len(qubits):
+                raise DeviceModelError(
+                    f"schedules[{i}] has {s.n_channels} drive channels, but runs on qubits {qubits}: "
+                    "give one channel frequency per qubit."
+                )
+            length = float(s.duration(self.dt))
+            if length > self.spec.max_schedule:
+                raise DeviceModelError(
+                    f"schedules[{i}] lasts {length / 1e3:.6g} us, but {self.name} plays at most "
+                    f"{self.spec.max_schedule / 1e3:.6g} us per shot."
+                )
+        return qubits
+
+    def _simulated_chip(self, qubits: tuple[int, ...]) -> Chip:
+        truth = self.truth()
+        if len(qubits) == 1:
+            return Chip([dressed_transmon(truth, qubits[0])])
+        return truth.subchip(qubits)
+
+    def _populations(self, chip: Chip, schedules: Sequence[Schedule]) -> list[np.ndarray]:
+        # Schedules of one structure (e.g. a sweep) are simulated in one vmapped call.
+        groups: dict = defaultdict(list)
+        for i, s in enumerate(schedules):
+            groups[_group_key(s)].append(i)
+        out: list[np.ndarray | None] = [None] * len(schedules)
+        for indices in groups.values():
+            stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[schedules[i] for i in indices])
+            pops = np.asarray(_batched_populations(chip, stacked, self.dt))
+            for k, i in enumerate(indices):
+                out[i] = pops[k]
+        return out
+
+
+def _read_out(pops: np.ndarray, chip: Chip, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """Shots read as 1 per qubit: sample basis states, then each qubit's assignment error."""
+    p = np.clip(pops, 0.0, None)
+    outcomes = rng.multinomial(shots, p / p.sum())
+    lv, n = chip.n_levels, chip.n_qubits
+    levels = np.stack(np.unravel_index(np.arange(lv**n), (lv,) * n), axis=-1)  # (D, n)
+    p01 = np.array([float(t.readout_p01) for t in chip.transmons])
+    p10 = np.array([float(t.readout_p10) for t in chip.transmons])
+    read_one = np.where(levels == 0, p01, 1.0 - p10)  # levels >= 2 read as 1
+    return rng.binomial(outcomes[:, None], read_one).sum(axis=0)
