@@ -22,10 +22,11 @@ from devices.simulate import (  # noqa: E402
     propagator,
 )
 from devices.transmon import Transmon  # noqa: E402
+from devices.metrics import GateMetrics, coherence_limit, gate_metrics  # noqa: E402
 
 __all__ = [
     "Barrier", "ChannelDelay", "Chip", "Closed", "Constant", "Delay", "DeviceModelError", "Drag", "ExactSteps",
-    "Gaussian", "GaussianSquare", "Open", "Play", "Pulse", "QiskitDynamics", "Samples", "Schedule",
-    "ShiftPhase", "Transmon", "basis_state", "evolve", "ground_state", "level_populations",
+    "GateMetrics", "Gaussian", "GaussianSquare", "Open", "Play", "Pulse", "QiskitDynamics", "Samples", "Schedule",
+    "ShiftPhase", "Transmon", "basis_state", "coherence_limit", "evolve", "gate_metrics", "ground_state", "level_populations",
     "populations", "propagator",
 ]
