@@ -18,6 +18,7 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from devices._validate import DeviceModelError, check_finite, check_range
 from devices.pulses import Pulse, n_samples_of
@@ -98,7 +99,7 @@ class Schedule(eqx.Module):
 
     def __init__(self, instructions: Sequence[Instruction], frequencies):
         self.frequencies = frequencies
-        shape = jnp.shape(frequencies)
+        shape = np.shape(frequencies)
         multi = len(shape) >= 1 and shape[-1] > 1
         self.instructions = tuple(
             _fix_channel_delay(ins) if multi and isinstance(ins, Delay) and ins.channel is not None
