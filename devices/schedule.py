@@ -134,8 +134,9 @@ class Schedule(eqx.Module):
         return int(self.frequencies.shape[-1])
 
     def duration(self, dt: float) -> jax.Array:
-        """Length of the schedule in ns (traced when its idle periods are)."""
-        return dt * _n_samples(_segments(self, dt))
+        """Length of the schedule in ns (traced when its idle periods are); from the
+        layout alone, without sampling any pulse."""
+        return dt * _n_samples(self, dt)
 
     def segments(self, dt: float) -> list["Driven | Idle"]:
         """The schedule as Driven sample blocks and Idle periods, in time order."""
@@ -236,11 +237,25 @@ def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle]:
     return segments
 
 
-def _n_samples(segments: list[Driven | Idle]):
+def _n_samples(schedule: Schedule, dt: float):
+    """Total samples, following the same layout rules as _segments."""
+    n_ch = schedule.n_channels
+    ends = [0] * n_ch
     total = 0
-    for seg in segments:
-        total = total + (seg.samples.shape[-1] if isinstance(seg, Driven) else seg.n_samples)
-    return total
+    for ins in schedule.instructions:
+        if isinstance(ins, Play):
+            ends[ins.channel] += ins.pulse.n_samples(dt)
+        elif isinstance(ins, Delay) and (ins.channel is None or n_ch == 1):
+            total = total + max(ends) + _idle_samples(ins, dt)
+            ends = [0] * n_ch
+        elif isinstance(ins, ChannelDelay):
+            ends[ins.channel] += _static_samples(ins, dt)
+        elif isinstance(ins, Barrier):
+            chans = ins.channels or tuple(range(n_ch))
+            latest = max(ends[c] for c in chans)
+            for c in chans:
+                ends[c] = latest
+    return total + max(ends)
 
 
 def _render(schedule: Schedule, dt: float) -> jax.Array:

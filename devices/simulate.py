@@ -15,7 +15,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from devices import _expm, _qiskit_backend, hamiltonian, liouville
+from devices import _expm, hamiltonian, liouville
 from devices._validate import DeviceModelError
 from devices.chip import Chip
 from devices.options import Closed, Dynamics, ExactSteps, Open, QiskitDynamics, Solver
@@ -166,6 +166,9 @@ def propagator(chip: Chip, schedule: Schedule, *, dt: float, dynamics: Dynamics 
     """The unitary (Closed) or column-stacking Lindblad superoperator (Open) of the schedule."""
     check_inputs(chip, schedule, dt)
     if isinstance(solver, QiskitDynamics):
+        # imported on demand: qiskit-dynamics takes seconds to import and is only the reference
+        from devices import _qiskit_backend
+
         return _qiskit_backend.propagator(chip, schedule, dt, dynamics, solver)
     return _exact_propagator(chip, schedule, dt, dynamics, solver)
 

@@ -23,7 +23,8 @@ from devices.dressing import dressed_transmon
 from devices.drift import DriftState, advance_drift, apply_drift
 from devices.options import Open
 from devices.schedule import Schedule
-from devices.simulate import populations
+from devices.sequences import GateSequence, evolve_program
+from devices.simulate import populations, propagator
 from devices.transmon import Transmon
 
 MAX_SHOTS = 10**7
@@ -58,6 +59,24 @@ def fabricate(spec: DeviceSpec, rng: np.random.Generator) -> Chip:
 @eqx.filter_jit
 def _batched_populations(chip: Chip, stacked: Schedule, dt: float) -> jax.Array:
     return jax.vmap(lambda s: populations(chip, s, dt=dt, dynamics=Open()))(stacked)
+
+
+@eqx.filter_jit
+def _gate_superops(chip: Chip, gates: tuple[Schedule, ...], dt: float) -> jax.Array:
+    return jnp.stack([propagator(chip, g, dt=dt, dynamics=Open()) for g in gates])
+
+
+@jax.jit
+def _sequence_populations(superops: jax.Array, programs: jax.Array, phases: jax.Array) -> jax.Array:
+    d = int(round(np.sqrt(superops.shape[-1])))
+    n_levels = d  # sequences run on one transmon
+    rho0 = jnp.zeros((d * d,), superops.dtype).at[0].set(1.0)
+
+    def one(program, phase):
+        final = evolve_program(superops, program, phase, rho0, n_levels)
+        return jnp.real(jnp.diagonal(final.reshape(d, d, order="F")))
+
+    return jax.vmap(one)(programs, phases)
 
 
 def _group_key(schedule: Schedule):
@@ -96,13 +115,13 @@ class SimulatedDevice:
     def run(self, schedules: Sequence[Schedule], shots: int, seed: int | None = None, *,
             qubits: Sequence[int] = (0,)) -> xr.Dataset:
         """Counts of shots read as 1 per schedule and qubit (leakage reads as 1)."""
-        qubits = self._check_run(schedules, shots, qubits)
+        qubits, durations = self._check_run(schedules, shots, qubits)
         chip = self._simulated_chip(qubits)
         pops = self._populations(chip, schedules)
         rng = self._shot_rng if seed is None else np.random.default_rng(seed)
         counts = np.stack([_read_out(p, chip, shots, rng) for p in pops])
         started = self._clock
-        run_ns = sum(float(s.duration(self.dt)) + self.spec.repetition for s in schedules) * shots
+        run_ns = sum(d + self.spec.repetition for d in durations) * shots
         self.advance(hours=run_ns * 1e-9 / 3600.0)
         return xr.Dataset(
             {"counts": (("schedule", "qubit"), counts)},
@@ -128,7 +147,7 @@ class SimulatedDevice:
         return self._current
 
     # --- internals -------------------------------------------------------------------
-    def _check_run(self, schedules, shots, qubits) -> tuple[int, ...]:
+    def _check_run(self, schedules, shots, qubits) -> tuple[tuple[int, ...], list[float]]:
         if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or not 1 <= shots <= MAX_SHOTS:
             raise DeviceModelError(f"Argument `shots` must be an integer in 1..{MAX_SHOTS}, but is {shots!r}.")
         qubits = tuple(int(q) for q in qubits)
@@ -141,9 +160,12 @@ class SimulatedDevice:
                 )
         if not schedules:
             raise DeviceModelError("Argument `schedules` is empty: give at least one Schedule.")
+        durations = []
         for i, s in enumerate(schedules):
-            if not isinstance(s, Schedule):
-                raise DeviceModelError(f"schedules[{i}] must be a Schedule, but is {type(s).__name__}.")
+            if not isinstance(s, (Schedule, GateSequence)):
+                raise DeviceModelError(
+                    f"schedules[{i}] must be a Schedule or GateSequence, but is {type(s).__name__}."
+                )
             if s.n_channels != len(qubits):
                 raise DeviceModelError(
                     f"schedules[{i}] has {s.n_channels} drive channels, but runs on qubits {qubits}: "
@@ -155,7 +177,11 @@ class SimulatedDevice:
                     f"schedules[{i}] lasts {length / 1e3:.6g} us, but {self.name} plays at most "
                     f"{self.spec.max_schedule / 1e3:.6g} us per shot."
                 )
-        return qubits
+            durations.append(length)
+        return qubits, durations
+
+    def _sequence_group(self, chip, sequences, indices, out) -> None:
+        _sequence_group_impl(self, chip, sequences, indices, out)
 
     def _simulated_chip(self, qubits: tuple[int, ...]) -> Chip:
         truth = self.truth()
@@ -163,18 +189,42 @@ class SimulatedDevice:
             return Chip([dressed_transmon(truth, qubits[0])])
         return truth.subchip(qubits)
 
-    def _populations(self, chip: Chip, schedules: Sequence[Schedule]) -> list[np.ndarray]:
-        # Schedules of one structure (e.g. a sweep) are simulated in one vmapped call.
+    def _populations(self, chip: Chip, schedules: Sequence[Schedule | GateSequence]) -> list[np.ndarray]:
+        # Schedules of one structure (e.g. a sweep) are simulated in one vmapped call;
+        # gate sequences sharing a gate table propagate each gate once and compose.
         groups: dict = defaultdict(list)
+        tables: dict = defaultdict(list)
         for i, s in enumerate(schedules):
-            groups[_group_key(s)].append(i)
+            if isinstance(s, GateSequence):
+                tables[_group_key(s.gates)].append(i)
+            else:
+                groups[_group_key(s)].append(i)
         out: list[np.ndarray | None] = [None] * len(schedules)
+        for indices in tables.values():
+            self._sequence_group(chip, [schedules[i] for i in indices], indices, out)
         for indices in groups.values():
             stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[schedules[i] for i in indices])
             pops = np.asarray(_batched_populations(chip, stacked, self.dt))
             for k, i in enumerate(indices):
                 out[i] = pops[k]
         return out
+
+
+def _sequence_group_impl(device, chip, sequences, indices, out) -> None:
+    if chip.n_qubits != 1:
+        raise DeviceModelError("GateSequence runs on one qubit: pass a single qubit in `qubits`.")
+    superops = _gate_superops(chip, sequences[0].gates, device.dt)
+    longest = max(len(s.program) for s in sequences)
+    # Pad to a multiple of 64 steps so sweeps over lengths share compiled scans.
+    steps = max(64, -(-longest // 64) * 64)
+    programs = np.full((len(sequences), steps), -1, dtype=np.int64)
+    phases = np.zeros((len(sequences), steps))
+    for k, s in enumerate(sequences):
+        programs[k, :len(s.program)] = s.program
+        phases[k, :len(s.program)] = np.asarray(s.phases)
+    pops = np.asarray(_sequence_populations(superops, jnp.asarray(programs), jnp.asarray(phases)))
+    for k, i in enumerate(indices):
+        out[i] = pops[k]
 
 
 def _read_out(pops: np.ndarray, chip: Chip, shots: int, rng: np.random.Generator) -> np.ndarray:
