@@ -1,0 +1,110 @@
+"""Experiments: a declared sweep, a schedule per sweep point, and a Dataset out.
+
+An experiment is a frozen dataclass of its options. `run_experiment` builds one schedule
+per sweep point from the calibration values in use, runs them on any `Device`, and
+returns an xarray.Dataset: dims = sweep dims + `qubit`; `counts` (shots read as 1) and
+`probabilities`; attrs with the experiment's name and options, the device and its clock,
+the calibration values used and the schema version.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+import numpy as np
+import xarray as xr
+
+from devices.protocol import Device
+from devices.schedule import Schedule
+from devices.sequences import GateSequence
+from experiments.calibration import QubitCalibration
+from experiments.results import FitResult
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One swept coordinate: its name, values and units."""
+
+    name: str
+    values: np.ndarray
+    units: str
+
+
+class ExperimentError(ValueError):
+    """Bad experiment options."""
+
+
+@dataclass(frozen=True)
+class Experiment(ABC):
+    """Base of all experiments; subclasses are frozen dataclasses of their options."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    qubit: int = 0
+
+    @property
+    def qubits(self) -> tuple[int, ...]:
+        """Device qubits driven by channels 0, 1, ... of the schedules."""
+        return (self.qubit,)
+
+    @abstractmethod
+    def sweeps(self, cal: dict[int, QubitCalibration]) -> list[Sweep]:
+        """The swept coordinates, outermost first."""
+
+    @abstractmethod
+    def schedule(self, cal: dict[int, QubitCalibration], point: dict[str, float]) -> Schedule | GateSequence:
+        """The schedule played at one sweep point."""
+
+    @abstractmethod
+    def analyze(self, ds: xr.Dataset) -> FitResult:
+        """Dataset -> typed result (never raises for bad data: returns a BAD result)."""
+
+    def options(self) -> dict:
+        return {k: _plain(v) for k, v in asdict(self).items()}
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def run_experiment(experiment: Experiment, device: Device, calibration: dict[int, QubitCalibration],
+                   *, shots: int, seed: int | None = None) -> xr.Dataset:
+    missing = [q for q in experiment.qubits if q not in calibration]
+    if missing:
+        raise ExperimentError(f"No calibration values for qubit(s) {missing} of {experiment.name}.")
+    sweeps = experiment.sweeps(calibration)
+    grid = list(itertools.product(*[s.values for s in sweeps]))
+    schedules = [experiment.schedule(calibration, dict(zip([s.name for s in sweeps], point)))
+                 for point in grid]
+    raw = device.run(schedules, shots, seed, qubits=experiment.qubits)
+    shape = tuple(len(s.values) for s in sweeps) + (len(experiment.qubits),)
+    counts = np.asarray(raw["counts"].values).reshape(shape)
+    dims = tuple(s.name for s in sweeps) + ("qubit",)
+    coords = {s.name: (s.name, np.asarray(s.values), {"units": s.units}) for s in sweeps}
+    coords["qubit"] = ("qubit", list(experiment.qubits))
+    used = {str(q): calibration[q].as_dict() for q in experiment.qubits}
+    return xr.Dataset(
+        {"counts": (dims, counts), "probabilities": (dims, counts / shots)},
+        coords=coords,
+        attrs={
+            "experiment": experiment.name,
+            "options": json.dumps(experiment.options()),
+            "device": raw.attrs.get("device", getattr(device, "name", "")),
+            "device_clock_s": float(raw.attrs.get("clock_s", device.now())),
+            "shots": int(shots),
+            "calibration": json.dumps(used),
+            "schema_version": SCHEMA_VERSION,
+        },
+    )

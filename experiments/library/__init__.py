@@ -1,0 +1,1 @@
+"""The experiment library: one small module per experiment."""

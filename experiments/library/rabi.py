@@ -1,0 +1,74 @@
+"""Amplitude Rabi: P(1) against the X pulse's amplitude gives the pi amplitude."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from devices.schedule import Play
+from experiments.base import Experiment, Sweep
+from experiments.fitting import (FitFailure, analyse, binomial_sigma, conclude, curve_dataset,
+                                 dominant_frequency, weighted_fit)
+
+UNITS = {"x_amp": "", "sx_amp": "", "contrast": "", "offset": ""}
+
+
+def rabi_model(amp, amp_pi, contrast, offset):
+    return offset - 0.5 * contrast * np.cos(np.pi * amp / amp_pi)
+
+
+@dataclass(frozen=True)
+class AmplitudeRabi(Experiment):
+    """Sweeps the X pulse amplitude from 0 to `span` times its current value."""
+
+    name = "rabi"
+    summary = "Amplitude Rabi: pi-pulse amplitude (x_amp, sx_amp)"
+    points: int = 41
+    span: float = 2.5
+
+    def sweeps(self, cal):
+        top = min(1.0, self.span * cal[self.qubit].x_amp)
+        return [Sweep("amplitude", np.linspace(0.0, top, self.points), "")]
+
+    def schedule(self, cal, point):
+        c = cal[self.qubit]
+        return c.schedule([Play(0, c.x_pulse(amp=point["amplitude"]))])
+
+    def analyze(self, ds: xr.Dataset):
+        return analyse(self.name, self.qubit, UNITS, ds, lambda: _fit(self, ds))
+
+
+def _fit(exp: AmplitudeRabi, ds: xr.Dataset):
+    x = ds["amplitude"].values
+    y = ds["probabilities"].sel(qubit=exp.qubit).values
+    sigma = binomial_sigma(ds["counts"].sel(qubit=exp.qubit).values, ds.attrs["shots"])
+    cycles = dominant_frequency(x, y)  # oscillation cycles per unit amplitude
+    if cycles <= 0:
+        raise FitFailure("no oscillation in the data.")
+    guesses = [1.0 / (2.0 * cycles) * k for k in (0.8, 1.0, 1.25)]
+    best = None
+    for guess in guesses:  # a coarse FFT on ~1 period: try a few starts, keep the best
+        try:
+            fit = weighted_fit(rabi_model, x, y, sigma, [guess, np.ptp(y), np.mean(y)],
+                               bounds=([1e-4, 0.0, -0.5], [10.0, 2.0, 1.5]))
+        except FitFailure:
+            continue
+        if best is None or fit.reduced_chi2 < best.reduced_chi2:
+            best = fit
+    if best is None:
+        raise FitFailure("the Rabi fit did not converge from any starting point.")
+    amp_pi = best.estimate(0, "")
+    contrast = best.estimate(1, "")
+    values = {"x_amp": amp_pi, "sx_amp": best.derived(lambda p: p[0] / 2, ""),
+              "contrast": contrast, "offset": best.estimate(2, "")}
+    fine = np.linspace(x.min(), x.max(), 400)
+    checks = [
+        (contrast.value > 5 * contrast.stderr and contrast.value > 0.2,
+         f"no significant Rabi oscillation (contrast {contrast.value:.3f} +- {contrast.stderr:.3f})."),
+        (amp_pi.value <= x.max(), f"the pi amplitude {amp_pi.value:.4f} lies beyond the sweep (max {x.max():.4f})."),
+        (amp_pi.value <= 1.0, f"the pi amplitude {amp_pi.value:.4f} exceeds the AWG's full scale 1."),
+    ]
+    return conclude(exp.name, exp.qubit, values, best, checks,
+                    curve_dataset("amplitude", "", fine, rabi_model(fine, *best.params)))

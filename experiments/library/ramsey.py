@@ -1,0 +1,89 @@
+"""Ramsey: two pi/2 pulses around a delay; the fringe gives the detuning and T2*.
+
+The second pulse's phase advances by 2 pi `detuning` tau (virtual Z), so fringes run at
+`detuning` plus the qubit's offset from the drive: f_qubit = f_drive + f_fringe - detuning.
+`detuning` must exceed the offset expected after spectroscopy, so the fringe frequency
+stays positive and unaliased.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from devices.schedule import Delay, Play, ShiftPhase
+from experiments.base import Experiment, Sweep
+from experiments.fitting import (analyse, binomial_sigma, conclude, curve_dataset, dominant_frequency,
+                                 weighted_fit)
+
+UNITS = {"frequency": "GHz", "frequency_offset": "GHz", "t2_star": "ns", "contrast": "", "offset": ""}
+
+
+def ramsey_model(tau, freq, t2, contrast, offset, phase):
+    return offset + 0.5 * contrast * np.exp(-tau / t2) * np.cos(2 * np.pi * freq * tau + phase)
+
+
+@dataclass(frozen=True)
+class Ramsey(Experiment):
+    name = "ramsey"
+    summary = "Ramsey: qubit frequency offset and T2*"
+    max_delay: float = 20_000.0  # ns
+    points: int = 81
+    detuning: float = 1e-3  # GHz of artificial detuning
+
+    def sweeps(self, cal):
+        return [Sweep("delay", np.linspace(0.0, self.max_delay, self.points), "ns")]
+
+    def schedule(self, cal, point):
+        c = cal[self.qubit]
+        sx = c.sx_pulse()
+        # The idle period spans every channel, so the delay sweep compiles once.
+        phase = 2 * np.pi * self.detuning * point["delay"]
+        return c.schedule([Play(0, sx), Delay(None, point["delay"]), ShiftPhase(0, -phase), Play(0, sx)])
+
+    def analyze(self, ds: xr.Dataset):
+        return analyse(self.name, self.qubit, UNITS, ds, lambda: _fit(self, ds))
+
+
+def _fit(exp: Ramsey, ds: xr.Dataset):
+    x = ds["delay"].values
+    y = ds["probabilities"].sel(qubit=exp.qubit).values
+    sigma = binomial_sigma(ds["counts"].sel(qubit=exp.qubit).values, ds.attrs["shots"])
+    f0 = dominant_frequency(x, y)
+    best = None
+    for phase in (0.0, np.pi / 2, np.pi, -np.pi / 2):
+        try:
+            fit = weighted_fit(ramsey_model, x, y, sigma, [f0, x.max(), np.ptp(y), np.mean(y), phase],
+                               bounds=([0.0, 10.0, 0.0, -0.5, -2 * np.pi], [0.5 / (x[1] - x[0]), 1e8, 2.0, 1.5, 2 * np.pi]))
+        except Exception:  # noqa: BLE001 - a failed start is tried from the next phase
+            continue
+        if best is None or fit.reduced_chi2 < best.reduced_chi2:
+            best = fit
+    if best is None:
+        from experiments.fitting import FitFailure
+        raise FitFailure("the Ramsey fit did not converge from any starting phase.")
+    drive = float(_calibrated_frequency(ds, exp.qubit))
+    fringe = best.estimate(0, "GHz")
+    offset = best.derived(lambda p: p[0] - exp.detuning, "GHz")
+    values = {"frequency": best.derived(lambda p: drive + p[0] - exp.detuning, "GHz"),
+              "frequency_offset": offset, "t2_star": best.estimate(1, "ns"),
+              "contrast": best.estimate(2, ""), "offset": best.estimate(3, "")}
+    contrast = values["contrast"]
+    fine = np.linspace(x.min(), x.max(), 800)
+    nyquist = 0.5 / (x[1] - x[0])
+    checks = [
+        (contrast.value > 5 * contrast.stderr and contrast.value > 0.2,
+         f"no significant Ramsey fringe (contrast {contrast.value:.3f} +- {contrast.stderr:.3f})."),
+        (fringe.value > 0.1 / x.max(), "fewer than 0.1 fringe periods: the detuning is too small to resolve."),
+        (fringe.value < 0.8 * nyquist, f"the fringe ({fringe.value * 1e3:.3f} MHz) is near the sampling limit; "
+                                       "sample the delay more finely."),
+    ]
+    return conclude(exp.name, exp.qubit, values, best, checks,
+                    curve_dataset("delay", "ns", fine, ramsey_model(fine, *best.params)))
+
+
+def _calibrated_frequency(ds: xr.Dataset, qubit: int) -> float:
+    import json
+    return json.loads(ds.attrs["calibration"])[str(qubit)]["frequency"]
