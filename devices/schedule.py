@@ -157,7 +157,17 @@ def _channels_of(ins) -> tuple[int, ...]:
 
 
 class Driven(NamedTuple):
-    samples: jax.Array  # (n_channels, k) complex, static k >= 1
+    """A block of samples (n_channels, k), static k >= 1.
+
+    When one channel plays the whole block under one frame phase, `samples` are left
+    unphased and `phase` holds that phase: the block's evolution is then R U(0) R^dag with
+    R = exp(-i phase N), N the total excitation number (the static Hamiltonian, the
+    exchange couplings and the dissipators all commute with or are covariant under N).
+    A sweep of phases then reuses one pulse propagator. Otherwise `phase` is None and
+    the phases are already in the samples."""
+
+    samples: jax.Array
+    phase: jax.Array | None = None
 
 
 class Idle(NamedTuple):
@@ -194,13 +204,14 @@ def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle]:
     # phases and idle lengths are traced, so layout is jit- and grad-friendly.
     n_ch = schedule.n_channels
     segments: list[Driven | Idle] = []
-    pieces: list[list[jax.Array]] = [[] for _ in range(n_ch)]
+    # per channel: (samples, index of the channel's frame phase or None for padding)
+    pieces: list[list[tuple[jax.Array, int | None]]] = [[] for _ in range(n_ch)]
     ends = [0] * n_ch
-    phase = [jnp.zeros((), jnp.float64) for _ in range(n_ch)]
+    phases: list[list[jax.Array]] = [[jnp.zeros((), jnp.float64)] for _ in range(n_ch)]
 
     def pad(ch: int, k: int) -> None:
         if k > 0:
-            pieces[ch].append(jnp.zeros((k,), jnp.complex128))
+            pieces[ch].append((jnp.zeros((k,), jnp.complex128), None))
             ends[ch] += k
 
     def flush() -> None:
@@ -209,7 +220,17 @@ def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle]:
             return
         for ch in range(n_ch):
             pad(ch, total - ends[ch])
-        segments.append(Driven(jnp.stack([jnp.concatenate(p) for p in pieces])))
+        frames = {(ch, f) for ch in range(n_ch) for _, f in pieces[ch] if f is not None}
+        factor = len(frames) == 1
+        rows = []
+        for ch in range(n_ch):
+            row = [x if f is None or factor else x * jnp.exp(1j * phases[ch][f]) for x, f in pieces[ch]]
+            rows.append(jnp.concatenate(row))
+        phase = None
+        if factor:
+            ch, f = frames.pop()
+            phase = phases[ch][f]
+        segments.append(Driven(jnp.stack(rows), phase))
         for ch in range(n_ch):
             pieces[ch].clear()
             ends[ch] = 0
@@ -217,7 +238,7 @@ def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle]:
     for ins in schedule.instructions:
         if isinstance(ins, Play):
             s = ins.pulse.samples(dt)
-            pieces[ins.channel].append(s * jnp.exp(1j * phase[ins.channel]))
+            pieces[ins.channel].append((s, len(phases[ins.channel]) - 1))
             ends[ins.channel] += s.shape[-1]
         elif isinstance(ins, Delay) and (ins.channel is None or n_ch == 1):
             flush()
@@ -225,7 +246,7 @@ def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle]:
         elif isinstance(ins, ChannelDelay):
             pad(ins.channel, _static_samples(ins, dt))
         elif isinstance(ins, ShiftPhase):
-            phase[ins.channel] = phase[ins.channel] + ins.phase
+            phases[ins.channel].append(phases[ins.channel][-1] + ins.phase)
         else:
             chans = ins.channels or tuple(range(n_ch))
             latest = max(ends[c] for c in chans)
@@ -262,7 +283,7 @@ def _render(schedule: Schedule, dt: float) -> jax.Array:
     parts = []
     for seg in _segments(schedule, dt):
         if isinstance(seg, Driven):
-            parts.append(seg.samples)
+            parts.append(seg.samples if seg.phase is None else seg.samples * jnp.exp(1j * seg.phase))
         else:
             if isinstance(seg.n_samples, jax.core.Tracer):
                 raise DeviceModelError("Schedule.render needs concrete delay durations.")

@@ -141,6 +141,23 @@ def idle_propagator(chip: Chip, frequencies: jax.Array, n_samples, t0, dt: float
     return _frame_rotation(chip, frequencies, reference, t1, dynamics) @ evolution @ back
 
 
+def _excitation_rotation(chip: Chip, phase: jax.Array, dynamics: Dynamics) -> jax.Array:
+    """R = exp(-i phase N) with N the total excitation number; as the real superoperator
+    X -> R X R^dag for Open dynamics."""
+    levels = jnp.arange(chip.n_levels)
+    grids = jnp.meshgrid(*([levels] * chip.n_qubits), indexing="ij")
+    total = sum(g.reshape(-1) for g in grids)
+    diag = jnp.exp(-1j * phase * total)
+    if isinstance(dynamics, Open):
+        return liouville.real_form(jnp.diag(jnp.kron(diag.conj(), diag)), diag.shape[0])
+    return jnp.diag(diag)
+
+
+def _inverse_rotation(frame: jax.Array, dynamics: Dynamics) -> jax.Array:
+    # both forms are unitary (the real form is orthogonal)
+    return frame.T if isinstance(dynamics, Open) else frame.conj().T
+
+
 @eqx.filter_jit
 def _exact_propagator(chip, schedule, dt, dynamics, options: ExactSteps):
     substeps = options.resolve(chip.n_qubits)
@@ -154,6 +171,9 @@ def _exact_propagator(chip, schedule, dt, dynamics, options: ExactSteps):
         else:
             exponents = step_exponents(chip, freqs, seg.samples, t0, dt, dynamics, substeps)
             prop = ordered_product(_expm.expm(exponents, max_squarings=options.max_squarings))
+            if seg.phase is not None:
+                frame = _excitation_rotation(chip, seg.phase, dynamics)
+                prop = frame @ prop @ _inverse_rotation(frame, dynamics)
             t0 = t0 + seg.samples.shape[-1] * dt
         total = prop if total is None else prop @ total
     if isinstance(dynamics, Open):

@@ -57,8 +57,26 @@ def fabricate(spec: DeviceSpec, rng: np.random.Generator) -> Chip:
 
 
 @eqx.filter_jit
-def _batched_populations(chip: Chip, stacked: Schedule, dt: float) -> jax.Array:
-    return jax.vmap(lambda s: populations(chip, s, dt=dt, dynamics=Open()))(stacked)
+def _batched_populations(chip: Chip, shared: Schedule, varying: Schedule | None, dt: float,
+                         repeat: bool = False) -> jax.Array:
+    # Only the leaves that differ across the sweep are mapped, so whatever depends on the
+    # shared ones alone (a pulse's propagator, an idle step) is computed once per sweep.
+    def one(v):
+        return populations(chip, eqx.combine(v, shared), dt=dt, dynamics=Open())
+    return one(varying) if repeat else jax.vmap(one)(varying)
+
+
+def _split_varying(schedules: list[Schedule]) -> tuple[Schedule, Schedule]:
+    """(shared, varying): leaves equal across the schedules, and the stacked others."""
+    leaves = [jax.tree.leaves(s) for s in schedules]
+    treedef = jax.tree.structure(schedules[0])
+    shared, varying = [], []
+    for column in zip(*leaves):
+        first = np.asarray(column[0])
+        same = all(np.array_equal(first, np.asarray(x)) for x in column[1:])
+        shared.append(column[0] if same else None)
+        varying.append(None if same else jnp.stack(column))
+    return jax.tree.unflatten(treedef, shared), jax.tree.unflatten(treedef, varying)
 
 
 @eqx.filter_jit
@@ -203,8 +221,12 @@ class SimulatedDevice:
         for indices in tables.values():
             self._sequence_group(chip, [schedules[i] for i in indices], indices, out)
         for indices in groups.values():
-            stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[schedules[i] for i in indices])
-            pops = np.asarray(_batched_populations(chip, stacked, self.dt))
+            shared, varying = _split_varying([schedules[i] for i in indices])
+            if jax.tree.leaves(varying):
+                pops = np.asarray(_batched_populations(chip, shared, varying, self.dt))
+            else:  # the same schedule repeated: simulate it once
+                single = np.asarray(_batched_populations(chip, shared, None, self.dt, repeat=True))
+                pops = np.repeat(single[None], len(indices), axis=0)
             for k, i in enumerate(indices):
                 out[i] = pops[k]
         return out

@@ -55,3 +55,24 @@ def test_bad_sequences_are_refused():
         GateSequence(gates, [0, 1], phases=[0.0])
     with pytest.raises(DeviceModelError, match="single-channel"):
         GateSequence([Schedule([Play(0, Drag(20.0, amp=0.1, sigma=5.0))], [5.0, 5.1])], [0])
+
+
+def test_single_channel_blocks_factor_their_frame_phase_exactly():
+    """A block played by one channel evolves as R U(0) R^dag (R = exp(-i phase N)); a zero
+    pulse on the other channel disables that path and puts the phase in the samples."""
+    from devices import (Closed, Constant, Delay, Gaussian, ShiftPhase, Transmon, propagator)
+
+    a = Transmon(frequency=5.0, anharmonicity=-0.25, drive_scale=0.05, t1=60e3, t2=40e3)
+    b = Transmon(frequency=5.3, anharmonicity=-0.24, drive_scale=0.05, t1=50e3, t2=30e3)
+    chip = Chip([a, b], couplings=[[0, 0.005], [0.005, 0]], crosstalk=[[1, 0.05 + 0.02j], [0.02j, 1]])
+    p = Drag(20.0, amp=0.5, sigma=5.0, beta=0.3)
+    zero = Constant(20.0, amp=0.0)
+    head = [Play(0, p), Delay(None, 13.0), ShiftPhase(0, 1.1), ShiftPhase(1, -0.7)]
+    factored = Schedule(head + [Play(0, p), Delay(None, 2.0), Play(1, Gaussian(20.0, amp=0.4, sigma=5.0))], [5.0, 5.3])
+    phased = Schedule(head + [Play(0, p), Play(1, zero), Delay(None, 2.0),
+                              Play(1, Gaussian(20.0, amp=0.4, sigma=5.0)), Play(0, zero)], [5.0, 5.3])
+    assert [s.phase is not None for s in factored.segments(0.5) if hasattr(s, "phase")] == [True, True, True]
+    assert all(s.phase is None for s in phased.segments(0.5)[1:] if hasattr(s, "phase"))
+    for dynamics in (Closed(), Open()):
+        np.testing.assert_allclose(propagator(chip, factored, dt=0.5, dynamics=dynamics),
+                                   propagator(chip, phased, dt=0.5, dynamics=dynamics), atol=1e-12)
