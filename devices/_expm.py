@@ -43,8 +43,8 @@ def expm(a: jax.Array, *, max_squarings: int) -> jax.Array:
     a = eqx.error_if(
         a, jnp.any(norm > limit),
         f"A propagation step's generator has 1-norm above {limit:.3g}, beyond what "
-        f"{max_squarings} squarings keep exact: use more substeps (ExactSteps(substeps=...)) "
-        "or a larger ExactSteps(max_squarings=...).",
+        f"{max_squarings} squarings keep exact: use more substeps (ExactSteps(substeps=...), which "
+        "also divide idle periods) or a larger ExactSteps(max_squarings=...).",
     )
     s = jnp.clip(jnp.ceil(jnp.log2(jnp.maximum(norm, 1e-300) / THETA)), 0, max_squarings)
     a = a / (2.0**s)[..., None, None]

@@ -49,3 +49,15 @@ def dressed_transmon(chip: Chip, qubit: int) -> Transmon:
                     drive_scale=bare.drive_scale, t1=bare.t1, t2=bare.t2,
                     readout_p01=bare.readout_p01, readout_p10=bare.readout_p10,
                     n_levels=bare.n_levels)
+
+
+def static_zz(chip: Chip, q: int, r: int) -> float:
+    """ZZ = E11 - E10 - E01 + E00 [GHz] of transmons q and r (the others dropped)."""
+    sub = chip.subchip([q, r])
+    energies, vectors = np.linalg.eigh(_lab_static_hamiltonian(sub))
+    lv = sub.n_levels
+
+    def energy(a: int, b: int) -> float:
+        return float(energies[np.argmax(np.abs(vectors[a * lv + b, :]) ** 2)])
+
+    return energy(1, 1) - energy(1, 0) - energy(0, 1) + energy(0, 0)

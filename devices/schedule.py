@@ -168,6 +168,7 @@ class Driven(NamedTuple):
 
     samples: jax.Array
     phase: jax.Array | None = None
+    channel: int | None = None  # the one playing channel when `phase` is factored out
 
 
 class Idle(NamedTuple):
@@ -191,7 +192,12 @@ def _static_samples(ins: ChannelDelay, dt: float) -> int:
 def _idle_samples(ins: Delay, dt: float) -> jax.Array:
     n = ins.duration / dt
     rounded = jnp.round(n)
-    if not isinstance(n, jax.core.Tracer) and abs(float(n) - float(rounded)) > 1e-9 * max(1.0, float(n)):
+    off_grid = jnp.abs(n - rounded) > 1e-9 * jnp.maximum(1.0, n)
+    if isinstance(n, jax.core.Tracer):
+        # Under jit/vmap the value is unknown here: check it when the computation runs.
+        rounded = eqx.error_if(rounded, off_grid, f"Delay.duration must be a multiple of the AWG "
+                                                  f"sample time dt = {dt} ns.")
+    elif bool(off_grid):
         raise DeviceModelError(
             f"Delay.duration is {float(ins.duration)} ns, but must be a multiple of the AWG "
             f"sample time dt = {dt} ns."
@@ -226,11 +232,11 @@ def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle]:
         for ch in range(n_ch):
             row = [x if f is None or factor else x * jnp.exp(1j * phases[ch][f]) for x, f in pieces[ch]]
             rows.append(jnp.concatenate(row))
-        phase = None
+        phase = channel = None
         if factor:
-            ch, f = frames.pop()
-            phase = phases[ch][f]
-        segments.append(Driven(jnp.stack(rows), phase))
+            channel, f = frames.pop()
+            phase = phases[channel][f]
+        segments.append(Driven(jnp.stack(rows), phase, channel))
         for ch in range(n_ch):
             pieces[ch].clear()
             ends[ch] = 0
@@ -242,7 +248,9 @@ def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle]:
             ends[ins.channel] += s.shape[-1]
         elif isinstance(ins, Delay) and (ins.channel is None or n_ch == 1):
             flush()
-            segments.append(Idle(_idle_samples(ins, dt)))
+            n_idle = _idle_samples(ins, dt)
+            if isinstance(n_idle, jax.core.Tracer) or int(n_idle) > 0:
+                segments.append(Idle(n_idle))
         elif isinstance(ins, ChannelDelay):
             pad(ins.channel, _static_samples(ins, dt))
         elif isinstance(ins, ShiftPhase):

@@ -41,6 +41,7 @@ def check_inputs(chip: Chip, schedule: Schedule, dt: float) -> None:
         )
     if not (isinstance(dt, float) and dt > 0):
         raise DeviceModelError(f"Argument `dt` must be a positive float (ns), but is {dt!r}.")
+    schedule.duration(dt)  # checks every delay lies on the sample grid (concrete ones here)
 
 
 def _generators_at(chip: Chip, frequencies: jax.Array, envelopes: jax.Array, t: jax.Array,
@@ -120,20 +121,27 @@ def _frame_rotation(chip: Chip, frequencies: jax.Array, reference, t, dynamics: 
     return jnp.diag(diag)
 
 
+def reference_frequency(frequencies: jax.Array) -> jax.Array:
+    """The common frame of idle periods: the middle of the carriers, which keeps the
+    common-frame Hamiltonian's norm as small as the carriers' spread allows."""
+    return 0.5 * (jnp.min(frequencies) + jnp.max(frequencies))
+
+
 def idle_propagator(chip: Chip, frequencies: jax.Array, n_samples, t0, dt: float,
-                    dynamics: Dynamics, max_squarings: int) -> jax.Array:
+                    dynamics: Dynamics, options: ExactSteps) -> jax.Array:
     """Exact propagator of n idle samples from t0.
 
     Without drive the RWA Hamiltonian is static in the common frame at f_ref (excitation
     number is conserved, and the dissipators are phase covariant), so the evolution
-    is R(t1) E^n R(t0)^-1 with E = exp(G_common dt): one small exponential and binary
-    powering, whatever the length."""
-    reference = frequencies[0]
+    is R(t1) E^(n m) R(t0)^-1 with E = exp(G_common dt / m), m the substeps: one small
+    exponential and binary powering, whatever the length."""
+    substeps = options.resolve(chip.n_qubits)
+    reference = reference_frequency(frequencies)
     common = jnp.full_like(frequencies, reference)
     zero_drive = jnp.zeros((chip.n_qubits, 1), jnp.complex128)
     gen = _generators_at(chip, common, zero_drive, jnp.zeros((1,)), dynamics)[0]
-    step = _expm.expm(gen * dt, max_squarings=max_squarings)
-    evolution = matrix_power(step, n_samples)
+    step = _expm.expm(gen * (dt / substeps), max_squarings=options.max_squarings)
+    evolution = matrix_power(step, n_samples * substeps)
     if chip.n_qubits == 1:
         return evolution  # the common frame is the qubit's own frame
     t1 = t0 + n_samples * dt
@@ -166,14 +174,25 @@ def _exact_propagator(chip, schedule, dt, dynamics, options: ExactSteps):
     t0 = jnp.zeros((), jnp.float64)
     for seg in schedule.segments(dt):
         if isinstance(seg, Idle):
-            prop = idle_propagator(chip, freqs, seg.n_samples, t0, dt, dynamics, options.max_squarings)
+            prop = idle_propagator(chip, freqs, seg.n_samples, t0, dt, dynamics, options)
             t0 = t0 + seg.n_samples * dt
-        else:
+        elif seg.phase is None:
             exponents = step_exponents(chip, freqs, seg.samples, t0, dt, dynamics, substeps)
             prop = ordered_product(_expm.expm(exponents, max_squarings=options.max_squarings))
-            if seg.phase is not None:
-                frame = _excitation_rotation(chip, seg.phase, dynamics)
-                prop = frame @ prop @ _inverse_rotation(frame, dynamics)
+            t0 = t0 + seg.samples.shape[-1] * dt
+        else:
+            # One channel d plays: the block at (t0, phase) is the block at (0, 0) conjugated
+            # by R_c(t0) R_N(phase') with phase' = phase + 2 pi (f_d - f_ref) t0, so a sweep of
+            # delays and phases shares one pulse propagator (derivation in the docstring of
+            # Driven and of idle_propagator).
+            exponents = step_exponents(chip, freqs, seg.samples, 0.0, dt, dynamics, substeps)
+            prop = ordered_product(_expm.expm(exponents, max_squarings=options.max_squarings))
+            reference = reference_frequency(freqs)
+            phase = seg.phase + 2 * jnp.pi * (freqs[seg.channel] - reference) * t0
+            frame = _excitation_rotation(chip, phase, dynamics)
+            if chip.n_qubits > 1:
+                frame = _frame_rotation(chip, freqs, reference, t0, dynamics) @ frame
+            prop = frame @ prop @ _inverse_rotation(frame, dynamics)
             t0 = t0 + seg.samples.shape[-1] * dt
         total = prop if total is None else prop @ total
     if isinstance(dynamics, Open):
@@ -200,6 +219,10 @@ def ground_state(chip: Chip) -> jax.Array:
 
 def basis_state(chip: Chip, levels) -> jax.Array:
     """The ket |levels[0], levels[1], ...> (qubit 0 leftmost)."""
+    if len(levels) != chip.n_qubits:
+        raise DeviceModelError(
+            f"Argument `levels` must give one level per transmon ({chip.n_qubits}), but is {list(levels)}."
+        )
     index = 0
     for lv in levels:
         if not 0 <= int(lv) < chip.n_levels:
