@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -77,6 +77,41 @@ def device_show(
     from calibrate.device_report import print_report
 
     print_report(report, console)
+
+
+@app.command("experiment")
+def experiment(
+    name: Annotated[str, typer.Argument(help="Experiment name, or `list` to name them all.")],
+    device: Annotated[Optional[str], typer.Option("--device", help="Catalog name or path of a device TOML file.")] = None,
+    seed: SeedOption = 0,
+    qubit: Annotated[int, typer.Option("--qubit", help="The qubit to measure.")] = 0,
+    shots: Annotated[int, typer.Option("--shots", min=1, max=10**7, help="Shots per sweep point.")] = 1000,
+    out: Annotated[Optional[str], typer.Option("--out", help="Save the dataset as NetCDF (FILE.nc).")] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Write a Bokeh page of data and fit (FILE.html).")] = None,
+    option: Annotated[Optional[list[str]], typer.Option("--option", help="Experiment option key=value (repeatable), e.g. points=61.")] = None,
+    setting: Annotated[Optional[list[str]], typer.Option("--set", help="Override a calibration value of the qubit, key=value (repeatable).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run one experiment with the device's nominal calibration and print its fit.
+
+    Exit status 1 when the analysis is bad (its reason is printed), 2 on bad input."""
+    from calibrate.experiment_cli import list_experiments, run_command
+
+    if name == "list":
+        list_experiments(as_json, console)
+        return
+    if device is None:
+        fail("--device is required: a catalog name (see `calibrate device list`) or a device TOML path.", as_json)
+    from devices import DeviceModelError
+    from devices.device_spec import DeviceSpecError
+
+    try:
+        status = run_command(name, device, seed, qubit, shots, out, plot, option or [], setting or [],
+                             as_json, console)
+    except (KeyError, ValueError, DeviceSpecError, DeviceModelError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
+        fail(str(message), as_json)
+    raise typer.Exit(status)
 
 
 def main() -> None:  # pragma: no cover - console entry point

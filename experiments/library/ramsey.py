@@ -8,6 +8,7 @@ stays positive and unaliased.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +16,8 @@ import xarray as xr
 
 from devices.schedule import Delay, Play, ShiftPhase
 from experiments.base import Experiment, Sweep
-from experiments.fitting import (analyse, binomial_sigma, conclude, curve_dataset, dominant_frequency,
-                                 weighted_fit)
+from experiments.fitting import (FitFailure, analyse, binomial_sigma, conclude, curve_dataset,
+                                 dominant_frequency, weighted_fit)
 
 UNITS = {"frequency": "GHz", "frequency_offset": "GHz", "t2_star": "ns", "contrast": "", "offset": ""}
 
@@ -47,43 +48,51 @@ class Ramsey(Experiment):
         return analyse(self.name, self.qubit, UNITS, ds, lambda: _fit(self, ds))
 
 
-def _fit(exp: Ramsey, ds: xr.Dataset):
-    x = ds["delay"].values
-    y = ds["probabilities"].sel(qubit=exp.qubit).values
-    sigma = binomial_sigma(ds["counts"].sel(qubit=exp.qubit).values, ds.attrs["shots"])
+def fit_fringe(x: np.ndarray, y: np.ndarray, sigma: np.ndarray):
+    """Best of a few starting phases for a decaying fringe; the FFT gives the frequency."""
     f0 = dominant_frequency(x, y)
     best = None
     for phase in (0.0, np.pi / 2, np.pi, -np.pi / 2):
         try:
             fit = weighted_fit(ramsey_model, x, y, sigma, [f0, x.max(), np.ptp(y), np.mean(y), phase],
-                               bounds=([0.0, 10.0, 0.0, -0.5, -2 * np.pi], [0.5 / (x[1] - x[0]), 1e8, 2.0, 1.5, 2 * np.pi]))
-        except Exception:  # noqa: BLE001 - a failed start is tried from the next phase
+                               bounds=([0.0, 10.0, 0.0, -0.5, -2 * np.pi],
+                                       [0.5 / (x[1] - x[0]), 1e8, 2.0, 1.5, 2 * np.pi]))
+        except FitFailure:
             continue
         if best is None or fit.reduced_chi2 < best.reduced_chi2:
             best = fit
     if best is None:
-        from experiments.fitting import FitFailure
         raise FitFailure("the Ramsey fit did not converge from any starting phase.")
-    drive = float(_calibrated_frequency(ds, exp.qubit))
-    fringe = best.estimate(0, "GHz")
-    offset = best.derived(lambda p: p[0] - exp.detuning, "GHz")
-    values = {"frequency": best.derived(lambda p: drive + p[0] - exp.detuning, "GHz"),
-              "frequency_offset": offset, "t2_star": best.estimate(1, "ns"),
-              "contrast": best.estimate(2, ""), "offset": best.estimate(3, "")}
-    contrast = values["contrast"]
-    fine = np.linspace(x.min(), x.max(), 800)
+    return best
+
+
+def fringe_checks(best, x: np.ndarray, label: str = "") -> list[tuple[bool, str]]:
+    contrast, fringe = best.estimate(2, ""), best.estimate(0, "GHz")
     nyquist = 0.5 / (x[1] - x[0])
-    checks = [
+    return [
         (contrast.value > 5 * contrast.stderr and contrast.value > 0.2,
-         f"no significant Ramsey fringe (contrast {contrast.value:.3f} +- {contrast.stderr:.3f})."),
-        (fringe.value > 0.1 / x.max(), "fewer than 0.1 fringe periods: the detuning is too small to resolve."),
-        (fringe.value < 0.8 * nyquist, f"the fringe ({fringe.value * 1e3:.3f} MHz) is near the sampling limit; "
-                                       "sample the delay more finely."),
+         f"no significant Ramsey fringe{label} (contrast {contrast.value:.3f} +- {contrast.stderr:.3f})."),
+        (fringe.value > 0.1 / x.max(), f"fewer than 0.1 fringe periods{label}: the detuning is too small to resolve."),
+        (fringe.value < 0.8 * nyquist, f"the fringe{label} ({fringe.value * 1e3:.3f} MHz) is near the sampling "
+                                       "limit; sample the delay more finely."),
     ]
-    return conclude(exp.name, exp.qubit, values, best, checks,
+
+
+def _fit(exp: Ramsey, ds: xr.Dataset):
+    x = ds["delay"].values
+    y = ds["probabilities"].sel(qubit=exp.qubit).values
+    sigma = binomial_sigma(ds["counts"].sel(qubit=exp.qubit).values, ds.attrs["shots"])
+    best = fit_fringe(x, y, sigma)
+    drive = float(calibrated(ds, exp.qubit, "frequency"))
+    values = {"frequency": best.derived(lambda p: drive + p[0] - exp.detuning, "GHz"),
+              "frequency_offset": best.derived(lambda p: p[0] - exp.detuning, "GHz"),
+              "t2_star": best.estimate(1, "ns"),
+              "contrast": best.estimate(2, ""), "offset": best.estimate(3, "")}
+    fine = np.linspace(x.min(), x.max(), 800)
+    return conclude(exp.name, exp.qubit, values, best, fringe_checks(best, x),
                     curve_dataset("delay", "ns", fine, ramsey_model(fine, *best.params)))
 
 
-def _calibrated_frequency(ds: xr.Dataset, qubit: int) -> float:
-    import json
-    return json.loads(ds.attrs["calibration"])[str(qubit)]["frequency"]
+def calibrated(ds: xr.Dataset, qubit: int, name: str) -> float:
+    """A calibration value the dataset was taken with (from its attrs)."""
+    return json.loads(ds.attrs["calibration"])[str(qubit)][name]

@@ -1,0 +1,75 @@
+"""Static ZZ: Ramsey of a qubit with its neighbour in |0> and in |1>.
+
+The fringe frequency moves by ZZ = E11 - E10 - E01 + E00 when the neighbour is
+excited. Both Ramsey sweeps run in one experiment (dim `spectator_state`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from devices.schedule import Barrier, Delay, Play, ShiftPhase
+from experiments.base import Experiment, ExperimentError, Sweep
+from experiments.fitting import analyse, binomial_sigma, conclude
+from experiments.library.ramsey import fit_fringe, fringe_checks, ramsey_model
+from experiments.results import Estimate
+
+UNITS = {"zz": "GHz", "fringe_spectator_0": "GHz", "fringe_spectator_1": "GHz"}
+
+
+@dataclass(frozen=True)
+class StaticZZ(Experiment):
+    name = "zz"
+    summary = "Static ZZ: Ramsey of a qubit with its neighbour in 0 and in 1"
+    spectator: int = 1
+    max_delay: float = 20_000.0  # ns
+    points: int = 81
+    detuning: float = 1e-3  # GHz
+
+    def __post_init__(self):
+        if self.spectator == self.qubit:
+            raise ExperimentError(f"StaticZZ.spectator is {self.spectator}, but must differ from qubit {self.qubit}.")
+
+    @property
+    def qubits(self) -> tuple[int, ...]:
+        return (self.qubit, self.spectator)
+
+    def sweeps(self, cal):
+        return [Sweep("spectator_state", np.array([0, 1]), ""),
+                Sweep("delay", np.linspace(0.0, self.max_delay, self.points), "ns")]
+
+    def schedule(self, cal, point):
+        target, spectator = cal[self.qubit], cal[self.spectator]
+        prepare = [Play(1, spectator.x_pulse()), Barrier()] if point["spectator_state"] else []
+        phase = 2 * np.pi * self.detuning * point["delay"]
+        sx = target.sx_pulse()
+        from devices.schedule import Schedule
+        return Schedule(prepare + [Play(0, sx), Delay(None, point["delay"]), ShiftPhase(0, -phase), Play(0, sx)],
+                        [target.frequency, spectator.frequency])
+
+    def analyze(self, ds: xr.Dataset):
+        return analyse(self.name, self.qubit, UNITS, ds, lambda: _fit(self, ds))
+
+
+def _fit(exp: StaticZZ, ds: xr.Dataset):
+    x = ds["delay"].values
+    fits, checks, curves = [], [], {}
+    for state in (0, 1):
+        sel = dict(qubit=exp.qubit, spectator_state=state)
+        y = ds["probabilities"].sel(sel).values
+        sigma = binomial_sigma(ds["counts"].sel(sel).values, ds.attrs["shots"])
+        fit = fit_fringe(x, y, sigma)
+        fits.append(fit)
+        checks += fringe_checks(fit, x, f" with the spectator in {state}")
+        fine = np.linspace(x.min(), x.max(), 800)
+        curves[state] = ramsey_model(fine, *fit.params)
+    f0, f1 = fits[0].estimate(0, "GHz"), fits[1].estimate(0, "GHz")
+    zz = Estimate(f1.value - f0.value, float(np.hypot(f0.stderr, f1.stderr)), "GHz")
+    worst = max(fits, key=lambda f: f.reduced_chi2)
+    curve = xr.Dataset({"fit": (("spectator_state", "delay"), np.stack([curves[0], curves[1]]))},
+                       coords={"spectator_state": [0, 1], "delay": ("delay", fine, {"units": "ns"})})
+    return conclude(exp.name, exp.qubit, {"zz": zz, "fringe_spectator_0": f0, "fringe_spectator_1": f1},
+                    worst, checks, curve)

@@ -1,0 +1,34 @@
+"""Every experiment by name, for the CLI and calibration graphs."""
+
+from __future__ import annotations
+
+import importlib
+
+from experiments.base import Experiment
+
+# name -> "module:Class"; modules import lazily so listing stays cheap
+_EXPERIMENTS = {
+    "spectroscopy": "experiments.library.spectroscopy:QubitSpectroscopy",
+    "rabi": "experiments.library.rabi:AmplitudeRabi",
+    "ramsey": "experiments.library.ramsey:Ramsey",
+    "t1": "experiments.library.t1:T1",
+    "echo": "experiments.library.echo:HahnEcho",
+    "drag": "experiments.library.drag:DragCalibration",
+    "fine_amplitude": "experiments.library.fine_amplitude:FineAmplitude",
+    "fine_drag": "experiments.library.fine_drag:FineDrag",
+    "readout": "experiments.library.readout:ReadoutAssignment",
+    "rb": "experiments.library.rb:StandardRB",
+    "interleaved_rb": "experiments.library.rb:InterleavedRB",
+    "zz": "experiments.library.zz:StaticZZ",
+}
+
+
+def experiment_names() -> list[str]:
+    return list(_EXPERIMENTS)
+
+
+def experiment_class(name: str) -> type[Experiment]:
+    if name not in _EXPERIMENTS:
+        raise KeyError(f"Unknown experiment {name!r}: choose one of {', '.join(_EXPERIMENTS)}.")
+    module, cls = _EXPERIMENTS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
