@@ -62,7 +62,10 @@ class Delay(eqx.Module):
 class ShiftPhase(eqx.Module):
     """Virtual Z: later pulses on the channel are multiplied by exp(i phase).
 
-    The frame of a qubit rotated by ShiftPhase(-theta) implements Rz(theta).
+    A pulse G played after ShiftPhase(theta) evolves as Rz(-theta) G Rz(theta), so
+    ShiftPhase(theta) implements Rz(theta) before the later gates (the trailing frame
+    rotation is invisible to a Z measurement). Note that qiskit's convention has the
+    opposite sign.
     """
 
     channel: int = eqx.field(static=True)

@@ -115,6 +115,9 @@ def analyse(experiment: str, qubit: int, units: dict[str, str], ds: xr.Dataset,
         return body()
     except FitFailure as exc:
         return bad_result(experiment, qubit, units, str(exc))
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        # Numerical trouble on odd data is a failed analysis with its reason, never a crash.
+        return bad_result(experiment, qubit, units, f"the analysis failed on this data ({type(exc).__name__}: {exc}).")
 
 
 def curve_dataset(x_name: str, x_unit: str, x: np.ndarray, y: np.ndarray) -> xr.Dataset:

@@ -1,0 +1,268 @@
+"""Randomized benchmarking: error per Clifford, per physical gate, and of one gate (IRB).
+
+Each point plays m random Cliffords and the Clifford that inverts them, compiled to the
+calibrated SX and X pulses between virtual Z frame changes (experiments.clifford), as a
+GateSequence: a simulator propagates the two table pulses once and composes them, so
+1000-Clifford sequences are cheap. The survival P(read 0) decays as A p^m + B; the error
+per Clifford is r = (1 - p)(d - 1)/d = (1 - p)/2.
+
+What r means: for gate-independent Markovian noise r is the average gate error of the
+mean Clifford. With virtual Z perfect, a Clifford's error is that of its pulses, so
+r ~ sum over pulses of their errors per Clifford, and the error per physical gate
+`epg` = r / n, n the mean pulse count per Clifford (20/24 with X in the table, 1 without):
+the average of the SX and X errors weighted by how often the Cliffords use them. Leakage
+adds a slow second decay (population parked outside {0, 1} returns at rate ~1/T1), so at
+long lengths the decay is not exactly exponential; for DRAG pulses it is a small bias.
+
+Interleaved RB plays G after every random Clifford as well; with p_ref and p_G the two
+decays, the gate's error is r_G = (1 - p_G / p_ref)/2 (Magesan et al., PRL 109, 080505).
+It is exact for depolarizing noise and close for incoherent (T1/T2) errors; coherent errors
+make it a biased estimate within Magesan's bound.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from devices.schedule import Play
+from devices.sequences import GateSequence
+from experiments.base import Experiment, ExperimentError, Sweep
+from experiments.calibration import QubitCalibration
+from experiments.clifford import PhysicalGate, compile_sequence, mean_pulses_per_clifford, random_cliffords
+from experiments.fitting import (FitFailure, Fitted, analyse, binomial_sigma, conclude, curve_dataset,
+                                 weighted_fit)
+
+RB_UNITS = {"epc": "", "epg": "", "alpha": "", "amplitude": "", "offset": ""}
+IRB_UNITS = {"epg": "", "epc_reference": "", "alpha_reference": "", "alpha_interleaved": ""}
+# Up to ~1/(2 EPC) of a coherence-limited qubit (EPC ~ 1.5e-4 on sim-1q), where the decay
+# has fallen to about half: shorter sequences leave a good qubit's error poorly resolved.
+DEFAULT_LENGTHS = (1, 10, 50, 100, 250, 500, 1000, 1500, 2000, 3000)
+TABLE = (PhysicalGate.SX, PhysicalGate.X)  # gate table order of every RB GateSequence
+_REFERENCE, _INTERLEAVED = "reference", "interleaved"
+
+
+def rb_model(m, amplitude, alpha, offset):
+    return amplitude * alpha**m + offset
+
+
+@functools.lru_cache(maxsize=64)
+def _gate_table(cal: QubitCalibration):
+    # one table per calibration, shared by every sequence (the device groups sequences
+    # by table and propagates each pulse once)
+    return (cal.schedule([Play(0, cal.sx_pulse())]), cal.schedule([Play(0, cal.x_pulse())]))
+
+
+def rb_sequence(cal: QubitCalibration, cliffords: Sequence[int], *, use_x: bool = True,
+                interleaved: PhysicalGate | None = None) -> GateSequence:
+    """`cliffords` (indices) in order, `interleaved` after each if given, then the recovery."""
+    program, phases = compile_sequence(cliffords, table=TABLE, use_x=use_x, interleaved=interleaved)
+    # A program can be empty (a Z-only Clifford and its inverse): the simulator plays it as
+    # nothing at all and measures the readout alone.
+    return GateSequence(_gate_table(cal), program, phases)
+
+
+def _sequence_rng(rng_seed: int | None, stream: int, length: int, sample: int) -> np.random.Generator:
+    # One independent stream per (sequence kind, length, sample): the points are
+    # independent draws, so the per-length means are independent and a weighted fit's
+    # chi-square means what it says (nested sequences would correlate the lengths).
+    if rng_seed is None:
+        return np.random.default_rng()
+    return np.random.default_rng([rng_seed, stream, length, sample])
+
+
+def _check_rb_options(exp) -> None:
+    lengths = tuple(exp.lengths)
+    object.__setattr__(exp, "lengths", lengths)  # a list (from JSON) becomes the declared tuple
+    if (len(lengths) < 4 or any(isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1
+                                for m in lengths) or len(set(lengths)) != len(lengths)):
+        raise ExperimentError(
+            f"{type(exp).__name__}.lengths is {list(lengths)}, but must hold at least 4 different "
+            "integers >= 1 (Cliffords per sequence), e.g. (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)."
+        )
+    if isinstance(exp.seeds, bool) or not isinstance(exp.seeds, (int, np.integer)) or exp.seeds < 3:
+        raise ExperimentError(
+            f"{type(exp).__name__}.seeds is {exp.seeds!r}, but must be an integer >= 3: the error "
+            "bars come from the spread across random sequences (30 is typical)."
+        )
+    if exp.rng_seed is not None and (not isinstance(exp.rng_seed, (int, np.integer)) or exp.rng_seed < 0):
+        raise ExperimentError(f"{type(exp).__name__}.rng_seed is {exp.rng_seed!r}, but must be None "
+                              "or an integer >= 0.")
+
+
+@dataclass(frozen=True)
+class StandardRB(Experiment):
+    """`seeds` random Clifford sequences at each of `lengths` (Cliffords, recovery excluded).
+
+    use_x: play the four Cliffords that flip Z (X up to frames) as one X pulse, so the
+        result averages SX and X errors; False benchmarks SX alone (two per flip).
+    rng_seed: None draws fresh sequences; an integer makes them reproducible.
+    """
+
+    name = "rb"
+    summary = "Randomized benchmarking: error per Clifford (epc) and per physical gate (epg)"
+    lengths: tuple[int, ...] = DEFAULT_LENGTHS
+    seeds: int = 30
+    use_x: bool = True
+    rng_seed: int | None = None
+
+    def __post_init__(self):
+        _check_rb_options(self)
+
+    def sweeps(self, cal):
+        return [Sweep("length", np.asarray(sorted(self.lengths)), ""),
+                Sweep("seed", np.arange(self.seeds), "")]
+
+    def schedule(self, cal, point):
+        length, sample = int(point["length"]), int(point["seed"])
+        cliffords = random_cliffords(_sequence_rng(self.rng_seed, 0, length, sample), length)
+        return rb_sequence(cal[self.qubit], cliffords, use_x=self.use_x)
+
+    def analyze(self, ds: xr.Dataset):
+        return analyse(self.name, self.qubit, RB_UNITS, ds, lambda: _analyze_rb(self, ds))
+
+
+class _Decay:
+    """A fitted RB decay of one set of sequences, with what a verdict checks."""
+
+    def __init__(self, ds: xr.Dataset, qubit: int, label: str):
+        self.label = label
+        survival = 1.0 - ds["probabilities"].sel(qubit=qubit).transpose("length", "seed").values
+        counts = ds["counts"].sel(qubit=qubit).transpose("length", "seed").values
+        shots, seeds = int(ds.attrs["shots"]), survival.shape[1]
+        self.lengths = ds["length"].values.astype(float)
+        self.mean = survival.mean(axis=1)
+        # Shots of one sequence share its errors (its own coherent-error sum and
+        # leakage), so at one length the sequences, not the shots, are the independent
+        # samples: the mean's error is the standard error across seeds, which holds both
+        # the seed-to-seed variance and shot noise. Binomial noise of all shots pooled is
+        # a floor, for few seeds that happen to agree.
+        spread = survival.std(axis=1, ddof=1) / np.sqrt(seeds)
+        floor = binomial_sigma(counts.sum(axis=1), shots * seeds)
+        self.sigma = np.maximum(spread, floor)
+        self.fit = _fit_decay(self.lengths, self.mean, self.sigma, label)
+
+    def checks(self) -> list[tuple[bool, str]]:
+        first, last = self.lengths.min(), self.lengths.max()
+        # the drop of the fitted survival over the lengths played: A alone is not
+        # determined when the decay is shallow (A and B trade off), the drop is
+        depth = self.fit.derived(lambda q: q[0] * (q[1] ** first - q[1] ** last), "")
+        r = self.fit.derived(lambda q: (1.0 - q[1]) / 2.0, "")
+        return [
+            (depth.value > 5 * depth.stderr,
+             f"no significant {self.label} decay (survival drops by {depth.value:.3f} +- "
+             f"{depth.stderr:.3f} from length {first:g} to {last:g})."),
+            (r.value > 2 * r.stderr,
+             f"the {self.label} decay is not resolved (error per Clifford {r.value:.2e} +- {r.stderr:.1e}): "
+             "use longer sequences or more seeds."),
+        ]
+
+
+def _fit_decay(m: np.ndarray, y: np.ndarray, sigma: np.ndarray, label: str) -> Fitted:
+    offset0 = float(np.clip(min(y.min(), 0.5), 0.0, 1.0))
+    best = None
+    # decays from a few to ~1e5 Cliffords: try starts across them, keep the best fit
+    for alpha0 in (0.9, 0.99, 0.999, 0.9999):
+        amplitude0 = float(np.clip((y[0] - offset0) / alpha0 ** m[0], 0.01, 1.0))
+        try:
+            fit = weighted_fit(rb_model, m, y, sigma, [amplitude0, alpha0, offset0],
+                               bounds=([0.0, 0.0, 0.0], [1.0, 1.0, 1.0]))
+        except FitFailure:
+            continue
+        if best is None or fit.reduced_chi2 < best.reduced_chi2:
+            best = fit
+    if best is None:
+        raise FitFailure(f"the {label} decay fit did not converge from any start.")
+    return best
+
+
+def _curve(decay: _Decay) -> xr.Dataset:
+    fine = np.unique(np.geomspace(decay.lengths.min(), decay.lengths.max(), 400))
+    return curve_dataset("length", "", fine, rb_model(fine, *decay.fit.params))
+
+
+def _analyze_rb(exp: StandardRB, ds: xr.Dataset):
+    decay = _Decay(ds, exp.qubit, "RB")
+    fit = decay.fit
+    pulses = mean_pulses_per_clifford(use_x=exp.use_x)
+    values = {
+        "epc": fit.derived(lambda q: (1.0 - q[1]) / 2.0, ""),
+        "epg": fit.derived(lambda q: (1.0 - q[1]) / 2.0 / pulses, ""),
+        "alpha": fit.estimate(1, ""),
+        "amplitude": fit.estimate(0, ""),
+        "offset": fit.estimate(2, ""),
+    }
+    return conclude(exp.name, exp.qubit, values, fit, decay.checks(), _curve(decay))
+
+
+@dataclass(frozen=True)
+class InterleavedRB(Experiment):
+    """Reference RB and RB with `gate` after every random Clifford, in one run.
+
+    The sweep `sequence` in ("reference", "interleaved") selects the two sets; they are
+    drawn independently, so the two fits are independent and their variances add in
+    the error of r_G."""
+
+    name = "interleaved_rb"
+    summary = "Interleaved RB: error of the X or SX gate (epg)"
+    gate: PhysicalGate = PhysicalGate.X
+    lengths: tuple[int, ...] = DEFAULT_LENGTHS
+    seeds: int = 30
+    use_x: bool = True
+    rng_seed: int | None = None
+
+    def __post_init__(self):
+        try:  # the option's value as text (from JSON or the CLI) is accepted at the boundary
+            object.__setattr__(self, "gate", PhysicalGate(self.gate))
+        except ValueError:
+            raise ExperimentError(f"InterleavedRB.gate is {self.gate!r}, but must be one of "
+                                  f"{[g.value for g in PhysicalGate]} (a PhysicalGate).") from None
+        _check_rb_options(self)
+
+    def sweeps(self, cal):
+        return [Sweep("sequence", np.asarray([_REFERENCE, _INTERLEAVED]), ""),
+                Sweep("length", np.asarray(sorted(self.lengths)), ""),
+                Sweep("seed", np.arange(self.seeds), "")]
+
+    def schedule(self, cal, point):
+        interleaved = point["sequence"] == _INTERLEAVED
+        length, sample = int(point["length"]), int(point["seed"])
+        rng = _sequence_rng(self.rng_seed, 1 + int(interleaved), length, sample)
+        cliffords = random_cliffords(rng, length)
+        return rb_sequence(cal[self.qubit], cliffords, use_x=self.use_x,
+                           interleaved=self.gate if interleaved else None)
+
+    def analyze(self, ds: xr.Dataset):
+        return analyse(self.name, self.qubit, IRB_UNITS, ds, lambda: _analyze_irb(self, ds))
+
+
+def _analyze_irb(exp: InterleavedRB, ds: xr.Dataset):
+    reference = _Decay(ds.sel(sequence=_REFERENCE), exp.qubit, "reference")
+    interleaved = _Decay(ds.sel(sequence=_INTERLEAVED), exp.qubit, "interleaved")
+    ref, inter = reference.fit, interleaved.fit
+    # Independent sequences: one block-diagonal covariance over (A, p, B)_ref + (A, p, B)_int
+    # propagates both fits' errors into r_G by the delta method. The verdict takes the
+    # worse of the two fits' reduced chi-squares.
+    cov = np.zeros((6, 6))
+    cov[:3, :3], cov[3:, 3:] = ref.cov, inter.cov
+    joint = Fitted(params=np.concatenate([ref.params, inter.params]), cov=cov,
+                   reduced_chi2=max(ref.reduced_chi2, inter.reduced_chi2), model=rb_model)
+    epg = joint.derived(lambda q: (1.0 - q[4] / q[1]) / 2.0, "")
+    values = {
+        "epg": epg,
+        "epc_reference": ref.derived(lambda q: (1.0 - q[1]) / 2.0, ""),
+        "alpha_reference": ref.estimate(1, ""),
+        "alpha_interleaved": inter.estimate(1, ""),
+    }
+    checks = reference.checks() + interleaved.checks() + [
+        (epg.value > -3 * epg.stderr,
+         f"the interleaved sequences decay slower than the reference (epg {epg.value:.2e} +- "
+         f"{epg.stderr:.1e}): the two sets are inconsistent."),
+    ]
+    curve = xr.concat([_curve(reference), _curve(interleaved)], dim="sequence")
+    curve = curve.assign_coords(sequence=[_REFERENCE, _INTERLEAVED])
+    return conclude(exp.name, exp.qubit, values, joint, checks, curve)

@@ -1,0 +1,150 @@
+"""Rabi, Ramsey and static ZZ recover the hidden truth of simulated devices, and their
+error bars cover it at the rate they claim."""
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+from devices import Chip, Open, Play, gate_metrics
+from devices.catalog import load_spec
+from devices.dressing import dressed_transmon, static_zz
+from devices.nominal import pi_amplitude
+from devices.simulated import SimulatedDevice
+from experiments.base import run_experiment
+from experiments.calibration import nominal_calibration
+from experiments.library.rabi import AmplitudeRabi
+from experiments.library.ramsey import Ramsey
+from experiments.library.zz import StaticZZ
+
+SEEDS = range(20)
+
+
+def _coverage(errors, stderrs) -> float:
+    return float(np.mean(np.abs(np.asarray(errors)) <= np.asarray(stderrs)))
+
+
+def _true_pi_amplitude(transmon, cal) -> float:
+    """The amplitude whose pulse (at the calibration's frequency and beta) comes closest to X
+    on the true transmon: the quantity a Rabi experiment is after."""
+    chip = Chip([transmon])
+
+    def error(amp):
+        schedule = cal.schedule([Play(0, cal.x_pulse(amp=amp))])
+        return float(gate_metrics(chip, schedule, dt=0.5, dynamics=Open()).error)
+
+    guess = pi_amplitude(float(transmon.drive_scale), cal.x_pulse(), 0.5)
+    return minimize_scalar(error, bounds=(0.97 * guess, 1.03 * guess), method="bounded",
+                           options={"xatol": 1e-6}).x
+
+
+@pytest.mark.slow
+def test_rabi_recovers_the_pi_amplitude_with_honest_error_bars():
+    spec = load_spec("sim-1q")
+    errors, stderrs = [], []
+    for seed in SEEDS:
+        device = SimulatedDevice(spec, seed=seed)
+        truth = dressed_transmon(device.truth(), 0)  # before the run: drift moves it during
+        # Rabi follows spectroscopy: start within 100 kHz of the true frequency.
+        cal = nominal_calibration(spec, 0).replace(frequency=float(truth.frequency) + 1e-4)
+        result = AmplitudeRabi().analyze(run_experiment(AmplitudeRabi(), device, {0: cal}, shots=1000, seed=seed))
+        assert result.good, result.reason
+        target = _true_pi_amplitude(truth, cal)
+        # 1000 shots x 41 points give ~0.2% statistical error; 1% is the issue's bound
+        assert abs(result["x_amp"].value / target - 1) < 0.01
+        errors.append(result["x_amp"].value - target)
+        stderrs.append(result["x_amp"].stderr)
+    coverage = _coverage(errors, stderrs)
+    assert 0.5 <= coverage <= 0.9, f"1-sigma coverage {coverage:.2f}, errors/stderr {np.divide(errors, stderrs)}"
+
+
+@pytest.mark.slow
+def test_ramsey_recovers_frequency_and_t2_star_with_honest_error_bars():
+    spec = load_spec("sim-1q")
+    f_errors, f_stderrs, t2_ratio = [], [], []
+    for seed in SEEDS:
+        device = SimulatedDevice(spec, seed=seed)
+        truth = dressed_transmon(device.truth(), 0)
+        amp = pi_amplitude(float(truth.drive_scale), nominal_calibration(spec, 0).x_pulse(), 0.5)
+        # Ramsey follows spectroscopy and Rabi: within 300 kHz of the frequency, 1% in amplitude
+        offset = (-1) ** seed * 3e-4
+        cal = nominal_calibration(spec, 0).replace(frequency=float(truth.frequency) + offset,
+                                                   x_amp=amp * 1.01, sx_amp=amp * 1.01 / 2)
+        result = Ramsey().analyze(run_experiment(Ramsey(), device, {0: cal}, shots=1000, seed=seed))
+        assert result.good, result.reason
+        # 50 kHz is the issue's bound; 81 points x 1000 shots give ~0.2 kHz
+        assert abs(result["frequency"].value - float(truth.frequency)) < 50e-6
+        f_errors.append(result["frequency"].value - float(truth.frequency))
+        f_stderrs.append(result["frequency"].stderr)
+        t2_ratio.append(result["t2_star"].value / float(truth.t2))
+    coverage = _coverage(f_errors, f_stderrs)
+    # The frequency walks ~10 kHz/sqrt(h) during the 17 s of device time a Ramsey takes
+    # (~0.7 kHz rms), comparable to the statistical error: coverage tests both together.
+    assert 0.5 <= coverage <= 0.9, f"coverage {coverage:.2f}, errors/stderr {np.divide(f_errors, f_stderrs)}"
+    # T2* from a 20 us window of a ~60 us decay is a rough number: within 20% on average
+    assert abs(np.median(t2_ratio) - 1) < 0.1
+    assert np.all(np.abs(np.asarray(t2_ratio) - 1) < 0.3)
+
+
+@pytest.mark.slow
+def test_static_zz_matches_the_dressed_spectrum():
+    spec = load_spec("sim-5q")
+    results = []
+    for seed, (q, r) in [(0, (1, 2)), (1, (3, 2))]:
+        device = SimulatedDevice(spec, seed=seed)
+        truth = device.truth()
+        cal = {}
+        for k in (q, r):
+            t = dressed_transmon(truth, k)
+            c = nominal_calibration(spec, k)
+            amp = pi_amplitude(float(t.drive_scale), c.x_pulse(), 0.5)
+            cal[k] = c.replace(frequency=float(t.frequency), x_amp=amp, sx_amp=amp / 2)
+        experiment = StaticZZ(qubit=q, spectator=r)
+        result = experiment.analyze(run_experiment(experiment, device, cal, shots=1000, seed=seed))
+        assert result.good, result.reason
+        expected = static_zz(truth, q, r)
+        # ~0.3 kHz statistical error; drift moves both fringes alike, so ZZ is robust to it
+        assert abs(result["zz"].value - expected) < 4 * result["zz"].stderr + 0.2e-6
+        results.append(result["zz"].value)
+    assert all(-200e-6 < zz < -10e-6 for zz in results)
+
+
+def test_bad_data_gives_bad_verdicts_with_reasons():
+    spec = load_spec("sim-1q")
+    device = SimulatedDevice(spec, seed=0)
+    truth = dressed_transmon(device.truth(), 0)
+    cal = {0: nominal_calibration(spec, 0).replace(frequency=float(truth.frequency))}
+    ds = run_experiment(AmplitudeRabi(), device, cal, shots=500, seed=0)
+    rng = np.random.default_rng(0)
+    for experiment in (AmplitudeRabi(),):
+        noise = ds.copy(deep=True)
+        noise["counts"].values[:] = rng.binomial(500, 0.5, noise["counts"].shape)
+        noise["probabilities"].values[:] = noise["counts"].values / 500
+        flat = ds.copy(deep=True)
+        flat["counts"].values[:] = 250
+        flat["probabilities"].values[:] = 0.5
+        holed = ds.copy(deep=True)
+        holed["probabilities"].values[3, 0] = np.nan
+        for data, words in ((noise, "oscillation"), (flat, ""), (holed, "NaN")):
+            result = experiment.analyze(data)
+            assert not result.good and words in result.reason and result.reason
+            assert set(result.values) == {"x_amp", "sx_amp", "contrast", "offset"}
+
+
+def test_ramsey_noise_and_nan_are_bad():
+    spec = load_spec("sim-1q")
+    device = SimulatedDevice(spec, seed=0)
+    truth = dressed_transmon(device.truth(), 0)
+    cal = {0: nominal_calibration(spec, 0).replace(frequency=float(truth.frequency) + 3e-4)}
+    ds = run_experiment(Ramsey(points=41, max_delay=10_000.0), device, cal, shots=500, seed=0)
+    noise = ds.copy(deep=True)
+    noise["counts"].values[:] = np.random.default_rng(1).binomial(500, 0.5, noise["counts"].shape)
+    noise["probabilities"].values[:] = noise["counts"].values / 500
+    holed = ds.copy(deep=True)
+    holed["counts"].values[0, 0] = -1
+    holed["probabilities"].values[0, 0] = np.inf
+    experiment = Ramsey(points=41, max_delay=10_000.0)
+    assert experiment.analyze(ds).good
+    for data in (noise, holed):
+        result = experiment.analyze(data)
+        assert not result.good and result.reason
+        assert "frequency" in result.values
