@@ -18,7 +18,6 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from devices._validate import DeviceModelError, check_finite, check_range
 from devices.pulses import Pulse, n_samples_of
@@ -102,7 +101,7 @@ class Schedule(eqx.Module):
 
     def __init__(self, instructions: Sequence[Instruction], frequencies):
         self.frequencies = frequencies
-        shape = np.shape(frequencies)
+        shape = jnp.shape(jnp.asarray(frequencies))  # a list may hold tracers
         multi = len(shape) >= 1 and shape[-1] > 1
         self.instructions = tuple(
             _fix_channel_delay(ins) if multi and isinstance(ins, Delay) and ins.channel is not None

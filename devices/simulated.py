@@ -98,8 +98,15 @@ def _sequence_populations(superops: jax.Array, programs: jax.Array, phases: jax.
 
 
 def _group_key(schedule: Schedule):
+    """Schedules with this key share a structure and can be vmapped together."""
     leaves, treedef = jax.tree.flatten(schedule)
     return treedef, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves)
+
+
+def _table_key(gates: tuple[Schedule, ...]):
+    """Gate tables are shared by value: same structure and the same numbers."""
+    leaves, treedef = jax.tree.flatten(gates)
+    return treedef, tuple(np.asarray(x).tobytes() for x in leaves)
 
 
 class SimulatedDevice:
@@ -179,6 +186,7 @@ class SimulatedDevice:
         if not schedules:
             raise DeviceModelError("Argument `schedules` is empty: give at least one Schedule.")
         durations = []
+        gate_lengths: dict = {}  # per gate table: each gate's duration, computed once
         for i, s in enumerate(schedules):
             if not isinstance(s, (Schedule, GateSequence)):
                 raise DeviceModelError(
@@ -189,7 +197,13 @@ class SimulatedDevice:
                     f"schedules[{i}] has {s.n_channels} drive channels, but runs on qubits {qubits}: "
                     "give one channel frequency per qubit."
                 )
-            length = float(s.duration(self.dt))
+            if isinstance(s, GateSequence):
+                key = _table_key(s.gates)
+                if key not in gate_lengths:
+                    gate_lengths[key] = np.array([float(g.duration(self.dt)) for g in s.gates])
+                length = float(gate_lengths[key][np.asarray(s.program, dtype=int)].sum())
+            else:
+                length = float(s.duration(self.dt))
             if length > self.spec.max_schedule:
                 raise DeviceModelError(
                     f"schedules[{i}] lasts {length / 1e3:.6g} us, but {self.name} plays at most "
@@ -214,7 +228,7 @@ class SimulatedDevice:
         tables: dict = defaultdict(list)
         for i, s in enumerate(schedules):
             if isinstance(s, GateSequence):
-                tables[_group_key(s.gates)].append(i)
+                tables[_table_key(s.gates)].append(i)
             else:
                 groups[_group_key(s)].append(i)
         out: list[np.ndarray | None] = [None] * len(schedules)

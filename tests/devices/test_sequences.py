@@ -76,3 +76,15 @@ def test_single_channel_blocks_factor_their_frame_phase_exactly():
     for dynamics in (Closed(), Open()):
         np.testing.assert_allclose(propagator(chip, factored, dt=0.5, dynamics=dynamics),
                                    propagator(chip, phased, dt=0.5, dynamics=dynamics), atol=1e-12)
+
+
+def test_sequences_with_equal_shaped_but_different_tables_are_kept_apart(device):
+    f = float(device.truth().transmons[0].frequency)
+    strong = Schedule([Play(0, Drag(20.0, amp=0.55, sigma=5.0))], [f])
+    weak = Schedule([Play(0, Drag(20.0, amp=0.0001, sigma=5.0))], [f])
+    together = device.run([GateSequence([strong], [0]), GateSequence([weak], [0])], shots=2000, seed=3)
+    alone = device.run([GateSequence([weak], [0])], shots=2000, seed=3)
+    weak_rate = together.counts.values[1, 0] / 2000
+    # a near-zero pulse reads about P(1|0) ~ 2%, not the ~95% of a pi pulse
+    assert weak_rate < 0.1 and alone.counts.values[0, 0] / 2000 < 0.1
+    assert together.counts.values[0, 0] / 2000 > 0.8
