@@ -311,7 +311,7 @@ def test_default_rb_runs_and_lays_out_its_dataset(spec, truth_optimal):
     print(f"\nStandardRB, 10 lengths up to 1000 Cliffords x 30 seeds on sim-1q: {seconds:.1f} s "
           "(first run, with compilation)")
     assert ds["probabilities"].dims == ("length", "seed", "qubit")
-    assert dict(ds.sizes) == {"length": 10, "seed": 30, "qubit": 1} and int(ds["length"].max()) == 1000
+    assert dict(ds.sizes) == {"length": 10, "seed": 30, "qubit": 1} and int(ds["length"].max()) == 3000
     assert json.loads(ds.attrs["options"])["lengths"] == list(StandardRB().lengths)
     res = StandardRB().analyze(ds)
     assert set(res.values) == {"epc", "epg", "alpha", "amplitude", "offset"}
