@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from devices._validate import DeviceModelError
-from devices.schedule import Play, Schedule, ShiftPhase
+from devices.schedule import Schedule, ShiftPhase
 
 
 class GateSequence(eqx.Module):

@@ -54,6 +54,12 @@ class Fitted:
         return Estimate(value, float(np.sqrt(max(grad @ self.cov @ grad, 0.0))), unit)
 
 
+def measured(ds: xr.Dataset, **selection) -> tuple[np.ndarray, np.ndarray]:
+    """P(read 1) and its binomial standard error at `selection` (e.g. qubit=0)."""
+    y = ds["probabilities"].sel(selection).values
+    return y, binomial_sigma(ds["counts"].sel(selection).values, ds.attrs["shots"])
+
+
 def weighted_fit(model: Callable, x: np.ndarray, y: np.ndarray, sigma: np.ndarray,
                  p0: Sequence[float], bounds=(-np.inf, np.inf)) -> Fitted:
     """curve_fit with absolute sigma, then Birge scaling; raises FitFailure with a reason."""

@@ -9,7 +9,7 @@ import xarray as xr
 
 from devices.schedule import Play
 from experiments.base import Experiment, Sweep
-from experiments.fitting import (FitFailure, analyse, binomial_sigma, conclude, curve_dataset,
+from experiments.fitting import (FitFailure, analyse, conclude, curve_dataset, measured,
                                  dominant_frequency, weighted_fit)
 
 UNITS = {"x_amp": "", "sx_amp": "", "contrast": "", "offset": ""}
@@ -47,8 +47,7 @@ class AmplitudeRabi(Experiment):
 
 def _fit(exp: AmplitudeRabi, ds: xr.Dataset):
     x = ds["amplitude"].values
-    y = ds["probabilities"].sel(qubit=exp.qubit).values
-    sigma = binomial_sigma(ds["counts"].sel(qubit=exp.qubit).values, ds.attrs["shots"])
+    y, sigma = measured(ds, qubit=exp.qubit)
     cycles = dominant_frequency(x, y)  # oscillation cycles per unit amplitude
     if cycles <= 0:
         raise FitFailure("no oscillation in the data.")

@@ -16,7 +16,7 @@ import xarray as xr
 
 from devices.schedule import Delay, Play, ShiftPhase
 from experiments.base import Experiment, Sweep
-from experiments.fitting import (FitFailure, analyse, binomial_sigma, conclude, curve_dataset,
+from experiments.fitting import (FitFailure, analyse, conclude, curve_dataset, measured,
                                  dominant_frequency, weighted_fit)
 
 UNITS = {"frequency": "GHz", "frequency_offset": "GHz", "t2_star": "ns", "contrast": "", "offset": ""}
@@ -93,8 +93,7 @@ def fringe_checks(best, x: np.ndarray, label: str = "") -> list[tuple[bool, str]
 
 def _fit(exp: Ramsey, ds: xr.Dataset):
     x = ds["delay"].values
-    y = ds["probabilities"].sel(qubit=exp.qubit).values
-    sigma = binomial_sigma(ds["counts"].sel(qubit=exp.qubit).values, ds.attrs["shots"])
+    y, sigma = measured(ds, qubit=exp.qubit)
     best = fit_fringe(x, y, sigma)
     drive = float(calibrated(ds, exp.qubit, "frequency"))
     values = {"frequency": best.derived(lambda p: drive + p[0] - exp.detuning, "GHz"),

@@ -37,7 +37,7 @@ from scipy.special import erf
 from devices.pulses import Constant
 from devices.schedule import Play
 from experiments.base import Experiment, ExperimentError, Sweep
-from experiments.fitting import (FitFailure, analyse, binomial_sigma, conclude, curve_dataset,
+from experiments.fitting import (FitFailure, analyse, conclude, curve_dataset, measured,
                                  weighted_fit)
 from experiments.results import Estimate
 
@@ -137,8 +137,7 @@ def _smooth(y: np.ndarray, width: int) -> np.ndarray:
 
 def _fit(exp: QubitSpectroscopy, ds: xr.Dataset):
     f = ds["frequency"].values
-    y = ds["probabilities"].sel(qubit=exp.qubit).values
-    sigma = binomial_sigma(ds["counts"].sel(qubit=exp.qubit).values, ds.attrs["shots"])
+    y, sigma = measured(ds, qubit=exp.qubit)
     if len(f) < 8:
         raise FitFailure(f"{len(f)} frequencies are too few for a spectroscopy fit.")
     # Fit in units of the pulse's own scale: detuning from the sweep centre times T.

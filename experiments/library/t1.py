@@ -15,7 +15,8 @@ import xarray as xr
 
 from devices.schedule import Delay, Play
 from experiments.base import Experiment, ExperimentError, Sweep
-from experiments.fitting import FitFailure, analyse, binomial_sigma, conclude, curve_dataset, weighted_fit
+from experiments.fitting import (FitFailure, analyse, conclude, curve_dataset, measured,
+                                 weighted_fit)
 
 UNITS = {"t1": "ns", "amplitude": "", "offset": ""}
 
@@ -97,8 +98,7 @@ class T1(Experiment):
 
 def _fit(exp: T1, ds: xr.Dataset):
     x = ds["delay"].values
-    y = ds["probabilities"].sel(qubit=exp.qubit).values
-    sigma = binomial_sigma(ds["counts"].sel(qubit=exp.qubit).values, ds.attrs["shots"])
+    y, sigma = measured(ds, qubit=exp.qubit)
     fit = fit_decay(x, y, sigma)
     values = {"t1": fit.estimate(0, "ns"), "amplitude": fit.estimate(1, ""), "offset": fit.estimate(2, "")}
     checks = decay_checks("T1", x, fit) + [

@@ -13,7 +13,7 @@ import xarray as xr
 
 from devices.schedule import Barrier, Delay, Play, ShiftPhase
 from experiments.base import Experiment, ExperimentError, Sweep
-from experiments.fitting import analyse, binomial_sigma, conclude
+from experiments.fitting import analyse, conclude, measured
 from experiments.library.ramsey import fit_fringe, fringe_checks, ramsey_model
 from experiments.results import Estimate
 
@@ -59,8 +59,7 @@ def _fit(exp: StaticZZ, ds: xr.Dataset):
     fits, checks, curves = [], [], {}
     for state in (0, 1):
         sel = dict(qubit=exp.qubit, spectator_state=state)
-        y = ds["probabilities"].sel(sel).values
-        sigma = binomial_sigma(ds["counts"].sel(sel).values, ds.attrs["shots"])
+        y, sigma = measured(ds, **sel)
         fit = fit_fringe(x, y, sigma)
         fits.append(fit)
         checks += fringe_checks(fit, x, f" with the spectator in {state}")
