@@ -86,26 +86,32 @@ def test_ramsey_recovers_frequency_and_t2_star_with_honest_error_bars():
 
 
 @pytest.mark.slow
-def test_static_zz_matches_the_dressed_spectrum():
+def test_static_zz_matches_the_dressed_spectrum_with_honest_error_bars():
     spec = load_spec("sim-5q")
-    results = []
-    for seed, (q, r) in [(0, (1, 2)), (1, (3, 2))]:
+    errors, stderrs = [], []
+    for seed in SEEDS:
+        q = seed % 4  # every coupled pair of the line, both ways round
+        q, r = (q, q + 1) if seed % 8 < 4 else (q + 1, q)
         device = SimulatedDevice(spec, seed=seed)
-        truth = device.truth()
+        truth = device.truth()  # before the run
         cal = {}
         for k in (q, r):
             t = dressed_transmon(truth, k)
             c = nominal_calibration(spec, k)
             amp = pi_amplitude(float(t.drive_scale), c.x_pulse(), 0.5)
-            cal[k] = c.replace(frequency=float(t.frequency), x_amp=amp, sx_amp=amp / 2)
+            # ZZ follows single-qubit calibration: within 100 kHz, 1% in amplitude
+            cal[k] = c.replace(frequency=float(t.frequency) + 1e-4, x_amp=amp * 1.01, sx_amp=amp * 1.01 / 2)
         experiment = StaticZZ(qubit=q, spectator=r)
         result = experiment.analyze(run_experiment(experiment, device, cal, shots=1000, seed=seed))
         assert result.good, result.reason
         expected = static_zz(truth, q, r)
-        # ~0.3 kHz statistical error; drift moves both fringes alike, so ZZ is robust to it
-        assert abs(result["zz"].value - expected) < 4 * result["zz"].stderr + 0.2e-6
-        results.append(result["zz"].value)
-    assert all(-200e-6 < zz < -10e-6 for zz in results)
+        assert -200e-6 < expected < -10e-6  # sim-5q's design keeps ZZ moderate
+        # ~0.3 kHz statistical error; frequency drift moves both fringes alike
+        assert abs(result["zz"].value - expected) < 5 * result["zz"].stderr
+        errors.append(result["zz"].value - expected)
+        stderrs.append(result["zz"].stderr)
+    coverage = _coverage(errors, stderrs)
+    assert 0.5 <= coverage <= 0.9, f"coverage {coverage:.2f}, errors/stderr {np.divide(errors, stderrs)}"
 
 
 def test_bad_data_gives_bad_verdicts_with_reasons():
