@@ -82,6 +82,23 @@ def weighted_fit(model: Callable, x: np.ndarray, y: np.ndarray, sigma: np.ndarra
     return Fitted(params=params, cov=cov * max(1.0, chi2), reduced_chi2=chi2, model=model)
 
 
+def best_fit(model: Callable, x: np.ndarray, y: np.ndarray, sigma: np.ndarray,
+             starts: Sequence[Sequence[float]], bounds, what: str) -> Fitted:
+    """The lowest-chi-square fit over several starting points (starting values from a
+    coarse FFT or peak search can sit a little off); FitFailure if none converges."""
+    best = None
+    for p0 in starts:
+        try:
+            fit = weighted_fit(model, x, y, sigma, p0, bounds=bounds)
+        except FitFailure:
+            continue
+        if best is None or fit.reduced_chi2 < best.reduced_chi2:
+            best = fit
+    if best is None:
+        raise FitFailure(f"the {what} fit did not converge from any starting point.")
+    return best
+
+
 def check_data(ds: xr.Dataset) -> str | None:
     """The reason a dataset cannot be analysed, or None."""
     for name in ("counts", "probabilities"):

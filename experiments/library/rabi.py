@@ -9,8 +9,8 @@ import xarray as xr
 
 from devices.schedule import Play
 from experiments.base import Experiment, Sweep
-from experiments.fitting import (FitFailure, analyse, conclude, curve_dataset, measured,
-                                 dominant_frequency, weighted_fit)
+from experiments.fitting import (FitFailure, best_fit, analyse, conclude, curve_dataset, measured,
+                                 dominant_frequency)
 
 UNITS = {"x_amp": "", "sx_amp": "", "contrast": "", "offset": ""}
 
@@ -51,18 +51,10 @@ def _fit(exp: AmplitudeRabi, ds: xr.Dataset):
     cycles = dominant_frequency(x, y)  # oscillation cycles per unit amplitude
     if cycles <= 0:
         raise FitFailure("no oscillation in the data.")
-    guesses = [1.0 / (2.0 * cycles) * k for k in (0.8, 1.0, 1.25)]
-    best = None
-    for guess in guesses:  # a coarse FFT on ~1 period: try a few starts, keep the best
-        try:
-            fit = weighted_fit(rabi_model, x, y, sigma, [guess, np.ptp(y), np.mean(y), 0.0],
-                               bounds=([1e-4, 0.0, -0.5, -0.2], [10.0, 2.0, 1.5, 0.2]))
-        except FitFailure:
-            continue
-        if best is None or fit.reduced_chi2 < best.reduced_chi2:
-            best = fit
-    if best is None:
-        raise FitFailure("the Rabi fit did not converge from any starting point.")
+    # a coarse FFT on ~1 period: try a few starts around it
+    starts = [[k / (2.0 * cycles), np.ptp(y), np.mean(y), 0.0] for k in (0.8, 1.0, 1.25)]
+    best = best_fit(rabi_model, x, y, sigma, starts,
+                    bounds=([1e-4, 0.0, -0.5, -0.2], [10.0, 2.0, 1.5, 0.2]), what="Rabi")
     amp_pi = best.estimate(0, "")
     contrast = best.estimate(1, "")
     values = {"x_amp": amp_pi, "sx_amp": best.derived(lambda p: p[0] / 2, ""),

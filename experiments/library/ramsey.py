@@ -16,7 +16,7 @@ import xarray as xr
 
 from devices.schedule import Delay, Play, ShiftPhase
 from experiments.base import Experiment, Sweep
-from experiments.fitting import (FitFailure, analyse, conclude, curve_dataset, measured,
+from experiments.fitting import (FitFailure, best_fit, analyse, conclude, curve_dataset, measured,
                                  dominant_frequency, weighted_fit)
 
 UNITS = {"frequency": "GHz", "frequency_offset": "GHz", "t2_star": "ns", "contrast": "", "offset": ""}
@@ -66,17 +66,9 @@ def fit_fringe(x: np.ndarray, y: np.ndarray, sigma: np.ndarray):
         return weighted_fit(ramsey_model, x, y, sigma, start, bounds=bounds)
     except FitFailure:
         pass
-    best = None
-    for phase in (0.0, np.pi / 2, np.pi, -np.pi / 2):  # fallback: blind starting phases
-        try:
-            fit = weighted_fit(ramsey_model, x, y, sigma, [f0, t2, np.ptp(y), np.mean(y), phase], bounds=bounds)
-        except FitFailure:
-            continue
-        if best is None or fit.reduced_chi2 < best.reduced_chi2:
-            best = fit
-    if best is None:
-        raise FitFailure("the Ramsey fit did not converge from any starting phase.")
-    return best
+    # fallback: blind starting phases
+    starts = [[f0, t2, np.ptp(y), np.mean(y), phase] for phase in (0.0, np.pi / 2, np.pi, -np.pi / 2)]
+    return best_fit(ramsey_model, x, y, sigma, starts, bounds=bounds, what="Ramsey")
 
 
 def fringe_checks(best, x: np.ndarray, label: str = "") -> list[tuple[bool, str]]:

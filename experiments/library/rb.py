@@ -34,8 +34,8 @@ from devices.sequences import GateSequence
 from experiments.base import Experiment, ExperimentError, Sweep
 from experiments.calibration import QubitCalibration
 from experiments.clifford import PhysicalGate, compile_sequence, mean_pulses_per_clifford, random_cliffords
-from experiments.fitting import (FitFailure, Fitted, analyse, binomial_sigma, conclude, curve_dataset,
-                                 weighted_fit)
+from experiments.fitting import (best_fit, Fitted, analyse, binomial_sigma, conclude,
+                                 curve_dataset)
 
 RB_UNITS = {"epc": "", "epg": "", "alpha": "", "amplitude": "", "offset": ""}
 IRB_UNITS = {"epg": "", "epc_reference": "", "alpha_reference": "", "alpha_interleaved": ""}
@@ -164,20 +164,11 @@ class _Decay:
 
 def _fit_decay(m: np.ndarray, y: np.ndarray, sigma: np.ndarray, label: str) -> Fitted:
     offset0 = float(np.clip(min(y.min(), 0.5), 0.0, 1.0))
-    best = None
-    # decays from a few to ~1e5 Cliffords: try starts across them, keep the best fit
-    for alpha0 in (0.9, 0.99, 0.999, 0.9999):
-        amplitude0 = float(np.clip((y[0] - offset0) / alpha0 ** m[0], 0.01, 1.0))
-        try:
-            fit = weighted_fit(rb_model, m, y, sigma, [amplitude0, alpha0, offset0],
-                               bounds=([0.0, 0.0, 0.0], [1.0, 1.0, 1.0]))
-        except FitFailure:
-            continue
-        if best is None or fit.reduced_chi2 < best.reduced_chi2:
-            best = fit
-    if best is None:
-        raise FitFailure(f"the {label} decay fit did not converge from any start.")
-    return best
+    # decays from a few to ~1e5 Cliffords: try starts across them
+    starts = [[float(np.clip((y[0] - offset0) / alpha0 ** m[0], 0.01, 1.0)), alpha0, offset0]
+              for alpha0 in (0.9, 0.99, 0.999, 0.9999)]
+    return best_fit(rb_model, m, y, sigma, starts, bounds=([0.0, 0.0, 0.0], [1.0, 1.0, 1.0]),
+                    what=f"{label} decay")
 
 
 def _curve(decay: _Decay) -> xr.Dataset:

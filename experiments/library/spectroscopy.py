@@ -37,8 +37,7 @@ from scipy.special import erf
 from devices.pulses import Constant
 from devices.schedule import Play
 from experiments.base import Experiment, ExperimentError, Sweep
-from experiments.fitting import (FitFailure, analyse, conclude, curve_dataset, measured,
-                                 weighted_fit)
+from experiments.fitting import (FitFailure, best_fit, analyse, conclude, curve_dataset, measured)
 from experiments.results import Estimate
 
 UNITS = {"frequency": "GHz", "linewidth": "GHz", "contrast": "", "rabi_rate": "GHz", "offset": ""}
@@ -151,18 +150,10 @@ def _fit(exp: QubitSpectroscopy, ds: xr.Dataset):
     peak = int(np.argmax(_smooth(y, width)))
     baseline = float(np.median(y))
     height = max(float(y[max(0, peak - width // 2):peak + width // 2 + 1].mean()) - baseline, 0.05)
-    best = None
-    for w in (0.7 * w0, w0, min(1.4 * w0, 0.9)):
-        p0 = [u[peak], w, min(height / line_shape(0.0, w), 1.4), baseline]
-        try:
-            fit = weighted_fit(spectroscopy_model, u, y, sigma, p0,
-                               bounds=([u.min(), 0.05, 0.0, -0.5], [u.max(), 0.95, 1.5, 1.5]))
-        except FitFailure:
-            continue
-        if best is None or fit.reduced_chi2 < best.reduced_chi2:
-            best = fit
-    if best is None:
-        raise FitFailure("the spectroscopy fit did not converge from any starting point.")
+    starts = [[u[peak], w, min(height / line_shape(0.0, w), 1.4), baseline]
+              for w in (0.7 * w0, w0, min(1.4 * w0, 0.9))]
+    best = best_fit(spectroscopy_model, u, y, sigma, starts,
+                    bounds=([u.min(), 0.05, 0.0, -0.5], [u.max(), 0.95, 1.5, 1.5]), what="spectroscopy")
     w = best.params[1]
     stark = 0.0 if exp.anharmonicity is None else 0.5 / abs(exp.anharmonicity)
     # Offset from the sweep centre first: a finite difference on centre + offset

@@ -15,8 +15,7 @@ import xarray as xr
 
 from devices.schedule import Delay, Play
 from experiments.base import Experiment, ExperimentError, Sweep
-from experiments.fitting import (FitFailure, analyse, conclude, curve_dataset, measured,
-                                 weighted_fit)
+from experiments.fitting import (FitFailure, best_fit, analyse, conclude, curve_dataset, measured)
 
 UNITS = {"t1": "ns", "amplitude": "", "offset": ""}
 
@@ -41,18 +40,9 @@ def fit_decay(x: np.ndarray, y: np.ndarray, sigma: np.ndarray):
     amplitude = float(y[0]) - tail
     below = np.nonzero((y - tail) / amplitude < np.exp(-1.0))[0] if amplitude != 0 else []
     t0 = float(x[below[0]]) if len(below) and x[below[0]] > 0 else float(x.max()) / 3
-    best = None
-    for t in (0.5 * t0, t0, 2.0 * t0):
-        try:
-            fit = weighted_fit(decay_model, x, y, sigma, [t, amplitude, tail],
-                               bounds=([1e-3 * x.max(), -1.5, -0.5], [1e3 * x.max(), 1.5, 1.5]))
-        except FitFailure:
-            continue
-        if best is None or fit.reduced_chi2 < best.reduced_chi2:
-            best = fit
-    if best is None:
-        raise FitFailure("the decay fit did not converge from any starting point.")
-    return best
+    starts = [[t, amplitude, tail] for t in (0.5 * t0, t0, 2.0 * t0)]
+    return best_fit(decay_model, x, y, sigma, starts,
+                    bounds=([1e-3 * x.max(), -1.5, -0.5], [1e3 * x.max(), 1.5, 1.5]), what="decay")
 
 
 def decay_checks(name: str, x: np.ndarray, fit) -> list[tuple[bool, str]]:
