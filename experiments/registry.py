@@ -32,3 +32,11 @@ def experiment_class(name: str) -> type[Experiment]:
         raise KeyError(f"Unknown experiment {name!r}: choose one of {', '.join(_EXPERIMENTS)}.")
     module, cls = _EXPERIMENTS[name].split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def fitted_values(name: str) -> dict[str, str]:
+    """The values (name -> unit) an experiment's analysis reports."""
+    cls = experiment_class(name)
+    module = importlib.import_module(cls.__module__)
+    units = {"rb": "RB_UNITS", "interleaved_rb": "IRB_UNITS"}.get(name, "UNITS")
+    return dict(getattr(module, units))

@@ -1,0 +1,163 @@
+"""Calibration graphs from TOML files: timeouts, tolerances and shots live in the file.
+
+Every key is checked: unknown keys (typos), missing keys, wrong types, unknown
+experiments and unknown experiment options each give a GraphFileError naming the file,
+the node and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from calibrate.graph.spec import Graph, GraphError, Node, Step, Tolerance
+
+SCHEMA_VERSION = 1
+DEFAULT_GRAPH = "single-qubit"
+
+
+class GraphFileError(GraphError):
+    """A graph file is malformed, incomplete or names things that do not exist."""
+
+
+def builtin_graphs() -> dict[str, Path]:
+    folder = resources.files("calibrate.graphs")
+    return {Path(f.name).stem: Path(str(f)) for f in folder.iterdir() if f.name.endswith(".toml")}
+
+
+def load_graph(name_or_path: str | None = None) -> Graph:
+    """A built-in graph by name (default: single-qubit) or a graph TOML file by path."""
+    name_or_path = name_or_path or DEFAULT_GRAPH
+    builtin = builtin_graphs()
+    path = builtin.get(name_or_path, Path(name_or_path))
+    if not path.is_file():
+        raise GraphFileError(f"Graph {name_or_path!r} is neither a built-in graph ({', '.join(sorted(builtin))}) "
+                             "nor an existing TOML file.")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GraphFileError(f"Graph file {path}: not valid TOML ({exc}).") from None
+    return parse_graph(data, str(path))
+
+
+def parse_graph(data: dict[str, Any], source: str = "<graph>") -> Graph:
+    _keys(data, {"schema", "name", "description", "nodes"}, {"schema", "name", "nodes"}, source)
+    if data["schema"] != SCHEMA_VERSION:
+        raise GraphFileError(f"{source}: `schema` is {data['schema']!r}, but this version reads schema {SCHEMA_VERSION}.")
+    nodes = data["nodes"]
+    if not isinstance(nodes, dict) or not nodes:
+        raise GraphFileError(f"{source}: `nodes` must be a table of at least one node.")
+    parsed = [_node(name, body, f"{source}: node {name!r}") for name, body in nodes.items()]
+    try:
+        return Graph(name=_typed(data, "name", str, source), nodes=tuple(parsed))
+    except GraphFileError:
+        raise
+    except GraphError as exc:
+        raise GraphFileError(f"{source}: {exc}") from None
+
+
+_NODE_KEYS = {"description", "depends_on", "timeout_h", "update", "tolerance", "check", "calibrate"}
+
+
+def _node(name: str, body: Any, where: str) -> Node:
+    if not isinstance(body, dict):
+        raise GraphFileError(f"{where} must be a table.")
+    _keys(body, _NODE_KEYS, _NODE_KEYS - {"description", "depends_on"}, where)
+    steps = body["calibrate"]
+    if not isinstance(steps, list) or not steps:
+        raise GraphFileError(f"{where}: `calibrate` must be an array of at least one step ([[nodes.{name}.calibrate]]).")
+    update = body["update"]
+    if not isinstance(update, dict) or not all(isinstance(v, str) for v in update.values()):
+        raise GraphFileError(f"{where}: `update` must map fitted values to parameter names, e.g. {{ x_amp = \"x_amp\" }}.")
+    tolerance = body["tolerance"]
+    if not isinstance(tolerance, dict):
+        raise GraphFileError(f"{where}: `tolerance` must be a table of fitted value -> {{ absolute, relative }}.")
+    depends = body.get("depends_on", [])
+    if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
+        raise GraphFileError(f"{where}: `depends_on` must be an array of node names.")
+    calibrate = tuple(_step(s, f"{where} calibrate[{i}]") for i, s in enumerate(steps))
+    check = _step(body["check"], f"{where} check")
+    for value in set(update) | set(tolerance):
+        for step in (*calibrate, check):
+            _check_fit_value(step, value, where)
+    try:
+        return Node(name=name, calibrate=calibrate, check=check, update=update,
+                    tolerance={k: _tolerance(v, f"{where} tolerance.{k}") for k, v in tolerance.items()},
+                    timeout_h=_number(body, "timeout_h", where), depends_on=tuple(depends),
+                    description=body.get("description", ""))
+    except GraphFileError:
+        raise
+    except GraphError as exc:
+        raise GraphFileError(f"{where}: {exc}") from None
+
+
+def _step(body: Any, where: str) -> Step:
+    from experiments.registry import experiment_class
+
+    if not isinstance(body, dict):
+        raise GraphFileError(f"{where} must be a table with `experiment`.")
+    _keys(body, {"experiment", "options", "shots"}, {"experiment"}, where)
+    name = _typed(body, "experiment", str, where)
+    try:
+        cls = experiment_class(name)
+    except KeyError as exc:
+        raise GraphFileError(f"{where}: {exc.args[0]}") from None
+    fields = {f.name for f in dataclasses.fields(cls)} - {"qubit"}
+    options = body.get("options", {})
+    if not isinstance(options, dict):
+        raise GraphFileError(f"{where}: `options` must be a table.")
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise GraphFileError(f"{where}: experiment {name} has no option(s) {unknown}; its options are {sorted(fields)}.")
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    try:
+        step = Step(experiment=name, options=options, shots=body.get("shots", 1000))
+        cls(**options)  # the experiment checks its own option values
+    except (GraphError, ValueError, TypeError) as exc:
+        raise GraphFileError(f"{where}: {exc}") from None
+    return step
+
+
+def _check_fit_value(step: Step, value: str, where: str) -> None:
+    from experiments.registry import fitted_values
+
+    names = fitted_values(step.experiment)
+    if value not in names:
+        raise GraphFileError(f"{where}: experiment {step.experiment} fits no value {value!r}; "
+                             f"it fits {sorted(names)}.")
+
+
+def _tolerance(body: Any, where: str) -> Tolerance:
+    if not isinstance(body, dict):
+        raise GraphFileError(f"{where} must be a table like {{ absolute = 1e-4 }} or {{ relative = 0.05 }}.")
+    _keys(body, {"absolute", "relative"}, set(), where)
+    try:
+        return Tolerance(absolute=body.get("absolute", 0.0), relative=body.get("relative", 0.0))
+    except GraphError as exc:
+        raise GraphFileError(f"{where}: {exc}") from None
+
+
+def _keys(table: dict, allowed: set[str], required: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise GraphFileError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}.")
+    missing = sorted(required - set(table))
+    if missing:
+        raise GraphFileError(f"{where}: missing key(s) {missing}.")
+
+
+def _typed(table: dict, key: str, kind: type, where: str):
+    value = table[key]
+    if not isinstance(value, kind) or (kind is str and not value):
+        raise GraphFileError(f"{where}: `{key}` must be a non-empty {kind.__name__}, but is {value!r}.")
+    return value
+
+
+def _number(table: dict, key: str, where: str) -> float:
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GraphFileError(f"{where}: `{key}` must be a number, but is {value!r}.")
+    return float(value)
