@@ -164,6 +164,38 @@ class SimulatedDevice:
         self._clock += hours * 3600.0
         self._current = None
 
+    def jump_frequency(self, qubit: int, *, ghz: float) -> None:
+        """Shift a qubit's true frequency at once, as a two-level fluctuator or a flux jump
+        would: an event injected by tests and what-if studies (it reveals nothing)."""
+        if qubit not in self.qubits:
+            raise DeviceModelError(f"Qubit {qubit} is not on device {self.name}: it has qubits {list(self.qubits)}.")
+        if not np.isfinite(ghz):
+            raise DeviceModelError(f"Argument `ghz` must be finite, but is {ghz!r}.")
+        walk = list(self._drift.walk)
+        walk[qubit] += float(ghz)
+        self._drift = DriftState(walk=tuple(walk), telegraph=self._drift.telegraph,
+                                 log_amplitude=self._drift.log_amplitude, log_t1=self._drift.log_t1)
+        self._current = None
+
+    # --- persistence: a simulated device continues between commands ------------------
+    def state(self) -> dict:
+        """Everything that changes as the device runs (JSON-able): clock, drift, RNGs."""
+        return {"device": self.name, "seed": self.seed, "clock_s": self._clock, "drift": self._drift.as_dict(),
+                "drift_rng": self._drift_rng.bit_generator.state,
+                "shot_rng": self._shot_rng.bit_generator.state}
+
+    def restore(self, state: dict) -> None:
+        """Continue from `state()` of a device with the same spec and seed."""
+        if state.get("device") != self.name or state.get("seed") != self.seed:
+            raise DeviceModelError(
+                f"Saved state is of device {state.get('device')!r} seed {state.get('seed')!r}, "
+                f"not {self.name!r} seed {self.seed}.")
+        self._clock = float(state["clock_s"])
+        self._drift = DriftState.from_dict(state["drift"])
+        self._drift_rng.bit_generator.state = state["drift_rng"]
+        self._shot_rng.bit_generator.state = state["shot_rng"]
+        self._current = None
+
     # --- the one door to the hidden state -------------------------------------------
     def truth(self) -> Chip:
         """The true chip now. Only tests, benchmarks and truth reports may call this."""
