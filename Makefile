@@ -3,6 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SYSTEM_DEPS := $(VENV)/.system-deps
+# apt as root, or through sudo where there is one
+SUDO := $(shell [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null 2>&1 || echo sudo)
+
+# Debian packages the tests need beyond Python: each NEED_* prints the package name when it is missing.
+# PostgreSQL: the store tests start their own throwaway server from these binaries (tests/support/postgres.py);
+# no system-wide server is started or used.
+NEED_POSTGRESQL := command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || echo postgresql
+# NEED_CHROMIUM: added with the dashboard screenshot tests
 
 .PHONY: demo test install clean
 
@@ -18,10 +27,19 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+$(SYSTEM_DEPS): | $(BIN)/python
+	@missing="$$( { $(NEED_POSTGRESQL); } )"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages for the tests: $$missing"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/calibrate device show --device sim-5q --truth
 
-test: $(STAMP)
+test: $(STAMP) $(SYSTEM_DEPS)
 	$(BIN)/python -m pytest
 
 clean:
