@@ -114,5 +114,106 @@ def experiment(
     raise typer.Exit(status)
 
 
+StoreOption = Annotated[Optional[str], typer.Option("--store", help="Store URL: sqlite:///FILE or postgresql+psycopg://user@host/db (default: sqlite:///calibration-data/store.sqlite).")]
+GraphOption = Annotated[Optional[str], typer.Option("--graph", help="Built-in graph name or graph TOML file (default: single-qubit).")]
+
+
+def _guarded(as_json: bool, body) -> None:
+    """Run a store-backed command: bad input of any kind exits 2 with its message."""
+    from calibrate.graph.spec import GraphError
+    from calibrate.store import StoreError
+    from devices import DeviceModelError
+    from devices.device_spec import DeviceSpecError
+
+    try:
+        status = body()
+    except (KeyError, ValueError, DeviceSpecError, DeviceModelError, GraphError, StoreError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        fail(str(message), as_json)
+    raise typer.Exit(status)
+
+
+@app.command("run")
+def run(
+    device: DeviceOption,
+    seed: SeedOption = 0,
+    qubits: Annotated[Optional[str], typer.Option("--qubits", help="Comma-separated qubits (default: all).")] = None,
+    store: StoreOption = None,
+    graph: GraphOption = None,
+    recalibrate_all: Annotated[bool, typer.Option("--recalibrate-all", help="Calibrate every node instead of maintaining.")] = False,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Folder for the NetCDF datasets (default: beside a SQLite store).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Maintain the calibration graph on all or chosen qubits (Kelly et al.'s policy).
+
+    Exit status 1 when some node failed (the others still ran), 2 on bad input."""
+    from calibrate.run_cli import run_command
+
+    _guarded(as_json, lambda: run_command(device=device, seed=seed, qubits=qubits, store_url=store, graph=graph,
+                                          recalibrate_all=recalibrate_all, data_dir=data_dir, as_json=as_json,
+                                          console=console))
+
+
+@app.command("status")
+def status(device: DeviceOption, seed: SeedOption = 0, store: StoreOption = None, as_json: JsonOption = False) -> None:
+    """Table of current calibrated values (newest valid) of a device."""
+    from calibrate.run_cli import status_command
+
+    _guarded(as_json, lambda: status_command(device=device, seed=seed, store_url=store, as_json=as_json, console=console))
+
+
+@app.command("history")
+def history(
+    name: Annotated[str, typer.Argument(help="Parameter name, e.g. frequency, x_amp, beta, t1, gate_error.")],
+    device: DeviceOption,
+    seed: SeedOption = 0,
+    qubit: Annotated[Optional[int], typer.Option("--qubit", help="Only this qubit.")] = None,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every stored value of a parameter, oldest first (reverts included)."""
+    from calibrate.run_cli import history_command
+
+    _guarded(as_json, lambda: history_command(name=name, device=device, seed=seed, qubit=qubit, store_url=store,
+                                              as_json=as_json, console=console))
+
+
+@app.command("revert")
+def revert(
+    device: DeviceOption,
+    seed: SeedOption = 0,
+    run_id: Annotated[Optional[int], typer.Option("--run", help="Revert every value this run wrote.")] = None,
+    parameter: Annotated[Optional[str], typer.Option("--parameter", help="Revert one parameter to its previous value.")] = None,
+    qubit: Annotated[Optional[int], typer.Option("--qubit", help="The qubit of --parameter.")] = None,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Restore previous values (appended to the history; nothing is deleted)."""
+    from calibrate.run_cli import revert_command
+
+    _guarded(as_json, lambda: revert_command(device=device, seed=seed, run_id=run_id, name=parameter, qubit=qubit,
+                                             store_url=store, as_json=as_json, console=console))
+
+
+@app.command("nightly")
+def nightly(
+    device: Annotated[list[str], typer.Option("--device", help="Device(s) to tune (repeatable): catalog name or TOML path.")],
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds: one simulated device per device and seed.")] = "0",
+    simulate_days: Annotated[int, typer.Option("--simulate-days", min=0, max=3650, help="Replay N nights, each simulated device drifting one day before each.")] = 0,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="An existing Dask scheduler, tcp://host:port (default: a LocalCluster).")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="LocalCluster worker processes.")] = 2,
+    store: StoreOption = None,
+    graph: GraphOption = None,
+    recalibrate_all: Annotated[bool, typer.Option("--recalibrate-all", help="Calibrate every node every night (the baseline).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Maintain every qubit of one or many devices as Dask tasks, night after night."""
+    from calibrate.nightly_cli import nightly_command
+
+    _guarded(as_json, lambda: nightly_command(devices=device, seeds=seeds, days=simulate_days, scheduler=scheduler,
+                                              workers=workers, store_url=store, graph=graph,
+                                              recalibrate_all=recalibrate_all, as_json=as_json, console=console))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

@@ -1,0 +1,193 @@
+"""`calibrate run | status | history | revert`: the graph on a device, and the store's view.
+
+Everything a command needs is checked before the store is opened for writing (device,
+graph file, qubits, store URL), so bad input exits 2 with nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from calibrate.store import Store
+
+
+def parse_qubits(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"--qubits is {text!r}, but must be comma-separated qubit indices such as 0,1.") from None
+
+
+def data_dir_for(store: Store, explicit: str | None) -> Path:
+    """Datasets sit next to a SQLite store, else under ./calibration-data."""
+    if explicit:
+        return Path(explicit)
+    if store.dialect == "sqlite":
+        database = store.url.split("///", 1)[-1].split("?", 1)[0]
+        if database and database != ":memory:":
+            return Path(database).resolve().parent / "datasets"
+    return Path("calibration-data") / "datasets"
+
+
+@contextmanager
+def node_progress(total: int, enabled: bool):
+    """A progress bar over node updates on stderr; the JSON on stdout stays clean."""
+    if not enabled:
+        yield (lambda event: None), (lambda qubit, node, action: None)
+        return
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=Console(stderr=True), transient=False)
+    task = progress.add_task("starting", total=total)
+
+    def on_event(event) -> None:
+        done = event.action in ("calibrate", "skip") or event.outcome == "in_spec"
+        progress.update(task, advance=1 if done else 0,
+                        description=f"q{event.qubit} {event.node}: {event.outcome}")
+
+    def on_start(qubit: int, node: str, action: str) -> None:
+        progress.update(task, description=f"q{qubit} {node}: {action.replace('_', ' ')}")
+
+    with progress:
+        yield on_event, on_start
+
+
+def run_command(*, device: str, seed: int, qubits: str | None, store_url: str | None, graph: str | None,
+                recalibrate_all: bool, data_dir: str | None, as_json: bool, console: Console) -> int:
+    from calibrate.graph.toml import load_graph
+    from calibrate.run import Maintain, RecalibrateAll, RunRequest, check_qubits, run_calibration
+    from devices.catalog import load_spec
+
+    spec = load_spec(device)
+    chosen = check_qubits(spec, parse_qubits(qubits))
+    graph_spec = load_graph(graph)
+    with Store.open(store_url) as store:
+        request = RunRequest(spec=spec, seed=seed, qubits=chosen, graph=graph_spec,
+                             strategy=RecalibrateAll() if recalibrate_all else Maintain(),
+                             data_dir=data_dir_for(store, data_dir), command="run")
+        with node_progress(len(chosen) * len(graph_spec.nodes), enabled=not as_json) as (on_event, on_start):
+            report = run_calibration(store, request, on_event=on_event, on_start=on_start)
+        report["store"] = store.url
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_run(report, console)
+    return 0 if all(q["status"] == "calibrated" for q in report["qubits"].values()) else 1
+
+
+def print_run(report: dict, console: Console) -> None:
+    qubits = report["qubits"]
+    table = Table("", *[f"q{q}" for q in qubits], title=f"{report['device']} seed {report['seed']}: run {report['run_id']}")
+    table.add_row("status", *[q["status"] for q in qubits.values()])
+    for name in dict.fromkeys(n for q in qubits.values() for n in q["parameters"]):
+        table.add_row(name, *[_value(q["parameters"][name]) if name in q["parameters"] else "-" for q in qubits.values()])
+    table.add_section()
+    table.add_row("estimated gate error (RB)", *[_number(q["estimated_gate_error"]) for q in qubits.values()])
+    table.add_row("true gate error", *[_number(q["truth"]["gate_error"]) for q in qubits.values()])
+    table.add_row("coherence limit", *[_number(q["truth"]["coherence_limit"]) for q in qubits.values()])
+    console.print(table)
+    for qubit, q in qubits.items():
+        for node, reason in q["failed_nodes"].items():
+            console.print(f"[red]q{qubit} {node}[/]: {reason}", highlight=False)
+    console.print(f"{report['shots']:,} shots in {report['seconds']:.1f} s; store {report['store']}", highlight=False)
+
+
+def _value(v: dict) -> str:
+    if v["value"] is None:
+        return "-"
+    text = f"{v['value']:.7g}"
+    if v.get("stderr") is not None and math.isfinite(v["stderr"]):
+        text += f" ± {v['stderr']:.1g}"
+    return text + (f" {v['unit']}" if v.get("unit") else "")
+
+
+def _number(x) -> str:
+    return "-" if x is None else f"{x:.3g}"
+
+
+# --- status, history, revert ----------------------------------------------------------
+def _device_id(device: str, seed: int) -> str:
+    from calibrate.run import device_id
+    from devices.catalog import load_spec
+
+    return device_id(load_spec(device), seed)
+
+
+def _row(v) -> dict:
+    return {"qubit": v.qubit, "name": v.name, "value": v.value, "stderr": v.stderr, "unit": v.unit,
+            "time": v.time.isoformat(), "device_time_s": v.device_time_s, "run_id": v.run_id,
+            "experiment": v.experiment, "valid": v.valid, "note": v.note}
+
+
+def status_command(*, device: str, seed: int, store_url: str | None, as_json: bool, console: Console) -> int:
+    ident = _device_id(device, seed)
+    with Store.open(store_url, read_only=True) as store:
+        current = store.current(ident)
+        runs = store.runs(ident)
+    qubits: dict[str, dict] = {}
+    for (qubit, name), v in sorted(current.items()):
+        qubits.setdefault(str(qubit), {})[name] = {k: _row(v)[k] for k in ("value", "stderr", "unit", "time", "run_id")}
+    report = {"device": ident, "qubits": qubits, "last_run": runs[-1] if runs else None}
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    names = list(dict.fromkeys(n for q in qubits.values() for n in q))
+    table = Table("", *[f"q{q}" for q in qubits], title=f"Current values of {ident}")
+    for name in names:
+        table.add_row(name, *[_value(values[name]) if name in values else "-" for values in qubits.values()])
+    console.print(table if qubits else f"No calibrated values for {ident} in this store yet.")
+    return 0
+
+
+def history_command(*, name: str, device: str, seed: int, qubit: int | None, store_url: str | None,
+                    as_json: bool, console: Console) -> int:
+    ident = _device_id(device, seed)
+    with Store.open(store_url, read_only=True) as store:
+        rows = [_row(v) for v in store.history(ident, name, qubit)]
+    if as_json:
+        print(json.dumps({"device": ident, "name": name, "history": rows}, indent=2))
+        return 0
+    table = Table("time", "qubit", "value", "stderr", "unit", "run", "experiment", "note",
+                  title=f"History of {name} on {ident}")
+    for r in rows:
+        table.add_row(r["time"][:19], str(r["qubit"]), _number(r["value"]) if r["value"] is None else f"{r['value']:.7g}",
+                      _number(r["stderr"]), r["unit"], str(r["run_id"] or "-"), r["experiment"], r["note"])
+    console.print(table if rows else f"No history of {name!r} for {ident}.")
+    return 0
+
+
+def revert_command(*, device: str, seed: int, run_id: int | None, name: str | None, qubit: int | None,
+                   store_url: str | None, as_json: bool, console: Console) -> int:
+    if (run_id is None) == (name is None):
+        raise ValueError("Give either --run RUN_ID (revert a whole run) or --parameter NAME --qubit Q.")
+    if name is not None and qubit is None:
+        raise ValueError("--parameter needs --qubit: which qubit's value to revert.")
+    ident = _device_id(device, seed)
+    with Store.open(store_url) as store:
+        if run_id is not None:
+            run = next((r for r in store.runs() if r["id"] == run_id), None)
+            if run is None or run["device"] != ident:
+                raise ValueError(f"--run {run_id} is not a run of {ident} in this store.")
+            keys = store.revert_run(run_id)
+        else:
+            if (qubit, name) not in store.current(ident, qubit) and not store.history(ident, name, qubit):
+                raise ValueError(f"{ident} qubit {qubit} has no parameter {name!r} to revert.")
+            store.revert_parameter(ident, qubit, name)
+            keys = [(qubit, name)]
+        current = store.current(ident)
+    restored = [{"qubit": q, "name": n, "value": current[(q, n)].value if (q, n) in current else None}
+                for q, n in keys]
+    if as_json:
+        print(json.dumps({"device": ident, "reverted": restored}, indent=2))
+    else:
+        for r in restored:
+            console.print(f"q{r['qubit']} {r['name']} -> {r['value'] if r['value'] is not None else 'no value'}")
+    return 0
