@@ -70,7 +70,8 @@ def _node(name: str, body: Any, where: str) -> Node:
     if not isinstance(steps, list) or not steps:
         raise GraphFileError(f"{where}: `calibrate` must be an array of at least one step ([[nodes.{name}.calibrate]]).")
     update = body["update"]
-    if not isinstance(update, dict) or not all(isinstance(v, str) for v in update.values()):
+    # an empty name would pass here and only fail when the store refuses it, mid-run
+    if not isinstance(update, dict) or not all(isinstance(v, str) and v for v in update.values()):
         raise GraphFileError(f"{where}: `update` must map fitted values to parameter names, e.g. {{ x_amp = \"x_amp\" }}.")
     tolerance = body["tolerance"]
     if not isinstance(tolerance, dict):
@@ -113,12 +114,41 @@ def _step(body: Any, where: str) -> Step:
     if unknown:
         raise GraphFileError(f"{where}: experiment {name} has no option(s) {unknown}; its options are {sorted(fields)}.")
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    _check_option_types(cls, name, options, where)
     try:
         step = Step(experiment=name, options=options, shots=body.get("shots", 1000))
         cls(**options)  # the experiment checks its own option values
     except (GraphError, ValueError, TypeError) as exc:
         raise GraphFileError(f"{where}: {exc}") from None
     return step
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# Annotation of an experiment option -> (check, what the message asks for). The experiments
+# check option values, not types: `points = "15"` would only fail deep inside a run.
+_OPTION_KINDS = {
+    "int": (_is_int, "an integer"),
+    "float": (_is_number, "a number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "tuple[int, ...]": (lambda v: isinstance(v, tuple) and all(_is_int(x) for x in v), "an array of integers"),
+    "tuple[float, ...]": (lambda v: isinstance(v, tuple) and all(_is_number(x) for x in v), "an array of numbers"),
+}
+
+
+def _check_option_types(cls: type, name: str, options: dict, where: str) -> None:
+    types = {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+             for f in dataclasses.fields(cls)}
+    for key, value in options.items():
+        check, wanted = _OPTION_KINDS.get(types[key].removesuffix(" | None"), (None, ""))
+        if check is not None and not check(value):
+            raise GraphFileError(f"{where}: option `{key}` of experiment {name} must be {wanted}, but is {value!r}.")
 
 
 def _check_fit_value(step: Step, value: str, where: str) -> None:
