@@ -35,6 +35,10 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _finite_or_none(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
 def _same(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is b
@@ -220,15 +224,16 @@ class Store:
             _check_name("values key", name)
             try:
                 value, stderr, unit = triple
-                value = float(value)
+                value = None if value is None else float(value)
                 stderr = None if stderr is None else float(stderr)
             except (TypeError, ValueError):
                 raise StoreError(f"{where}: values[{name!r}] must be a (value, stderr, unit) tuple of two numbers "
                                  f"and a unit, but is {triple!r}.") from None
-            if write_values and not math.isfinite(value):
-                raise StoreError(f"{where}: values[{name!r}] has value {value!r}: a non-finite number cannot become "
+            if write_values and (value is None or not math.isfinite(value)):
+                raise StoreError(f"{where}: values[{name!r}] has value {value!r}: only a finite number can become "
                                  f"a valid parameter value; record the node with write_values=False (a bad fit).")
-            recorded[name] = {"value": value, "stderr": stderr, "unit": str(unit)}
+            # A failed fit's NaN is kept as null: JSON columns (PostgreSQL's above all) refuse NaN.
+            recorded[name] = {"value": _finite_or_none(value), "stderr": _finite_or_none(stderr), "unit": str(unit)}
         now = _now()
         outcome_row = {"run_id": run_id, "device": device, "qubit": qubit, "node": node, "action": str(action),
                        "outcome": str(outcome), "reason": str(reason), "experiment": str(experiment), "time": now,

@@ -249,10 +249,6 @@ def test_a_failed_fit_fails_its_node_skips_its_dependents_and_writes_no_value(tm
     assert rabi.outcome == "failed" and Path(rabi.dataset_path).is_file()  # the evidence is kept
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "bug: a fit that fails outright reports NaN values; node_actions._values turns them into None, which "
-    "Store.record_node refuses even for write_values=False, so the run dies with a StoreError (exit 2, run "
-    "status 'error') instead of failing the node (exit 1)"))
 def test_a_fit_that_fails_outright_fails_its_node_and_the_run_goes_on(tmp_path):
     # On this device Rabi succeeds, then fine_amplitude finds no amplified oscillation at all.
     graph = write_graph(tmp_path)
