@@ -1,0 +1,89 @@
+"""Benchmark: a month of nightly tuning, maintain against recalibrating every node.
+
+Problem. One simulated `sim-5q` (seed --seed) with its catalog drift: frequency random
+walk and telegraph jumps, drive-amplitude walk, T1 fluctuation. Night 0 calibrates every
+qubit from the public design (the same for both strategies, and left out of the
+figures); then --days nights follow, the device drifting one day before each. Each
+strategy runs on its own copy of the device (same seed, so the same drift) and its own
+store, through the same code as `calibrate nightly`:
+
+  maintain        Kelly et al.'s policy with the default graph's timeouts and tolerances
+  recalibrate-all every node of the default graph calibrated every night
+
+Figures per strategy, over the nights after night 0 and all qubits:
+  shots/night     mean shots per night (every check and calibration experiment)
+  error/limit     mean of true gate error / coherence limit at the end of each night's run
+                  (the X pulse as calibrated, on the true device then), and its maximum
+  failed nodes    node failures over the month (bad fits; values were not written)
+  wall            seconds for the whole month (simulation + store), one process each
+
+Target: maintain uses at most 1/5 of the shots of recalibrate-all at an equal or better
+mean error/limit. The truth is read by the run reports' truth block only.
+
+Run: .venv/bin/python bench/nightly.py [--days 30] [--device sim-5q] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from calibrate.nightly import NightlyDevice, NightlyJob, Serial, run_nightly  # noqa: E402
+
+
+def month(strategy: str, device: str, seed: int, days: int, folder: Path) -> dict:
+    url = f"sqlite:///{folder / strategy / 'store.sqlite'}"
+    target = NightlyDevice(device, seed)
+    recalibrate_all = strategy == "recalibrate-all"
+    started = time.perf_counter()
+    first = run_nightly(NightlyJob((target,), url, days=0, recalibrate_all=recalibrate_all,
+                                   data_dir=str(folder / strategy / "data")), Serial())[0]
+    nights = run_nightly(NightlyJob((target,), url, days=days, recalibrate_all=recalibrate_all,
+                                    data_dir=str(folder / strategy / "data")), Serial())[0]
+    wall = time.perf_counter() - started
+    ratios = np.array([[q["truth"]["gate_error"] / q["truth"]["coherence_limit"] for q in n["qubits"].values()]
+                       for n in nights])
+    failed = sum(len(q["failed_nodes"]) for n in nights for q in n["qubits"].values())
+    night, column = np.unravel_index(np.argmax(ratios), ratios.shape)
+    qubit = list(nights[night]["qubits"])[column]
+    done = [f"{n['node']}:{n['outcome']}" for n in nights[night]["qubits"][qubit]["nodes"]]
+    worst = f"night {night + 1} q{qubit} error/limit {ratios[night, column]:.3f} after {' '.join(done) or 'nothing'}"
+    return {"strategy": strategy, "first_shots": first[0]["shots"], "shots": np.array([n["shots"] for n in nights]),
+            "ratios": ratios, "failed": failed, "wall": wall, "worst": worst}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--device", default="sim-5q")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = [month(s, args.device, args.seed, args.days, Path(tmp)) for s in ("maintain", "recalibrate-all")]
+    print(f"# {args.device} seed {args.seed}: {args.days} nights after an initial calibration "
+          f"({results[0]['first_shots']:,} shots)")
+    print(f"{'strategy':16s} {'shots/night':>12s} {'min':>9s} {'max':>9s} {'error/limit':>12s} {'max':>7s} "
+          f"{'failed':>7s} {'wall_s':>8s}")
+    for r in results:
+        print(f"{r['strategy']:16s} {r['shots'].mean():12,.0f} {r['shots'].min():9,d} {r['shots'].max():9,d} "
+              f"{r['ratios'].mean():12.4f} {r['ratios'].max():7.3f} {r['failed']:7d} {r['wall']:8.1f}")
+    maintain, full = results
+    shot_ratio = maintain["shots"].mean() / full["shots"].mean()
+    error_ratio = maintain["ratios"].mean() / full["ratios"].mean()
+    met = shot_ratio <= 0.2 and error_ratio <= 1.0
+    print(f"# maintain/recalibrate-all: shots {shot_ratio:.3f} (target <= 0.2), mean error/limit "
+          f"{error_ratio:.4f} (target <= 1): {'met' if met else 'NOT met'}")
+    print("# per night, maintain shots:", " ".join(f"{s // 1000}k" for s in maintain["shots"]))
+    for r in results:
+        print(f"# worst {r['strategy']}: {r['worst']}")
+
+
+if __name__ == "__main__":
+    main()
