@@ -17,28 +17,10 @@ import pytest
 from calibrate.graph.toml import load_graph
 from calibrate.store import Store
 from support.cli import calibrate, calibrate_json
+from support.graphs import AMPLITUDE_GRAPH as SMALL_GRAPH
 
 SEED = 2  # a sim-1q device whose qubit frequency is close enough to nominal for a graph without spectroscopy
 
-SMALL_GRAPH = """
-schema = 1
-name = "small"
-[nodes.rabi]
-timeout_h = 10.0
-update = { x_amp = "x_amp", sx_amp = "sx_amp" }
-tolerance.x_amp = { relative = 0.03 }
-check = { experiment = "rabi", shots = 200, options = { points = 15 } }
-[[nodes.rabi.calibrate]]
-experiment = "rabi"
-[nodes.fine_amplitude]
-depends_on = ["rabi"]
-timeout_h = 10.0
-update = { x_amp = "x_amp", sx_amp = "sx_amp" }
-tolerance.x_amp = { relative = 0.002 }
-check = { experiment = "fine_amplitude", shots = 300, options = { max_repetitions = 10 } }
-[[nodes.fine_amplitude.calibrate]]
-experiment = "fine_amplitude"
-"""
 RABI_STEP = '[[nodes.rabi.calibrate]]\nexperiment = "rabi"\n'
 
 
@@ -282,7 +264,7 @@ BAD_GRAPHS = {
                     ["node 'rabi'", "unknown key(s) ['timout_h']"]),
     "unknown experiment": (variant(RABI_STEP, RABI_STEP.replace('"rabi"', '"rabbi"')),
                            ["node 'rabi' calibrate[0]", "Unknown experiment 'rabbi'"]),
-    "unknown option": (variant("options = { points = 15 }", "options = { pionts = 15 }"),
+    "unknown option": (variant("options = { points = 25 }", "options = { pionts = 25 }"),
                        ["node 'rabi' check", "experiment rabi has no option(s) ['pionts']"]),
     "cycle": (variant("[nodes.rabi]\n", '[nodes.rabi]\ndepends_on = ["fine_amplitude"]\n'),
               ["The graph has a cycle: "]),

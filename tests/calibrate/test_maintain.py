@@ -19,28 +19,9 @@ from devices.dressing import dressed_transmon
 from devices.truth import x_gate_truth
 from experiments.calibration import nominal_calibration
 from support.cli import calibrate_json
+from support.graphs import AMPLITUDE_GRAPH as SMALL_GRAPH
 
 LIMIT = 1.5  # true gate error / coherence limit that a calibrated qubit must reach
-
-SMALL_GRAPH = """
-schema = 1
-name = "small"
-[nodes.rabi]
-timeout_h = 10.0
-update = { x_amp = "x_amp", sx_amp = "sx_amp" }
-tolerance.x_amp = { relative = 0.03 }
-check = { experiment = "rabi", shots = 200, options = { points = 15 } }
-[[nodes.rabi.calibrate]]
-experiment = "rabi"
-[nodes.fine_amplitude]
-depends_on = ["rabi"]
-timeout_h = 10.0
-update = { x_amp = "x_amp", sx_amp = "sx_amp" }
-tolerance.x_amp = { relative = 0.002 }
-check = { experiment = "fine_amplitude", shots = 300, options = { max_repetitions = 10 } }
-[[nodes.fine_amplitude.calibrate]]
-experiment = "fine_amplitude"
-"""
 
 
 def ratio(truth: dict) -> float:

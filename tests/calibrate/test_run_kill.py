@@ -22,26 +22,8 @@ import pytest
 
 from calibrate.store import Store
 from support.cli import calibrate_json
+from support.graphs import AMPLITUDE_GRAPH as SMALL_GRAPH
 
-SMALL_GRAPH = """
-schema = 1
-name = "small"
-[nodes.rabi]
-timeout_h = 10.0
-update = { x_amp = "x_amp", sx_amp = "sx_amp" }
-tolerance.x_amp = { relative = 0.05 }
-check = { experiment = "rabi", shots = 200, options = { points = 25 } }
-[[nodes.rabi.calibrate]]
-experiment = "rabi"
-[nodes.fine_amplitude]
-depends_on = ["rabi"]
-timeout_h = 10.0
-update = { x_amp = "x_amp", sx_amp = "sx_amp" }
-tolerance.x_amp = { relative = 0.002 }
-check = { experiment = "fine_amplitude", shots = 300, options = { max_repetitions = 10 } }
-[[nodes.fine_amplitude.calibrate]]
-experiment = "fine_amplitude"
-"""
 DEVICE = "sim-1q/seed-2"
 ROUNDS = 10
 
