@@ -215,5 +215,28 @@ def nightly(
                                               recalibrate_all=recalibrate_all, as_json=as_json, console=console))
 
 
+@app.command("optimize-pulse")
+def optimize_pulse_cmd(
+    device: DeviceOption,
+    qubit: Annotated[int, typer.Option("--qubit", help="The qubit whose X gate to optimize.")],
+    seed: SeedOption = 0,
+    duration: Annotated[float, typer.Option("--duration", help="Gate length [ns]: a multiple of the AWG sample time, at least 4 samples.")] = 20.0,
+    shape: Annotated[str, typer.Option("--shape", help="drag-corrected (DRAG plus smooth corrections) or samples (filtered samples at the AWG rate).")] = "drag-corrected",
+    cutoff: Annotated[float, typer.Option("--cutoff", help="Low-pass cutoff [GHz] of --shape samples (-40 dB from there up).")] = 0.5,
+    ensemble: Annotated[int, typer.Option("--ensemble", min=1, max=4096, help="Models drawn from the posterior around the stored values.")] = 16,
+    steps: Annotated[int, typer.Option("--steps", min=1, max=100_000, help="Optimizer (Adam) steps.")] = 300,
+    store: StoreOption = None,
+    out: Annotated[Optional[str], typer.Option("--out", help="Where to save the pulse (.json or .npz; default: beside the store, under pulses/).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Robust optimal control: the X pulse with the least mean error and leakage over the
+    qubit's posterior ensemble (the stored calibration with its uncertainties)."""
+    from calibrate.ml.pulse_cli import optimize_pulse_command
+
+    _guarded(as_json, lambda: optimize_pulse_command(device=device, seed=seed, qubit=qubit, duration=duration, shape=shape,
+                                                     cutoff=cutoff, ensemble=ensemble, steps=steps, store_url=store,
+                                                     out=out, as_json=as_json, console=console))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
