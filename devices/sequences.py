@@ -31,7 +31,9 @@ class GateSequence(eqx.Module):
 
     gates: tuple[Schedule, ...]
     program: tuple[int, ...] = eqx.field(static=True)
-    phases: jax.Array = eqx.field(converter=lambda p: jnp.asarray(p, dtype=jnp.float64))
+    # jnp.array copies: jnp.asarray may share an aligned numpy buffer on CPU, and a caller
+    # editing its array afterwards would silently change this sequence.
+    phases: jax.Array = eqx.field(converter=lambda p: jnp.array(p, dtype=jnp.float64))
 
     def __init__(self, gates: Sequence[Schedule], program: Sequence[int], phases=None):
         self.gates = tuple(gates)

@@ -192,10 +192,12 @@ def amplification_sequences(cost: ErrorAmplificationCost, c: QubitCalibration) -
              *(c.schedule([Delay(None, tau)]) for tau in cost.ramsey_delays))
     sequences = []
     for n in cost.amplitude_repetitions:
-        phases = np.zeros(n + 1)
-        sequences.append(GateSequence(table, [0] + [1] * n, phases))
-        phases[:2] = np.pi, -np.pi  # -SX: SX in the frame pi, then back to frame 0 for the X gates
-        sequences.append(GateSequence(table, [0] + [1] * n, phases))
+        sequences.append(GateSequence(table, [0] + [1] * n, np.zeros(n + 1)))
+        # -SX: SX in the frame pi, then back to frame 0 for the X gates. A new array: on CPU
+        # JAX may share an aligned numpy buffer, so editing one in place could change both.
+        minus = np.zeros(n + 1)
+        minus[:2] = np.pi, -np.pi
+        sequences.append(GateSequence(table, [0] + [1] * n, minus))
     for n in cost.drag_pairs:
         program, phases = pair_program(1, n)
         for sign in (1.0, -1.0):  # ShiftPhase increments add up: end in the frame +-pi/2
