@@ -42,7 +42,7 @@ demo: $(STAMP)
 	$(BIN)/calibrate run --device sim-5q
 
 test: $(STAMP) $(SYSTEM_DEPS)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=20
 
 clean:
 	rm -rf $(VENV) .pytest_cache
