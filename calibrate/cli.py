@@ -238,5 +238,26 @@ def optimize_pulse_cmd(
                                                      out=out, as_json=as_json, console=console))
 
 
+@app.command("learn-model")
+def learn_model_cmd(
+    device: DeviceOption,
+    datasets: Annotated[Optional[list[str]], typer.Option("--datasets", help="A run id of the store (its datasets), or dataset files FILE.nc ... (several may follow one --datasets).")] = None,
+    more: Annotated[Optional[list[str]], typer.Argument(help="More dataset files after --datasets.", show_default=False)] = None,
+    seed: SeedOption = 0,
+    qubit: Annotated[Optional[int], typer.Option("--qubit", help="The qubit to learn (default: the one the datasets measured).")] = None,
+    store: StoreOption = None,
+    out: Annotated[Optional[str], typer.Option("--out", help="Write the learned device file here (.toml; default: beside the store, under learned/).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Model learning: the maximum-likelihood model of a qubit (frequency, anharmonicity, drive
+    scale, T1, T2, readout errors) from datasets, with uncertainties; stored, and written as a
+    simulated device of its own. Exit status 1 when the fit does not converge, 2 on bad input."""
+    from calibrate.ml.learn_cli import learn_model_command
+
+    _guarded(as_json, lambda: learn_model_command(device=device, seed=seed, qubit=qubit,
+                                                  datasets=[*(datasets or []), *(more or [])], store_url=store,
+                                                  out=out, as_json=as_json, console=console))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

@@ -1,0 +1,311 @@
+"""The likelihood of a single-qubit device model given experiment datasets.
+
+Every dataset made by `run_experiment` carries what is needed to replay it: the
+experiment's name and options, the calibration values it played with and the shots.
+`replay` rebuilds its schedules in the order of its counts, and `observations` groups
+them as the simulated device does (schedules of one structure vmapped together, gate
+sequences composed from their gate table), so one call of `read_one_probabilities`
+simulates every dataset with the Lindblad model of one transmon.
+
+Readout: level 0 reads 1 with probability p01, every level >= 1 with 1 - p10 (leaked
+shots read as 1, as on the simulated device). Counts are binomial given P(read 1), so
+
+    NLL(x) = -sum_i log Binomial(counts_i | shots_i, p_i(x)),   p_i clipped to [1e-9, 1 - 1e-9].
+
+x is the natural parameter vector (PARAMETERS, internal units); the fit runs in the
+unconstrained coordinates of `Reparametrisation`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jax.scipy.special import gammaln
+from scipy import special
+
+from devices.chip import Chip
+from devices.schedule import Schedule
+from devices.sequences import GateSequence
+from devices.simulated import (_batched_populations, _gate_superops, _group_key, _sequence_populations,
+                               _split_varying, _table_key)
+from devices.transmon import Transmon
+from experiments.base import Experiment
+from experiments.calibration import QubitCalibration
+
+PARAMETERS = ("frequency", "anharmonicity", "drive_scale", "t1", "t2", "readout_p01", "readout_p10")
+UNITS = {"frequency": "GHz", "anharmonicity": "GHz", "drive_scale": "GHz", "t1": "ns", "t2": "ns",
+         "readout_p01": "", "readout_p10": ""}
+N_LEVELS = 3  # the simulated devices' transmons keep three levels
+P_FLOOR = 1e-9
+
+
+class ModelLearningError(ValueError):
+    """Datasets or options that a model cannot be learned from."""
+
+
+# --- datasets -> schedules --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Replayed:
+    """One dataset's schedules in the order of its flattened counts."""
+
+    source: str
+    experiment: Experiment
+    calibration: QubitCalibration  # of the measured qubit
+    schedules: tuple
+    counts: np.ndarray  # shots read as 1, one per schedule
+    shots: int
+    clock_s: float
+
+    @property
+    def name(self) -> str:
+        return self.experiment.name
+
+    @property
+    def qubit(self) -> int:
+        return self.experiment.qubits[0]
+
+
+def _attr(ds: xr.Dataset, key: str, source: str):
+    if key not in ds.attrs:
+        raise ModelLearningError(f"Dataset {source} has no `{key}` attribute: was it made by run_experiment?")
+    return ds.attrs[key]
+
+
+def _experiment(ds: xr.Dataset, source: str) -> Experiment:
+    from experiments.registry import experiment_class
+
+    name = str(_attr(ds, "experiment", source))
+    try:
+        return experiment_class(name)(**json.loads(_attr(ds, "options", source)))
+    except (KeyError, TypeError, ValueError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise ModelLearningError(f"Dataset {source} ({name}) cannot be replayed: {message}") from None
+
+
+def measured_qubits(ds: xr.Dataset, source: str = "dataset") -> tuple[int, ...]:
+    """The qubits a dataset's experiment drove."""
+    return _experiment(ds, source).qubits
+
+
+def replay(ds: xr.Dataset, source: str = "dataset") -> Replayed:
+    """Rebuild the schedules a dataset was taken with, in run_experiment's grid order."""
+    experiment = _experiment(ds, source)
+    name = experiment.name
+    try:
+        used = json.loads(_attr(ds, "calibration", source))
+        calibration = {int(q): QubitCalibration(**values) for q, values in used.items()}
+    except (TypeError, ValueError) as exc:
+        raise ModelLearningError(f"Dataset {source} ({name}) cannot be replayed: its calibration is {exc}") from None
+    if len(experiment.qubits) != 1:
+        raise ModelLearningError(
+            f"Dataset {source} is a {name} experiment on qubits {list(experiment.qubits)}; model learning "
+            "is single-qubit (couplings J are not learned), so give single-qubit experiments only.")
+    qubit = experiment.qubits[0]
+    sweeps = experiment.sweeps(calibration)
+    for s in sweeps:
+        stored = ds[s.name].values if s.name in ds.coords else None
+        if stored is None or stored.shape != s.values.shape or not np.allclose(stored, s.values, rtol=1e-12, atol=0):
+            raise ModelLearningError(
+                f"Dataset {source} ({name}): its `{s.name}` sweep is not what its options and calibration "
+                "rebuild, so its schedules cannot be replayed (was it made by another version of the toolkit?).")
+    grid = list(itertools.product(*[s.values for s in sweeps]))
+    names = [s.name for s in sweeps]
+    schedules = tuple(experiment.schedule(calibration, dict(zip(names, point))) for point in grid)
+    counts = ds["counts"].sel(qubit=qubit).transpose(*names).values.reshape(-1)
+    shots = int(_attr(ds, "shots", source))
+    if counts.shape != (len(schedules),) or np.any(counts < 0) or np.any(counts > shots):
+        raise ModelLearningError(f"Dataset {source} ({name}): counts must be {len(schedules)} numbers in 0..{shots}.")
+    return Replayed(source=source, experiment=experiment, calibration=calibration[qubit], schedules=schedules,
+                    counts=np.asarray(counts, float), shots=shots, clock_s=float(ds.attrs.get("device_clock_s", 0.0)))
+
+
+# --- grouped observations: a pytree the likelihood is jitted over ------------------------------
+class PulseGroup(eqx.Module):
+    """Schedules of one structure: the leaves they share and the stacked ones that vary."""
+
+    shared: Schedule
+    varying: Schedule | None
+    counts: jax.Array
+    shots: jax.Array
+    size: int = eqx.field(static=True)
+
+
+class SequenceGroup(eqx.Module):
+    """Gate sequences on one gate table, padded to a common length (-1 = no gate)."""
+
+    gates: tuple[Schedule, ...]
+    programs: jax.Array
+    phases: jax.Array
+    counts: jax.Array
+    shots: jax.Array
+
+
+class Observations(eqx.Module):
+    groups: tuple[PulseGroup | SequenceGroup, ...]
+    dt: float = eqx.field(static=True)
+
+    @property
+    def n_points(self) -> int:
+        return sum(int(g.counts.shape[0]) for g in self.groups)
+
+
+def observations(replayed: Sequence[Replayed], dt: float) -> Observations:
+    """Group every dataset's schedules as SimulatedDevice does, keeping their counts alongside."""
+    groups: list = []
+    for r in replayed:
+        pulses: dict = defaultdict(list)
+        tables: dict = defaultdict(list)
+        for i, s in enumerate(r.schedules):
+            if isinstance(s, GateSequence):
+                tables[_table_key(s.gates)].append(i)
+            else:
+                pulses[_group_key(s)].append(i)
+        shots = jnp.asarray(float(r.shots))
+        for indices in pulses.values():
+            shared, varying = _split_varying([r.schedules[i] for i in indices])
+            varying = varying if jax.tree.leaves(varying) else None
+            groups.append(PulseGroup(shared=shared, varying=varying, counts=jnp.asarray(r.counts[indices]),
+                                     shots=shots, size=len(indices)))
+        for indices in tables.values():
+            sequences = [r.schedules[i] for i in indices]
+            steps = max(64, -(-max(len(s.program) for s in sequences) // 64) * 64)
+            programs = np.full((len(sequences), steps), -1, dtype=np.int64)
+            phases = np.zeros((len(sequences), steps))
+            for k, s in enumerate(sequences):
+                programs[k, :len(s.program)] = s.program
+                phases[k, :len(s.program)] = np.asarray(s.phases)
+            groups.append(SequenceGroup(gates=sequences[0].gates, programs=jnp.asarray(programs),
+                                        phases=jnp.asarray(phases), counts=jnp.asarray(r.counts[indices]),
+                                        shots=shots))
+    if not groups:
+        raise ModelLearningError("No datasets to learn from: give at least one dataset.")
+    return Observations(groups=tuple(groups), dt=float(dt))
+
+
+# --- the model --------------------------------------------------------------------------------
+def transmon_from(x: jax.Array) -> Transmon:
+    """The transmon of natural parameters x (PARAMETERS order, internal units)."""
+    return Transmon(frequency=x[0], anharmonicity=x[1], drive_scale=x[2], t1=x[3], t2=x[4],
+                    readout_p01=x[5], readout_p10=x[6], n_levels=N_LEVELS)
+
+
+def _group_populations(chip: Chip, group, dt: float) -> jax.Array:
+    if isinstance(group, SequenceGroup):
+        superops = _gate_superops(chip, group.gates, dt)
+        return _sequence_populations(superops, group.programs, group.phases)
+    if group.varying is None:
+        single = _batched_populations(chip, group.shared, None, dt, repeat=True)
+        return jnp.broadcast_to(single, (group.size,) + single.shape)
+    return _batched_populations(chip, group.shared, group.varying, dt)
+
+
+def read_one_probabilities(x: jax.Array, obs: Observations) -> jax.Array:
+    """P(read 1) of every observed schedule, groups concatenated, for natural parameters x."""
+    transmon = transmon_from(x)
+    chip = Chip([transmon])
+    out = []
+    for group in obs.groups:
+        pops = jnp.clip(_group_populations(chip, group, obs.dt), 0.0, None)
+        pops = pops / jnp.sum(pops, axis=-1, keepdims=True)
+        excited = jnp.sum(pops[:, 1:], axis=-1)
+        out.append(transmon.readout_p01 * pops[:, 0] + (1.0 - transmon.readout_p10) * excited)
+    return jnp.concatenate(out)
+
+
+def _counts_and_shots(obs: Observations) -> tuple[jax.Array, jax.Array]:
+    counts = jnp.concatenate([g.counts for g in obs.groups])
+    shots = jnp.concatenate([jnp.broadcast_to(g.shots, g.counts.shape) for g in obs.groups])
+    return counts, shots
+
+
+def binomial_nll(p: jax.Array, counts: jax.Array, shots: jax.Array) -> jax.Array:
+    p = jnp.clip(p, P_FLOOR, 1.0 - P_FLOOR)
+    log_pmf = (gammaln(shots + 1.0) - gammaln(counts + 1.0) - gammaln(shots - counts + 1.0)
+               + counts * jnp.log(p) + (shots - counts) * jnp.log1p(-p))
+    return -jnp.sum(log_pmf)
+
+
+@eqx.filter_jit
+def negative_log_likelihood(x: jax.Array, obs: Observations) -> jax.Array:
+    """-log P(counts | x) over every observation, natural parameters x."""
+    counts, shots = _counts_and_shots(obs)
+    return binomial_nll(read_one_probabilities(x, obs), counts, shots)
+
+
+@eqx.filter_jit
+def probabilities_and_jacobian(x: jax.Array, obs: Observations) -> tuple[jax.Array, jax.Array]:
+    """P(read 1) of every observation and its exact Jacobian d p / d x (forward mode, shape (N, 7))."""
+    def both(y):
+        p = read_one_probabilities(y, obs)
+        return p, p
+
+    jac, p = jax.jacfwd(both, has_aux=True)(x)
+    return p, jac
+
+
+def nll_gradient_fisher(x, obs: Observations) -> tuple[float, np.ndarray, np.ndarray]:
+    """NLL, its gradient and the expected Fisher information sum_i n_i grad p_i grad p_i^T / (p_i (1 - p_i)),
+    all in natural parameters, from one Jacobian of the probabilities."""
+    p, jac = (np.asarray(a) for a in probabilities_and_jacobian(jnp.asarray(x, jnp.float64), obs))
+    counts, shots = (np.asarray(a) for a in _counts_and_shots(obs))
+    inside = (p > P_FLOOR) & (p < 1.0 - P_FLOOR)  # the clip's derivative vanishes outside
+    p = np.clip(p, P_FLOOR, 1.0 - P_FLOOR)
+    nll = -float(np.sum(special.gammaln(shots + 1.0) - special.gammaln(counts + 1.0)
+                        - special.gammaln(shots - counts + 1.0) + counts * np.log(p) + (shots - counts) * np.log1p(-p)))
+    dnll_dp = np.where(inside, -(counts / p - (shots - counts) / (1.0 - p)), 0.0)
+    weight = np.where(inside, shots / (p * (1.0 - p)), 0.0)
+    return nll, jac.T @ dnll_dp, (jac * weight[:, None]).T @ jac
+
+
+# --- unconstrained coordinates -----------------------------------------------------------------
+class Reparametrisation(eqx.Module):
+    """theta <-> x. theta is unconstrained and of order one per natural scale, so optimiser
+    steps are well conditioned and every theta is a valid transmon:
+
+        frequency     = reference + 1e-3 theta_0     (theta_0 in MHz from a reference)
+        anharmonicity = -exp(theta_1)
+        drive_scale   = exp(theta_2),  t1 = exp(theta_3)
+        t2            = 2 t1 sigmoid(theta_4)         (so 0 < t2 < 2 t1)
+        readout_pXY   = 0.5 sigmoid(theta_5|6)        (so 0 < p < 1/2)
+    """
+
+    reference: jax.Array
+
+    def to_natural(self, theta: jax.Array) -> jax.Array:
+        t1 = jnp.exp(theta[3])
+        return jnp.stack([self.reference + 1e-3 * theta[0], -jnp.exp(theta[1]), jnp.exp(theta[2]), t1,
+                          2.0 * t1 * jax.nn.sigmoid(theta[4]),
+                          0.5 * jax.nn.sigmoid(theta[5]), 0.5 * jax.nn.sigmoid(theta[6])])
+
+    def to_unconstrained(self, x) -> jax.Array:
+        x = jnp.asarray(x, jnp.float64)
+
+        def logit(u):
+            return jnp.log(u) - jnp.log1p(-u)
+
+        return jnp.stack([1e3 * (x[0] - self.reference), jnp.log(-x[1]), jnp.log(x[2]), jnp.log(x[3]),
+                          logit(x[4] / (2.0 * x[3])), logit(2.0 * x[5]), logit(2.0 * x[6])])
+
+
+def check_natural(x) -> np.ndarray:
+    """x as a float array of valid transmon parameters, or a ModelLearningError naming the bad one."""
+    x = np.asarray(x, float)
+    if x.shape != (len(PARAMETERS),):
+        raise ModelLearningError(f"Argument `x` must have shape ({len(PARAMETERS)},) ({', '.join(PARAMETERS)}), "
+                                 f"but has shape {x.shape}.")
+    rules = [(x[0] > 0, "frequency > 0 GHz"), (x[1] < 0, "anharmonicity < 0 GHz"), (x[2] > 0, "drive_scale > 0"),
+             (x[3] > 0, "t1 > 0 ns"), (0 < x[4] < 2 * x[3], "0 < t2 < 2 t1"), (0 < x[5] < 0.5, "0 < readout_p01 < 0.5"),
+             (0 < x[6] < 0.5, "0 < readout_p10 < 0.5")]
+    for name, value, (ok, allowed) in zip(PARAMETERS, x, rules):
+        if not (np.isfinite(value) and ok):
+            raise ModelLearningError(f"Model parameter {name} is {value!r}, but must satisfy {allowed}.")
+    return x
