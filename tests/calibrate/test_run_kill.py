@@ -16,11 +16,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from calibrate.store import Store
+from calibrate.store import Store, StoreError
 from support.cli import calibrate_json
 from support.graphs import AMPLITUDE_GRAPH as SMALL_GRAPH
 
@@ -47,6 +48,22 @@ def assert_whole_updates(url: str) -> None:
         assert {name: v.value for (_, name), v in current.items()} == newest
 
 
+def count_runs(url: str) -> int:
+    with Store.open(url, read_only=True) as store:
+        return len(store.runs(DEVICE))
+
+
+def wait_for_new_run(url: str, *, runs_before: int, process: subprocess.Popen, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if Path(url.removeprefix("sqlite:///")).exists() and count_runs(url) > runs_before:
+                return
+        except StoreError:  # the first run is still creating the schema
+            pass
+        time.sleep(0.2)
+
+
 def count_values(url: str) -> int:
     with Store.open(url, read_only=True) as store:
         return len(store.history(DEVICE))
@@ -64,9 +81,13 @@ def test_kill_9_of_calibrate_run_leaves_whole_updates(tmp_path):
     killed_after_writes = 0
     for _ in range(ROUNDS):
         before = count_values(url) if db.exists() else 0
+        runs_before = count_runs(url) if db.exists() else 0
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
                                    start_new_session=True)
-        time.sleep(rng.uniform(3.0, 12.0))
+        # Kill at a random moment of the run itself, whatever the start-up (JAX import) takes
+        # on a loaded machine: wait for the run to be registered, then a random delay.
+        wait_for_new_run(url, runs_before=runs_before, process=process)
+        time.sleep(rng.uniform(0.0, 20.0))
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         assert_whole_updates(url)
