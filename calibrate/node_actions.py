@@ -151,7 +151,7 @@ class QubitActions:
 
     def _compare(self, node: Node, result: FitResult) -> tuple[DataCheck, str]:
         current = self.store.current(self.device_id, self.qubit)
-        cal = self.calibration()
+        cal = self.calibration_from(current, self.spec, self.qubit)
         outside = []
         for value_name, tolerance in node.tolerance.items():
             parameter = node.update[value_name]

@@ -31,10 +31,8 @@ def data_dir_for(store: Store, explicit: str | None) -> Path:
     """Datasets sit next to a SQLite store, else under ./calibration-data."""
     if explicit:
         return Path(explicit)
-    if store.dialect == "sqlite":
-        database = store.url.split("///", 1)[-1].split("?", 1)[0]
-        if database and database != ":memory:":
-            return Path(database).resolve().parent / "datasets"
+    if store.sqlite_path is not None:
+        return store.sqlite_path.resolve().parent / "datasets"
     return Path("calibration-data") / "datasets"
 
 

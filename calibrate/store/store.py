@@ -11,6 +11,7 @@ are recorded as outcomes with their numbers, but never reach the history (`write
 from __future__ import annotations
 
 import math
+from pathlib import Path
 import operator
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -96,6 +97,7 @@ class Store:
         self.read_only = read_only
         self.url: str = store_url.text
         self.dialect: str = store_url.dialect
+        self.sqlite_path: Path | None = store_url.sqlite_path  # None for PostgreSQL and in-memory SQLite
 
     # --- opening and closing -------------------------------------------------------------
 
