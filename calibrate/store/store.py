@@ -11,9 +11,9 @@ are recorded as outcomes with their numbers, but never reach the history (`write
 from __future__ import annotations
 
 import math
-from pathlib import Path
 import operator
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import TypeVar
 
