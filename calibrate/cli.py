@@ -259,5 +259,54 @@ def learn_model_cmd(
                                                   out=out, as_json=as_json, console=console))
 
 
+# --- dashboards (calibrate/dashboard_cli.py; the dashboards package is imported lazily) -------
+
+def _guarded_reader(as_json: bool, body) -> None:
+    """_guarded for the commands that only read the store: bad input exits 2 with its message,
+    without importing the simulator first."""
+    from calibrate.store import StoreError
+
+    try:
+        status = body()
+    except (ValueError, StoreError) as exc:
+        fail(str(exc), as_json)
+    raise typer.Exit(status)
+
+
+@app.command("dashboard")
+def dashboard(
+    store: StoreOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to serve on. Anything but loopback needs --allow-origin.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port to serve on.")] = 5006,
+    allow_origin: Annotated[Optional[list[str]], typer.Option("--allow-origin", help="HOST:PORT a browser may open the dashboard from (repeatable); required off loopback.")] = None,
+    controller: Annotated[Optional[list[str]], typer.Option("--controller", help="Directory written by `calibrate train-controller`: show its training curves (repeatable).")] = None,
+    refresh_ms: Annotated[int, typer.Option("--refresh-ms", min=100, max=60_000, help="How often each page looks for new records [ms].")] = 500,
+) -> None:
+    """Live Bokeh dashboard of a store (read-only): fidelity and parameters over time, node
+    outcomes with their datasets and fits, running jobs. Runs until Ctrl-C."""
+    from calibrate.dashboard_cli import dashboard_command
+
+    _guarded_reader(False, lambda: dashboard_command(store_url=store, host=host, port=port,
+                                                     allow_origins=allow_origin or [], controllers=controller or [],
+                                                     refresh_ms=refresh_ms, console=console))
+
+
+@app.command("report")
+def report(
+    run: Annotated[Optional[int], typer.Argument(help="Run id (default: the newest run).", show_default=False)] = None,
+    store: StoreOption = None,
+    out: Annotated[str, typer.Option("--out", help="The HTML file to write (self-contained, works offline).")] = "report.html",
+    as_json: JsonOption = False,
+) -> None:
+    """Static HTML report of a run: the dashboard's plots for its device, its nodes, datasets and fits."""
+    from calibrate.dashboard_cli import report_command
+
+    _guarded_reader(as_json, lambda: report_command(run=run, store_url=store, out=out, as_json=as_json,
+                                                    console=console))
+
+
+# --- end of dashboards ---------------------------------------------------------------------------
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
