@@ -259,6 +259,27 @@ def learn_model_cmd(
                                                   out=out, as_json=as_json, console=console))
 
 
+@app.command("train-controller")
+def train_controller_cmd(
+    device_family: Annotated[str, typer.Option("--device-family", help="Catalog name or device TOML file whose prior and drift to train over.")],
+    out: Annotated[str, typer.Option("--out", help="Directory for the weights, their prior and the training curve.")],
+    qubit: Annotated[int, typer.Option("--qubit", min=0, help="The qubit design of the family to train for.")] = 0,
+    steps: Annotated[int, typer.Option("--steps", min=1, max=100_000, help="Adam steps.")] = 800,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Simulated devices per step.")] = 64,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, max=5, help="Probe -> correct rounds before the verification.")] = 2,
+    shots: Annotated[int, typer.Option("--shots", min=1, max=100_000, help="Shots per probe circuit.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Initial weights, training devices and shot noise.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a learned recalibration controller through the differentiable simulator, over the
+    family's fabrication prior and drift, with shot noise (see calibrate/ml/controller.py)."""
+    from calibrate.ml.controller_cli import train_controller_command
+
+    _guarded(as_json, lambda: train_controller_command(device_family=device_family, out=out, qubit=qubit, steps=steps,
+                                                       batch=batch, rounds=rounds, shots=shots, seed=seed,
+                                                       as_json=as_json, console=console))
+
+
 # --- dashboards (calibrate/dashboard_cli.py; the dashboards package is imported lazily) -------
 
 def _guarded_reader(as_json: bool, body) -> None:

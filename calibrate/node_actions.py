@@ -17,6 +17,7 @@ from pathlib import Path
 
 from calibrate.graph.policy import DataCheck, NodeRecord
 from calibrate.graph.spec import Node, Step
+from calibrate.procedures import JudgedResult
 from calibrate.store import NodeOutcome, Store
 from devices.device_spec import DeviceSpec
 from devices.protocol import Device
@@ -89,6 +90,8 @@ class QubitActions:
             verdict, reason = DataCheck.BAD_DATA, error
         elif not result.good:
             verdict, reason = DataCheck.BAD_DATA, f"bad fit: {result.reason}"
+        elif isinstance(result, JudgedResult):  # a procedure's own test of its data
+            verdict, reason = (DataCheck.IN_SPEC if result.in_spec else DataCheck.OUT_OF_SPEC), result.reason
         else:
             verdict, reason = self._compare(node, result)
         self._record(node, "check_data", verdict.value, reason, node.check.experiment, started, shots, dataset,
@@ -126,10 +129,13 @@ class QubitActions:
     # --- internals ----------------------------------------------------------------------
     def _run_step(self, node: Node, step: Step, cal: QubitCalibration, label: str):
         """(result, dataset path, shots, error): error is a reason when nothing could be fitted."""
+        from calibrate.procedures import PROCEDURES
         from devices import DeviceModelError
         from experiments.base import ExperimentError, run_experiment
         from experiments.registry import experiment_class
 
+        if step.experiment in PROCEDURES:
+            return self._run_procedure(node, step, cal, label)
         try:
             experiment = experiment_class(step.experiment)(qubit=self.qubit, **step.options)
             ds = run_experiment(experiment, self.device, {self.qubit: cal}, shots=step.shots)
@@ -138,6 +144,20 @@ class QubitActions:
         shots = int(ds.attrs["shots"]) * (int(ds["counts"].size) // int(ds.sizes["qubit"]))
         self.shots += shots
         result = experiment.analyze(ds)
+        return result, self._save(ds, node, label), shots, None
+
+    def _run_procedure(self, node: Node, step: Step, cal: QubitCalibration, label: str):
+        """A step that is a procedure (calibrate.procedures), with the same results as an experiment's."""
+        from calibrate.ml.controller import ControllerError
+        from calibrate.procedures import PROCEDURES
+        from devices import DeviceModelError
+
+        try:
+            procedure = PROCEDURES[step.experiment](qubit=self.qubit, **step.options)
+            result, ds, shots = procedure.run(self.device, cal, self.spec)
+        except (ControllerError, DeviceModelError, ValueError) as exc:
+            return None, None, 0, f"{step.experiment} could not run: {exc}"
+        self.shots += shots
         return result, self._save(ds, node, label), shots, None
 
     def _save(self, ds, node: Node, label: str) -> str | None:

@@ -12,6 +12,12 @@
   dependencies and calibrate only if one of them was recalibrated; out of spec ->
   calibrate. Returns whether the node was recalibrated.
 
+Fallbacks: a node may list fallback nodes (a learned recalibration falls back to the
+classic Ramsey, DRAG and amplitude nodes). They are outside the maintained graph; when
+the node fails to calibrate, they are calibrated in dependency order instead, and if all
+of them succeed the node counts as recovered: its descendants go on. Its own failure
+stays recorded, so the next pass checks it again.
+
 The policy is pure traversal logic over `Actions`, which run experiments and keep the
 record; so it is tested on a fake graph. A failed calibration ends that branch: its
 descendants are skipped with a reason, the other nodes go on.
@@ -77,8 +83,9 @@ class Policy:
 
     def calibrate_all(self) -> None:
         """Recalibrate every node in dependency order (the baseline maintain is judged by)."""
+        standby = self.graph.standby
         for node in self.graph.nodes:
-            if not self._blocked(node):
+            if node.name not in standby and not self._blocked(node):
                 self._calibrate(node, "recalibrating every node")
 
     # --- the policy -----------------------------------------------------------------
@@ -156,6 +163,8 @@ class Policy:
     def _calibrate(self, node: Node, reason: str) -> bool:
         ok, why = self.actions.calibrate(node, reason)
         self.checked_in_spec.discard(node.name)
+        if not ok and node.fallback:
+            ok = self._fall_back(node, why)
         if ok:
             self.recalibrated.add(node.name)
             for other in self.graph.nodes:  # their checks predate this calibration
@@ -164,6 +173,15 @@ class Policy:
         else:
             self.failed[node.name] = why
         return ok
+
+    def _fall_back(self, node: Node, why: str) -> bool:
+        """Calibrate the node's fallback nodes in dependency order; True when all succeeded."""
+        for other in self.graph.nodes:
+            if other.name not in node.fallback:
+                continue
+            if self._blocked(other) or not self._calibrate(other, f"fallback for {node.name}: {why}"):
+                return False
+        return True
 
     def _blocked(self, node: Node) -> bool:
         """A node below a failed one is skipped (once, with the reason)."""

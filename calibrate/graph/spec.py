@@ -71,10 +71,13 @@ class Node:
     timeout_h: float
     depends_on: tuple[str, ...] = ()
     description: str = ""
+    # nodes to calibrate instead when this node's calibration fails (see Graph.standby)
+    fallback: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "calibrate", tuple(self.calibrate))
         object.__setattr__(self, "depends_on", tuple(self.depends_on))
+        object.__setattr__(self, "fallback", tuple(self.fallback))
         object.__setattr__(self, "update", MappingProxyType(dict(self.update)))
         object.__setattr__(self, "tolerance", MappingProxyType(dict(self.tolerance)))
         where = f"Node {self.name!r}"
@@ -94,6 +97,8 @@ class Node:
                              f"it updates {sorted(self.update)}.")
         if self.name in self.depends_on:
             raise GraphError(f"{where} depends on itself.")
+        if self.name in self.fallback:
+            raise GraphError(f"{where} lists itself as its own fallback.")
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -120,14 +125,46 @@ class Graph:
                 raise GraphError(f"Node {node.name!r} depends on unknown node(s) {missing}; "
                                  f"the graph has {names}.")
         object.__setattr__(self, "nodes", _topological(nodes))
+        self._check_fallbacks(known)
+        standby = self.standby
         owners: dict[str, str] = {}
         for node in self.nodes:
             for parameter in node.parameters:
-                if parameter in owners and owners[parameter] not in self.ancestors(node.name):
+                # a standby node stands in for the node whose values it shares: they never both run
+                if parameter in owners and owners[parameter] not in self.ancestors(node.name) \
+                        and not {owners[parameter], node.name} & standby:
                     raise GraphError(
                         f"Nodes {owners[parameter]!r} and {node.name!r} both update {parameter!r} but "
                         "neither depends on the other: the stored value would depend on their order.")
                 owners[parameter] = node.name
+
+    def _check_fallbacks(self, known: set[str]) -> None:
+        standby = self.standby
+        for node in self.nodes:
+            missing = [f for f in node.fallback if f not in known]
+            if missing:
+                raise GraphError(f"Node {node.name!r} falls back to unknown node(s) {missing}; "
+                                 f"the graph has {[n.name for n in self.nodes]}.")
+            if node.name in standby and node.fallback:
+                raise GraphError(f"Node {node.name!r} is a fallback node and has fallbacks of its own: "
+                                 "give the first node the whole list.")
+            below = sorted(set(node.fallback) & self.descendants(node.name))
+            if below:
+                raise GraphError(f"Node {node.name!r} falls back to {below}, which depend on it: a failure "
+                                 "of the node would skip them.")
+            if node.name not in standby:
+                uses = sorted(set(node.depends_on) & standby)
+                if uses:
+                    raise GraphError(f"Node {node.name!r} depends on fallback node(s) {uses}, which only run "
+                                     "when the node they stand in for fails: depend on that node instead.")
+
+    @property
+    def standby(self) -> set[str]:
+        """Fallback nodes: run only when a node that lists them fails to calibrate."""
+        return {f for node in self.nodes for f in node.fallback}
+
+    def descendants(self, name: str) -> set[str]:
+        return {n.name for n in self.nodes if name in self.ancestors(n.name)}
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -146,9 +183,10 @@ class Graph:
         return out
 
     def leaves(self) -> tuple[str, ...]:
-        """Nodes nothing depends on: maintaining them maintains the whole graph."""
+        """Nodes nothing depends on, fallback nodes aside: maintaining them maintains the graph."""
         used = {d for node in self.nodes for d in node.depends_on}
-        return tuple(n.name for n in self.nodes if n.name not in used)
+        standby = self.standby
+        return tuple(n.name for n in self.nodes if n.name not in used and n.name not in standby)
 
 
 def _topological(nodes: tuple[Node, ...]) -> tuple[Node, ...]:

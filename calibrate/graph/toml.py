@@ -29,13 +29,19 @@ def builtin_graphs() -> dict[str, Path]:
 
 
 def load_graph(name_or_path: str | None = None) -> Graph:
-    """A built-in graph by name (default: single-qubit) or a graph TOML file by path."""
+    """A built-in graph by name (default: single-qubit), a graph TOML file by path, or a
+    directory written by `calibrate train-controller`: the default graph with its learned
+    recalibration node (calibrate.ml.learned_graph)."""
     name_or_path = name_or_path or DEFAULT_GRAPH
     builtin = builtin_graphs()
     path = builtin.get(name_or_path, Path(name_or_path))
+    if path.is_dir() and (path / "controller.json").is_file():
+        from calibrate.ml.learned_graph import with_learned_recalibration
+
+        return with_learned_recalibration(load_graph(DEFAULT_GRAPH), path)
     if not path.is_file():
         raise GraphFileError(f"Graph {name_or_path!r} is neither a built-in graph ({', '.join(sorted(builtin))}) "
-                             "nor an existing TOML file.")
+                             "nor an existing TOML file, nor a directory written by `calibrate train-controller`.")
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -59,13 +65,13 @@ def parse_graph(data: dict[str, Any], source: str = "<graph>") -> Graph:
         raise GraphFileError(f"{source}: {exc}") from None
 
 
-_NODE_KEYS = {"description", "depends_on", "timeout_h", "update", "tolerance", "check", "calibrate"}
+_NODE_KEYS = {"description", "depends_on", "fallback", "timeout_h", "update", "tolerance", "check", "calibrate"}
 
 
 def _node(name: str, body: Any, where: str) -> Node:
     if not isinstance(body, dict):
         raise GraphFileError(f"{where} must be a table.")
-    _keys(body, _NODE_KEYS, _NODE_KEYS - {"description", "depends_on"}, where)
+    _keys(body, _NODE_KEYS, _NODE_KEYS - {"description", "depends_on", "fallback"}, where)
     steps = body["calibrate"]
     if not isinstance(steps, list) or not steps:
         raise GraphFileError(f"{where}: `calibrate` must be an array of at least one step ([[nodes.{name}.calibrate]]).")
@@ -79,6 +85,9 @@ def _node(name: str, body: Any, where: str) -> Node:
     depends = body.get("depends_on", [])
     if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
         raise GraphFileError(f"{where}: `depends_on` must be an array of node names.")
+    fallback = body.get("fallback", [])
+    if not isinstance(fallback, list) or not all(isinstance(d, str) for d in fallback):
+        raise GraphFileError(f"{where}: `fallback` must be an array of node names.")
     calibrate = tuple(_step(s, f"{where} calibrate[{i}]") for i, s in enumerate(steps))
     check = _step(body["check"], f"{where} check")
     for value in set(update) | set(tolerance):
@@ -87,7 +96,7 @@ def _node(name: str, body: Any, where: str) -> Node:
     try:
         return Node(name=name, calibrate=calibrate, check=check, update=update,
                     tolerance={k: _tolerance(v, f"{where} tolerance.{k}") for k, v in tolerance.items()},
-                    timeout_h=_number(body, "timeout_h", where), depends_on=tuple(depends),
+                    timeout_h=_number(body, "timeout_h", where), depends_on=tuple(depends), fallback=tuple(fallback),
                     description=body.get("description", ""))
     except GraphFileError:
         raise
@@ -96,20 +105,29 @@ def _node(name: str, body: Any, where: str) -> Node:
 
 
 def _step(body: Any, where: str) -> Step:
+    from calibrate.procedures import check_procedure_options, is_procedure
     from experiments.registry import experiment_class
 
     if not isinstance(body, dict):
         raise GraphFileError(f"{where} must be a table with `experiment`.")
     _keys(body, {"experiment", "options", "shots"}, {"experiment"}, where)
     name = _typed(body, "experiment", str, where)
+    options = body.get("options", {})
+    if not isinstance(options, dict):
+        raise GraphFileError(f"{where}: `options` must be a table.")
+    if is_procedure(name):
+        if "shots" in body:
+            raise GraphFileError(f"{where}: {name} plays the shots its controller was trained with; remove `shots`.")
+        try:
+            check_procedure_options(name, options)
+        except ValueError as exc:
+            raise GraphFileError(f"{where}: {exc}") from None
+        return Step(experiment=name, options=options)
     try:
         cls = experiment_class(name)
     except KeyError as exc:
         raise GraphFileError(f"{where}: {exc.args[0]}") from None
     fields = {f.name for f in dataclasses.fields(cls)} - {"qubit"}
-    options = body.get("options", {})
-    if not isinstance(options, dict):
-        raise GraphFileError(f"{where}: `options` must be a table.")
     unknown = sorted(set(options) - fields)
     if unknown:
         raise GraphFileError(f"{where}: experiment {name} has no option(s) {unknown}; its options are {sorted(fields)}.")
@@ -152,9 +170,10 @@ def _check_option_types(cls: type, name: str, options: dict, where: str) -> None
 
 
 def _check_fit_value(step: Step, value: str, where: str) -> None:
+    from calibrate.procedures import is_procedure, procedure_values
     from experiments.registry import fitted_values
 
-    names = fitted_values(step.experiment)
+    names = procedure_values(step.experiment) if is_procedure(step.experiment) else fitted_values(step.experiment)
     if value not in names:
         raise GraphFileError(f"{where}: experiment {step.experiment} fits no value {value!r}; "
                              f"it fits {sorted(names)}.")

@@ -1,0 +1,176 @@
+"""Graph steps that are procedures rather than single experiments: adaptive, several rounds.
+
+A calibration-graph step names an experiment of `experiments.registry`, or one of the
+procedures here. A procedure is run by `QubitActions` the same way (its options come
+from the graph file, it plays on the device, it returns a FitResult with the values the
+node's update rule stores, and a dataset of what it measured), but it may run the device
+several times and decide between runs. Procedures live in `calibrate` because they may
+use what experiments must not know about (trained controllers, the device's family).
+
+- `learned_recalibration`: the learned controller's probe -> correct rounds, then a
+  verification; a verification out of spec is a bad result, so the node fails and the
+  graph runs the node's fallback nodes (see `Node.fallback`).
+- `learned_check`: one probe measurement, judged by the same model-free verification
+  (Kelly's check_data: in spec or out of spec); its values are the calibration the
+  controller would move to, recorded for the history but not what decides.
+
+Both play the shots per probe that the controller was trained with.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from devices.device_spec import DeviceSpec
+from devices.protocol import Device
+from experiments.base import SCHEMA_VERSION
+from experiments.calibration import UNITS, QubitCalibration
+from experiments.results import Estimate, FitResult, Verdict
+
+
+@dataclass(frozen=True)
+class JudgedResult(FitResult):
+    """A result that carries its own in-spec verdict, for a check whose judgement is a test of
+    the data rather than a comparison of fitted values with the stored ones."""
+
+    in_spec: bool = False
+
+CORRECTED = ("frequency", "x_amp", "sx_amp", "beta")
+LEARNED_UNITS = {name: UNITS[name] for name in CORRECTED}
+
+
+@functools.lru_cache(maxsize=8)
+def _controller(path: str, spec: DeviceSpec, qubit: int):
+    from calibrate.ml.controller import load_controller
+
+    return load_controller(path, spec, qubit)
+
+
+def _estimates(controller, read_one: np.ndarray, calibration: QubitCalibration) -> dict[str, Estimate]:
+    """The controller's calibration from measured probes, with standard errors from the
+    probes' binomial shot noise carried through the network (delta method: its Jacobian)."""
+    from calibrate.ml.controller import predict
+
+    p = np.asarray(read_one, dtype=float)
+    moved = predict(controller, p, calibration)
+
+    def outputs(x):
+        f, a, b = controller.correct(x, jnp.asarray(calibration.frequency, dtype=jnp.float64),
+                                     jnp.asarray(calibration.x_amp, dtype=jnp.float64),
+                                     jnp.asarray(calibration.beta, dtype=jnp.float64))
+        return jnp.stack([f, a, b])
+
+    jacobian = np.asarray(jax.jacfwd(outputs)(jnp.asarray(p, dtype=jnp.float64)))
+    shots = controller.probes.shots
+    variance = np.clip(p * (1 - p), 1.0 / shots, None) / shots  # a count of 0 still has noise
+    stderr = np.sqrt((jacobian**2) @ variance)
+    ratio = calibration.sx_amp / calibration.x_amp if calibration.x_amp else 0.5
+    stderr = {"frequency": stderr[0], "x_amp": stderr[1], "sx_amp": stderr[1] * ratio, "beta": stderr[2]}
+    return {name: Estimate(float(getattr(moved, name)), float(stderr[name]), LEARNED_UNITS[name]) for name in CORRECTED}
+
+
+def _dataset(name: str, controller, read_one: np.ndarray, calibrations: list[QubitCalibration], qubit: int,
+             device: Device, extra: dict) -> xr.Dataset:
+    """What the procedure measured: P(read 1) and counts per round and probe."""
+    shots = controller.probes.shots
+    rounds = np.arange(read_one.shape[0])
+    counts = np.rint(read_one * shots).astype(int)
+    return xr.Dataset(
+        {"counts": (("round", "probe", "qubit"), counts[:, :, None]),
+         "probabilities": (("round", "probe", "qubit"), read_one[:, :, None])},
+        coords={"round": ("round", rounds), "probe": ("probe", np.arange(read_one.shape[1])),
+                "qubit": ("qubit", [qubit])},
+        attrs={"experiment": name, "options": json.dumps({"controller": extra.get("controller", "")}),
+               "device": getattr(device, "name", ""), "device_clock_s": float(device.now()), "shots": int(shots),
+               "calibration": json.dumps({str(qubit): calibrations[0].as_dict()}),
+               "calibrations": json.dumps([c.as_dict() for c in calibrations]),
+               "probes": json.dumps(controller.probes.as_dict()), "schema_version": SCHEMA_VERSION,
+               **{k: json.dumps(v) for k, v in extra.items() if k != "controller"}},
+    )
+
+
+@dataclass(frozen=True)
+class LearnedRecalibration:
+    """Probe -> correct for the controller's rounds, then verify (see calibrate.ml.controller)."""
+
+    qubit: int
+    controller: str
+
+    name = "learned_recalibration"
+
+    def run(self, device: Device, calibration: QubitCalibration, spec: DeviceSpec) -> tuple[FitResult, xr.Dataset, int]:
+        from calibrate.ml.controller import recalibrate
+
+        controller = _controller(str(Path(self.controller).resolve()), spec, self.qubit)
+        result = recalibrate(device, controller, calibration, self.qubit)
+        check = result.verification
+        values = _estimates(controller, result.read_one[-1], result.calibration)
+        # what is stored is the verified calibration itself, not a further unverified step
+        values = {k: Estimate(float(getattr(result.calibration, k)), v.stderr, v.unit) for k, v in values.items()}
+        fit = FitResult(experiment=self.name, qubit=self.qubit, values=values, reduced_chi2=float("nan"),
+                        verdict=Verdict.GOOD if check.in_spec else Verdict.BAD, reason=check.reason)
+        ds = _dataset(self.name, controller, result.read_one, result.history, self.qubit, device,
+                      {"controller": self.controller, "verified": bool(check.in_spec),
+                       "pair_differences": check.differences.tolist(), "pair_limits": check.limits.tolist()})
+        return fit, ds, result.shots
+
+
+@dataclass(frozen=True)
+class LearnedCheck:
+    """One probe measurement, verified as the recalibration's last one is."""
+
+    qubit: int
+    controller: str
+
+    name = "learned_check"
+
+    def run(self, device: Device, calibration: QubitCalibration, spec: DeviceSpec) -> tuple[FitResult, xr.Dataset, int]:
+        from calibrate.ml.controller import measure_probes, verify
+
+        controller = _controller(str(Path(self.controller).resolve()), spec, self.qubit)
+        read_one = measure_probes(device, controller, calibration, self.qubit)
+        check = verify(controller, read_one)
+        fit = JudgedResult(experiment=self.name, qubit=self.qubit, values=_estimates(controller, read_one, calibration),
+                           reduced_chi2=float("nan"), verdict=Verdict.GOOD, reason=check.reason, in_spec=check.in_spec)
+        ds = _dataset(self.name, controller, read_one[None, :], [calibration], self.qubit, device,
+                      {"controller": self.controller})
+        return fit, ds, controller.probes.n_probes * controller.probes.shots
+
+
+PROCEDURES = {cls.name: cls for cls in (LearnedRecalibration, LearnedCheck)}
+
+
+def is_procedure(name: str) -> bool:
+    return name in PROCEDURES
+
+
+def procedure_options(name: str) -> dict[str, type]:
+    """The options a procedure takes from a graph file (name -> type)."""
+    return {k: v for k, v in PROCEDURES[name].__annotations__.items() if k != "qubit" and v in ("str", str)}
+
+
+def procedure_values(name: str) -> dict[str, str]:
+    """The values (name -> unit) a procedure's result reports."""
+    return dict(LEARNED_UNITS)
+
+
+def check_procedure_options(name: str, options: dict) -> None:
+    """Graph-file options: `controller`, a directory holding a trained controller."""
+    allowed = set(procedure_options(name))
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(f"{name} has no option(s) {unknown}; its options are {sorted(allowed)}.")
+    missing = sorted(allowed - set(options))
+    if missing:
+        raise ValueError(f"{name} needs option(s) {missing}: `controller` is the directory "
+                         "`calibrate train-controller --out DIR` wrote.")
+    if not isinstance(options["controller"], str) or not options["controller"]:
+        raise ValueError(f"option `controller` of {name} must be a directory path, but is {options['controller']!r}.")
