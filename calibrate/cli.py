@@ -205,6 +205,7 @@ def nightly(
     store: StoreOption = None,
     graph: GraphOption = None,
     recalibrate_all: Annotated[bool, typer.Option("--recalibrate-all", help="Calibrate every node every night (the baseline).")] = False,
+    report_dir: Annotated[Optional[str], typer.Option("--report-dir", help="Write an offline HTML report per device and night into this folder (see `calibrate report`).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Maintain every qubit of one or many devices as Dask tasks, night after night."""
@@ -212,7 +213,8 @@ def nightly(
 
     _guarded(as_json, lambda: nightly_command(devices=device, seeds=seeds, days=simulate_days, scheduler=scheduler,
                                               workers=workers, store_url=store, graph=graph,
-                                              recalibrate_all=recalibrate_all, as_json=as_json, console=console))
+                                              recalibrate_all=recalibrate_all, as_json=as_json, console=console,
+                                              report_dir=report_dir))
 
 
 @app.command("optimize-pulse")

@@ -7,6 +7,8 @@ inside the commands, and never at the top of a calibrate module.
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 from rich.console import Console
 
@@ -54,3 +56,27 @@ def report_command(*, run: int | None, store_url: str | None, out: str, as_json:
     else:
         console.print(f"Report of run {chosen.id} on {chosen.device} written to {path.resolve()}", highlight=False)
     return 0
+
+
+def check_report_dir(folder: str) -> Path:
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--report-dir {folder}: the folder cannot be created ({exc.strerror or exc}).") from None
+    return path
+
+
+def write_night_reports(store_url: str, nights: list[dict], folder: str) -> None:
+    """One report per device and night of a nightly job, its path added to the night's entry as
+    `report`."""
+    from dashboards.data import StoreReader
+    from dashboards.report import write_report
+
+    target = check_report_dir(folder)
+    with StoreReader.open(store_url) as reader:
+        for night in nights:
+            device = re.sub(r"[^A-Za-z0-9_.-]", "_", night["device"])
+            name = f"{device}-seed{night['seed']}-night{night['night']:03d}-run{night['run_id']}.html"
+            path, _ = write_report(reader, night["run_id"], target / name)
+            night["report"] = str(path.resolve())

@@ -11,7 +11,7 @@ from rich.table import Table
 
 def nightly_command(*, devices: list[str], seeds: str, days: int, scheduler: str | None, workers: int,
                     store_url: str | None, graph: str | None, recalibrate_all: bool, as_json: bool,
-                    console: Console) -> int:
+                    console: Console, report_dir: str | None = None) -> int:
     from calibrate.graph.toml import load_graph
     from calibrate.nightly import DaskScheduler, LocalDask, NightlyDevice, NightlyJob, run_nightly, summarize
     from calibrate.run_cli import parse_qubits
@@ -26,6 +26,10 @@ def nightly_command(*, devices: list[str], seeds: str, days: int, scheduler: str
     load_graph(graph)
     if scheduler is not None and not scheduler.startswith(("tcp://", "tls://", "inproc://")):
         raise ValueError(f"--scheduler is {scheduler!r}, but must be a Dask address such as tcp://127.0.0.1:8786.")
+    if report_dir is not None:
+        from calibrate.dashboard_cli import check_report_dir
+
+        check_report_dir(report_dir)  # before the nights, not after hours of them
     # Opening once here creates or upgrades the schema before any worker writes.
     with Store.open(store_url) as store:
         url = store.url
@@ -42,6 +46,10 @@ def nightly_command(*, devices: list[str], seeds: str, days: int, scheduler: str
             reports = run_nightly(job, executor, on_done=lambda target: progress.advance(task))
     summary = summarize(reports)
     summary.update(store=url, days=days, devices=[{"device": t.device, "seed": t.seed} for t in targets])
+    if report_dir is not None:
+        from calibrate.dashboard_cli import write_night_reports
+
+        write_night_reports(url, summary["nights"], report_dir)  # adds each night's `report` path
     failed = any(night["failed"] for night in summary["nights"])
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -53,4 +61,6 @@ def nightly_command(*, devices: list[str], seeds: str, days: int, scheduler: str
             table.add_row(n["device"], str(n["seed"]), str(n["night"]), f"{n['shots']:,}", ratios,
                           ", ".join(f"q{q}: {', '.join(nodes)}" for q, nodes in n["failed"].items()) or "-")
         console.print(table)
+        if report_dir is not None:
+            console.print(f"Reports, one per device and night: {report_dir}", highlight=False)
     return 1 if failed else 0

@@ -258,3 +258,14 @@ def test_bad_input_names_the_value(calibrated, tmp_path):
     for bad in (["--controller", str(tmp_path / "no-such-dir")], ["--allow-origin", "http://lab:80"]):
         out = run_cli("dashboard", "--store", calibrated["url"], "--port", str(free_port()), *bad)
         assert out.exit_code == 2 and bad[1] in one_line(out.stderr), out.output
+
+
+def test_nightly_reports_one_file_per_device_and_night(calibrated, tmp_path):
+    from calibrate.dashboard_cli import write_night_reports
+
+    # as calibrate.nightly.summarize has them: the design's name and the seed
+    nights = [{"device": "sim-1q", "seed": SEED, "night": 0, "run_id": calibrated["run"]["run_id"]}]
+    write_night_reports(calibrated["url"], nights, str(tmp_path / "reports"))
+    report = Path(nights[0]["report"])
+    assert report == tmp_path / "reports" / "sim-1q-seed2-night000-run1.html"
+    assert "Run 1 on sim-1q/seed-2" in report.read_text()
