@@ -21,7 +21,7 @@ from sqlalchemy import Engine, and_, func, select
 from calibrate.store import Store
 from calibrate.store.backend import make_engine, run_transaction
 from calibrate.store.schema import node_outcomes, parameter_values, runs
-from calibrate.store.urls import parse_store_url
+from calibrate.store.urls import StoreUrl, parse_store_url
 
 PV = parameter_values.c
 NO = node_outcomes.c
@@ -88,22 +88,22 @@ class StoreReader:
     """Read-only queries of one store. Open with `StoreReader.open(url)`; a bad or unreachable
     URL raises the store's own StoreError, which names the URL."""
 
-    def __init__(self, store: Store, engine: Engine):
-        self.url = parse_store_url(store.url).masked  # for messages: never the password
-        self.sqlite_path = store.sqlite_path
-        self._store = store
+    def __init__(self, store_url: StoreUrl, engine: Engine):
+        self.url = store_url.masked  # for messages: never the password
+        self.sqlite_path = store_url.sqlite_path
         self._engine = engine
 
     @classmethod
     def open(cls, url: str | None) -> StoreReader:
-        # Store.open checks the URL and the schema and says clearly what is wrong; the reader then
-        # queries through an engine of its own made the same way, read-only.
-        store = Store.open(url, read_only=True)
-        return cls(store, make_engine(parse_store_url(store.url), read_only=True))
+        # Store.open checks the URL, that the database is there and its schema is one this code
+        # reads, and says clearly what is wrong; the reader then queries through an engine of its
+        # own, made the same way and as read-only.
+        with Store.open(url, read_only=True) as store:
+            checked = parse_store_url(store.url)
+        return cls(checked, make_engine(checked, read_only=True))
 
     def close(self) -> None:
         self._engine.dispose()
-        self._store.close()
 
     def __enter__(self) -> StoreReader:
         return self

@@ -56,7 +56,7 @@ def _summary_html(run: RunInfo, estimated: dict[int, float]) -> str:
              "<th>gate error (RB)</th><th>true gate error</th><th>coherence limit</th><th>true leakage</th></tr>"
              + "".join(rows) + "</table>")
     return (f"<h2>Run {run.id} on {html.escape(run.device)}: {html.escape(run.status)}</h2>"
-            f"<p>{html.escape(run.command)}; started {run.started:%Y-%m-%d %H:%M:%S UTC}, ended {ended}; "
+            f"<p>Command <code>{html.escape(run.command)}</code>; started {run.started:%Y-%m-%d %H:%M:%S UTC}, ended {ended}; "
             f"{_fmt(run.shots, ',')} shots, {_fmt(run.seconds, '.1f')} s.</p>{table}"
             "<p>True values exist for simulated devices only (the device's hidden truth at the end of each run).</p>")
 
