@@ -11,7 +11,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null 2>&1 || echo
 # PostgreSQL: the store tests start their own throwaway server from these binaries (tests/support/postgres.py);
 # no system-wide server is started or used.
 NEED_POSTGRESQL := command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || echo postgresql
-# NEED_CHROMIUM: added with the dashboard screenshot tests
+# Chromium: the dashboard tests drive Debian's browser headless through Playwright, which must
+# not download a browser of its own (tests/dashboards/test_dashboard_browser.py).
+NEED_CHROMIUM := command -v chromium >/dev/null || echo chromium
 
 .PHONY: demo test install clean
 
@@ -28,7 +30,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 $(SYSTEM_DEPS): | $(BIN)/python
-	@missing="$$( { $(NEED_POSTGRESQL); } )"; \
+	@missing="$$( { $(NEED_POSTGRESQL); $(NEED_CHROMIUM); } )"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages for the tests: $$missing"; \
 		$(SUDO) apt-get update -qq && \
@@ -38,8 +40,15 @@ $(SYSTEM_DEPS): | $(BIN)/python
 
 # The main job: the default graph on every qubit of sim-5q, into ./calibration-data.
 # A second `make demo` continues the same simulated device (maintain: only what is due).
+# Then an offline HTML report of the run, written even when some node failed (the run's exit
+# status is kept), and how to watch the store live.
+DEMO_REPORT := calibration-data/report.html
 demo: $(STAMP)
-	$(BIN)/calibrate run --device sim-5q
+	@$(BIN)/calibrate run --device sim-5q; status=$$?; \
+	$(BIN)/calibrate report --out $(DEMO_REPORT) && \
+	echo "Open the report in a browser (it works offline): $(CURDIR)/$(DEMO_REPORT)" && \
+	echo "Live dashboard: $(BIN)/calibrate dashboard, then open http://127.0.0.1:5006/"; \
+	exit $$status
 
 test: $(STAMP) $(SYSTEM_DEPS)
 	$(BIN)/python -m pytest --durations=20
