@@ -126,7 +126,7 @@ class DashboardSession:
         self._finished = {run.id for run in finished}
         self._truth_floor = 0
         # read the recent outcomes before the node states: an update committed in between is then
-        # in the table already and merely applied again at the first refresh (a patch, idempotent)
+        # in the table already, and the first refresh merely shows it again as its node's newest row
         recent = reader.outcomes(newest=NewRows.OVERLAP)
         self._outcomes = NewRows(recent["id"])
         self._recent_log = {name: values[-options.log_lines:] for name, values in recent.items()}
@@ -153,6 +153,7 @@ class DashboardSession:
         self._apply_selection()
         self.training = [TrainingPanel(folder) for folder in options.controllers]
         self._ticks = 0
+        self._store_trouble = False
         self._refresh_jobs()
         self._say(f"Store {html.escape(reader.url)}, read-only.")
         self._show_newest_dataset()
@@ -178,7 +179,11 @@ class DashboardSession:
             self._refresh_jobs()
         except StoreError as exc:  # the store may be briefly unreachable (a PostgreSQL restart): say so, retry
             self._say(f"<span style='color: #b00'>{html.escape(str(exc))}</span>")
+            self._store_trouble = True
             return
+        if self._store_trouble:
+            self._say(f"Store {html.escape(self.reader.url)}, read-only (reachable again).")
+            self._store_trouble = False
         self._ticks += 1
         if self._ticks % self.options.training_check_every == 0:
             for panel in self.training:
