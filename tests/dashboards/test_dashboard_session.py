@@ -8,12 +8,17 @@ import json
 import shutil
 import time
 
+from datetime import datetime, timezone
+
 import numpy as np
 import pytest
 from bokeh.document import Document
 from bokeh.document.events import ColumnDataChangedEvent, ColumnsPatchedEvent, ColumnsStreamedEvent
+from sqlalchemy import insert
+from synthetic_history import History, write_history
 
-from calibrate.store import Store
+from calibrate.store import Store, StoreError
+from calibrate.store.schema import runs
 from dashboards.app import DashboardOptions, DashboardSession
 from dashboards.data import NewRows, StoreReader
 from dashboards.history import ESTIMATED, TRUTH, parameter_source_name
@@ -96,6 +101,23 @@ def test_a_refresh_streams_only_the_new_records(history_store, tmp_path):
     session.refresh()
     assert not any(isinstance(e, (ColumnsStreamedEvent, ColumnsPatchedEvent)) for e in events), "nothing twice"
     reader.close()
+
+
+def test_the_same_queries_on_postgresql(postgres_url):
+    history = History(devices=2, qubits_per_device=2, nights=3)
+    write_history(postgres_url, history)
+    reader, session, doc = open_session(postgres_url)
+    try:
+        doc.to_json()
+        assert len(session.history.keys) == 4
+        assert points(session, parameter_source_name("x_amp"), "sim-5q/seed-1 q1") == pytest.approx(
+            [0.6 + 0.01 * np.sin(0.3 * night + 1) for night in range(3)])
+        assert len(session.nodes.data["id"]) == 4 * 9
+        with pytest.raises(StoreError, match="read-only"):  # the reader's own connections cannot write either
+            reader._read("a write", insert(runs).values(device="x", command="x", qubits=[], status="ok",
+                                                        started=datetime.now(timezone.utc)))
+    finally:
+        reader.close()
 
 
 def test_new_rows_arrive_once_even_when_commits_come_out_of_id_order():
