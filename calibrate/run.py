@@ -76,6 +76,7 @@ def run_calibration(store: Store, request: RunRequest, *, device: SimulatedDevic
                              device_seed=request.seed)
     shots = 0
     events: dict[int, list[NodeEvent]] = {}
+    policies: dict[int, Policy] = {}
     try:
         for qubit in request.qubits:
             actions = QubitActions(store=store, run_id=run_id, device=device, device_id=ident,
@@ -88,11 +89,12 @@ def run_calibration(store: Store, request: RunRequest, *, device: SimulatedDevic
                 policy.maintain_all()
             shots += actions.shots
             events[qubit] = actions.events
+            policies[qubit] = policy
             store.save_device_state(ident, device.state(), run_id=run_id)
     except BaseException:
         store.finish_run(run_id, status="error", shots=shots, seconds=time.perf_counter() - started)
         raise
-    report = build_report(store, request, device, run_id, events, shots, time.perf_counter() - started)
+    report = build_report(store, request, device, run_id, events, policies, shots, time.perf_counter() - started)
     status = "ok" if all(q["status"] == "calibrated" for q in report["qubits"].values()) else "failed_nodes"
     store.finish_run(run_id, status=status, shots=shots, seconds=report["seconds"],
                      summary={q: {"status": v["status"], "truth": v.get("truth")} for q, v in report["qubits"].items()})
@@ -100,7 +102,7 @@ def run_calibration(store: Store, request: RunRequest, *, device: SimulatedDevic
 
 
 def build_report(store: Store, request: RunRequest, device: SimulatedDevice, run_id: int,
-                 events: dict[int, list[NodeEvent]], shots: int, seconds: float) -> dict:
+                 events: dict[int, list[NodeEvent]], policies: dict[int, Policy], shots: int, seconds: float) -> dict:
     from devices.truth import x_gate_truth
 
     ident = device_id(request.spec, request.seed)
@@ -108,13 +110,17 @@ def build_report(store: Store, request: RunRequest, device: SimulatedDevice, run
     parameters = _parameter_names(request.graph)
     qubits = {}
     for qubit in request.qubits:
-        failed = {e.node: e.reason for e in events.get(qubit, []) if e.outcome in ("failed", "skipped")}
+        # what the pass ended with: failed or skipped nodes, and failed nodes whose fallbacks
+        # calibrated in their place (the qubit is calibrated; the node is tried again next time)
+        failed = dict(policies[qubit].failed)
+        recovered = dict(policies[qubit].recovered)
         stored = {name: current[(qubit, name)] for name in parameters if (qubit, name) in current}
         gate_error = stored.get("gate_error")
         cal = QubitActions.calibration_from(current, request.spec, qubit)
         qubits[str(qubit)] = {
             "status": "failed" if failed else "calibrated",
             "failed_nodes": failed,
+            "recovered_nodes": recovered,
             "parameters": {name: {"value": v.value, "stderr": v.stderr, "unit": v.unit} for name, v in stored.items()},
             "estimated_gate_error": gate_error.value if gate_error is not None else None,
             "nodes": [{"node": e.node, "action": e.action, "outcome": e.outcome, "reason": e.reason,

@@ -95,6 +95,9 @@ def print_run(report: dict, console: Console) -> None:
     for qubit, q in qubits.items():
         for node, reason in q["failed_nodes"].items():
             console.print(f"[red]q{qubit} {node}[/]: {reason}", highlight=False)
+        for node, reason in q.get("recovered_nodes", {}).items():
+            console.print(f"[yellow]q{qubit} {node}[/] failed, its fallback nodes calibrated instead: {reason}",
+                          highlight=False)
     console.print(f"{report['shots']:,} shots in {report['seconds']:.1f} s; store {report['store']}", highlight=False)
 
 

@@ -72,6 +72,7 @@ class Policy:
         self.graph = graph
         self.actions = actions
         self.failed: dict[str, str] = {}  # node -> reason, this pass
+        self.recovered: dict[str, str] = {}  # node -> why it failed, before its fallbacks calibrated
         self.checked_in_spec: set[str] = set()
         self.recalibrated: set[str] = set()
         self._maintained: set[str] = set()
@@ -165,6 +166,8 @@ class Policy:
         self.checked_in_spec.discard(node.name)
         if not ok and node.fallback:
             ok = self._fall_back(node, why)
+            if ok:
+                self.recovered[node.name] = why
         if ok:
             self.recalibrated.add(node.name)
             for other in self.graph.nodes:  # their checks predate this calibration

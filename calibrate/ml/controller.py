@@ -28,11 +28,13 @@ differs from the device's.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -85,13 +87,25 @@ class Scales(eqx.Module):
         return jnp.asarray([self.frequency, self.log_amp, self.beta], dtype=jnp.float64)
 
 
+@dataclass(frozen=True)
+class Optimum:
+    """The best DRAG X gate of a nominal transmon: drive frequency offset from the qubit
+    [GHz], X amplitude, SX/X amplitude ratio, beta [ns]."""
+
+    frequency_offset: float
+    x_amp: float
+    sx_ratio: float
+    beta: float
+
+
 class Family(NamedTuple):
-    """One qubit design of a device family, and the optimum of its nominal transmon."""
+    """One qubit design of a device family, and the optimum of its nominal transmon. Hashable,
+    so that compiled training steps are reused across calls for the same family."""
 
     spec: DeviceSpec
     qubit: int
     fingerprint: str
-    optimum: dict[str, float]  # frequency offset [GHz], x_amp, sx_ratio, beta [ns] of the nominal transmon
+    optimum: Optimum
 
 
 def fingerprint(spec: DeviceSpec, qubit: int) -> str:
@@ -142,8 +156,7 @@ def family_of(spec: DeviceSpec, qubit: int = 0) -> Family:
         z = z - step
         if float(jnp.max(jnp.abs(step))) < 1e-9:
             break
-    optimum = {"frequency_offset": 0.0, "x_amp": start.x_amp * (1.0 + float(z[0])), "sx_ratio": 0.5,
-               "beta": float(z[1])}
+    optimum = Optimum(frequency_offset=0.0, x_amp=start.x_amp * (1.0 + float(z[0])), sx_ratio=0.5, beta=float(z[1]))
     return Family(spec=spec, qubit=qubit, fingerprint=fingerprint(spec, qubit), optimum=optimum)
 
 
@@ -264,14 +277,14 @@ def draw_devices(family: Family, options: TrainOptions, key: jax.Array, n: int) 
     opt = family.optimum
     # the optimum of each device, scaled from the nominal one: amplitude goes as 1/drive scale,
     # beta as 1/anharmonicity; the calibration error below covers what this scaling misses
-    f_good = transmons.frequency + opt["frequency_offset"] + options.calibration_error[0] * g[7]
-    amp_good = opt["x_amp"] * (q.drive_scale / transmons.drive_scale) * (1.0 + options.calibration_error[1] * g[8])
-    beta_good = opt["beta"] * (q.anharmonicity / transmons.anharmonicity) + options.calibration_error[2] * g[9]
+    f_good = transmons.frequency + opt.frequency_offset + options.calibration_error[0] * g[7]
+    amp_good = opt.x_amp * (q.drive_scale / transmons.drive_scale) * (1.0 + options.calibration_error[1] * g[8])
+    beta_good = opt.beta * (q.anharmonicity / transmons.anharmonicity) + options.calibration_error[2] * g[9]
     # since then the device drifted: the calibration is now off by minus the drift
     walk = drift.frequency_walk * jnp.sqrt(hours) * g[10] + drift.telegraph_jump * sign * flips
     log_amp_drift = drift.amplitude_walk_rel * jnp.sqrt(hours) * g[11]
     return Draws(transmons=transmons, frequency=f_good - walk, x_amp=amp_good * jnp.exp(log_amp_drift),
-                 sx_ratio=jnp.full(n, opt["sx_ratio"]), beta=beta_good)
+                 sx_ratio=jnp.full(n, opt.sx_ratio), beta=beta_good)
 
 
 def idle_error(detuning, idle: float):
@@ -287,16 +300,20 @@ def rollout(controller: Controller, transmon: Transmon, frequency, x_amp, sx_rat
     the error of an idle of `idle` ns after the correction; and the final calibration. Shot
     noise is binomial's Gaussian approximation."""
     shape = {"duration": duration, "sigma": sigma, "dt": dt}
-    gate, idles = [], []
-    for r in range(controller.rounds):
+
+    def one_round(calibration, r):  # a scan, so the probe model is compiled once for all rounds
+        frequency, x_amp, beta = calibration
         p = probe_read_one(controller.probes, transmon, frequency, x_amp, sx_ratio * x_amp, beta, **shape)
         noise = jax.random.normal(jax.random.fold_in(key, r), p.shape)
         p = jnp.clip(p + jnp.sqrt(p * (1.0 - p) / controller.probes.shots) * noise, 0.0, 1.0)
         frequency, x_amp, beta = controller.correct(p, frequency, x_amp, beta)
         x_amp = jnp.clip(x_amp, 1e-3, 1.0)
-        gate.append(x_gate_error(transmon, frequency, x_amp, beta, **shape))
-        idles.append(idle_error(frequency - transmon.frequency, idle))
-    return jnp.stack(gate), jnp.stack(idles), (frequency, x_amp, beta)
+        errors = (x_gate_error(transmon, frequency, x_amp, beta, **shape), idle_error(frequency - transmon.frequency, idle))
+        return (frequency, x_amp, beta), errors
+
+    start = tuple(jnp.asarray(x, dtype=jnp.float64) for x in (frequency, x_amp, beta))
+    final, (gate, idles) = jax.lax.scan(one_round, start, jnp.arange(controller.rounds))
+    return gate, idles, final
 
 
 def _round_weights(rounds: int) -> jax.Array:
@@ -311,7 +328,7 @@ def initial_controller(family: Family, options: TrainOptions) -> Controller:
                                 jax.random.key(options.seed))
     return Controller(network=network, probes=options.probes, scales=options.scales, rounds=options.rounds,
                       family_name=spec.name, fingerprint=family.fingerprint, qubit=family.qubit,
-                      design=(q.frequency, family.optimum["x_amp"], q.anharmonicity),
+                      design=(q.frequency, family.optimum.x_amp, q.anharmonicity),
                       spreads=(spec.fabrication.frequency, spec.fabrication.drive_scale_rel),
                       allowance=tuple(float(a) for a in verify_allowance(family, options.probes)),
                       hidden=options.hidden, depth=options.depth)
@@ -326,12 +343,12 @@ def verify_allowance(family: Family, probes: ProbeSet, *, frequency: float = 3e-
     spec = family.spec
     transmon = _nominal_transmon(spec, family.qubit)
     opt = family.optimum
-    f0 = spec.qubits[family.qubit].frequency + opt["frequency_offset"]
+    f0 = spec.qubits[family.qubit].frequency + opt.frequency_offset
     worst = np.zeros(probes.n_pairs)
     for df, da, db in ((frequency, 0, 0), (-frequency, 0, 0), (0, amplitude, 0), (0, -amplitude, 0),
                        (0, 0, beta), (0, 0, -beta)):
-        amp = opt["x_amp"] * (1.0 + da)
-        p = probe_read_one(probes, transmon, f0 + df, amp, opt["sx_ratio"] * amp, opt["beta"] + db,
+        amp = opt.x_amp * (1.0 + da)
+        p = probe_read_one(probes, transmon, f0 + df, amp, opt.sx_ratio * amp, opt.beta + db,
                            duration=spec.x_duration, sigma=spec.x_sigma, dt=spec.dt)
         diff = np.abs(np.asarray(p[0::2] - p[1::2]))
         worst = np.maximum(worst, diff)
@@ -347,18 +364,22 @@ class Trained(NamedTuple):
     seconds: float
 
 
-def train_controller(family: Family, options: TrainOptions = TrainOptions(), *,
-                     progress: Callable[[int, float, float | None], None] | None = None) -> Trained:
-    """Train a controller for `family` with optax Adam; reproducible for `options.seed`."""
-    if not isinstance(options, TrainOptions):
-        raise ControllerError(f"Argument `options` must be a TrainOptions, but is {type(options).__name__}.")
-    started = time.perf_counter()
+class _Compiled(NamedTuple):
+    static: Controller  # the controller's non-trainable part
+    optimizer: optax.GradientTransformation
+    step: Callable  # (params, optimizer state, key) -> (params, state, loss)
+    validate: Callable  # (params, draws, key) -> mean X error after the last round
+    gate_errors: Callable  # draws -> X error of each device's starting calibration
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled(family: Family, options: TrainOptions) -> _Compiled:
+    """The jitted training step and validation for one family and options, built once: their
+    first compilation is most of a short training's time."""
     spec = family.spec
     shape = {"duration": spec.x_duration, "sigma": spec.x_sigma, "dt": spec.dt}
-    controller = initial_controller(family, options)
+    _, static = eqx.partition(initial_controller(family, options), eqx.is_inexact_array)
     weights = _round_weights(options.rounds)
-    root = jax.random.key(options.seed)
-    validation = draw_devices(family, options, jax.random.fold_in(root, 10**6), options.validation)
 
     def batch_errors(ctrl, draws: Draws, key):
         keys = jax.random.split(key, draws.frequency.shape[0])
@@ -366,46 +387,62 @@ def train_controller(family: Family, options: TrainOptions = TrainOptions(), *,
             draws.transmons, draws.frequency, draws.x_amp, draws.sx_ratio, draws.beta, keys)
         return gate, idles  # (n, rounds) each
 
-    def loss_fn(ctrl, key):
+    def loss_fn(params, key):
         draws = draw_devices(family, options, key, options.batch)
-        gate, idles = batch_errors(ctrl, draws, jax.random.fold_in(key, 7))
+        gate, idles = batch_errors(eqx.combine(params, static), draws, jax.random.fold_in(key, 7))
         return jnp.mean((gate + idles) @ weights) * 1e4  # in units of 1e-4: Adam does not care, logs do
 
     schedule = optax.cosine_decay_schedule(options.learning_rate, options.steps, alpha=0.05)
     optimizer = optax.chain(optax.clip_by_global_norm(10.0), optax.adam(schedule))
-    params, static = eqx.partition(controller, eqx.is_inexact_array)
-    state = optimizer.init(params)
 
     @jax.jit
     def step(params, state, key):
-        loss, grads = jax.value_and_grad(lambda p: loss_fn(eqx.combine(p, static), key))(params)
+        loss, grads = jax.value_and_grad(loss_fn)(params, key)
         updates, state = optimizer.update(grads, state, params)
         return optax.apply_updates(params, updates), state, loss
 
     @jax.jit
-    def validate(params):
-        gate, _ = batch_errors(eqx.combine(params, static), validation, jax.random.fold_in(root, 10**6 + 1))
+    def validate(params, draws, key):
+        gate, _ = batch_errors(eqx.combine(params, static), draws, key)
         return jnp.mean(gate[:, -1])
 
-    start_error = float(jnp.mean(jax.vmap(lambda t, f, a, b: x_gate_error(t, f, a, b, **shape))(
-        validation.transmons, validation.frequency, validation.x_amp, validation.beta)))
+    @jax.jit
+    def gate_errors(draws):
+        return jax.vmap(lambda t, f, a, b: x_gate_error(t, f, a, b, **shape))(
+            draws.transmons, draws.frequency, draws.x_amp, draws.beta)
+
+    return _Compiled(static=static, optimizer=optimizer, step=step, validate=validate, gate_errors=gate_errors)
+
+
+def train_controller(family: Family, options: TrainOptions = TrainOptions(), *,
+                     progress: Callable[[int, float, float | None], None] | None = None) -> Trained:
+    """Train a controller for `family` with optax Adam; reproducible for `options.seed`."""
+    if not isinstance(options, TrainOptions):
+        raise ControllerError(f"Argument `options` must be a TrainOptions, but is {type(options).__name__}.")
+    started = time.perf_counter()
+    compiled = _compiled(family, options)
+    params, _ = eqx.partition(initial_controller(family, options), eqx.is_inexact_array)
+    state = compiled.optimizer.init(params)
+    root = jax.random.key(options.seed)
+    validation = draw_devices(family, options, jax.random.fold_in(root, 10**6), options.validation)
+    validation_key = jax.random.fold_in(root, 10**6 + 1)
+    start_error = float(jnp.mean(compiled.gate_errors(validation)))
+
     steps, losses, val = [], [], []
     for i in range(options.steps):
-        params, state, loss = step(params, state, jax.random.fold_in(root, i))
-        loss = float(loss)
+        params, state, loss = compiled.step(params, state, jax.random.fold_in(root, i))
+        loss = float(loss) * 1e-4
         if not math.isfinite(loss):
-            raise ControllerError(f"Training diverged at step {i}: the loss is {loss}. Lower --learning-rate.")
+            raise ControllerError(f"Training diverged at step {i}: the loss is {loss}. Lower the learning rate.")
         steps.append(i + 1)
-        losses.append(loss * 1e-4)
+        losses.append(loss)
         v = None
         if (i + 1) % options.evaluate_every == 0 or i + 1 == options.steps:
-            v = float(validate(params))
-            val.append(v)
-        else:
-            val.append(float("nan"))
+            v = float(compiled.validate(params, validation, validation_key))
+        val.append(float("nan") if v is None else v)
         if progress is not None:
-            progress(i + 1, loss * 1e-4, v)
-    return Trained(controller=eqx.combine(params, static), steps=steps, loss=losses, validation_error=val,
+            progress(i + 1, loss, v)
+    return Trained(controller=eqx.combine(params, compiled.static), steps=steps, loss=losses, validation_error=val,
                    start_error=start_error, seconds=time.perf_counter() - started)
 
 
@@ -427,7 +464,7 @@ def save_controller(trained: Trained, out_dir, *, options: TrainOptions, family:
     eqx.tree_serialise_leaves(out / WEIGHTS_FILE, controller.network)
     meta = _meta(controller)
     meta["trained_on"] = {
-        "family_file": family.spec.source, "family_optimum": family.optimum,
+        "family_file": family.spec.source, "family_optimum": asdict(family.optimum),
         "fabrication": family.spec.fabrication.__dict__, "drift": family.spec.drift.__dict__,
         "drift_hours": options.drift_hours, "idle_ns": options.idle, "calibration_error": list(options.calibration_error),
         "steps": options.steps, "batch": options.batch, "learning_rate": options.learning_rate,

@@ -78,13 +78,20 @@ def probe_sequences(probes: ProbeSet, calibration: QubitCalibration) -> list[Gat
 
 
 @functools.lru_cache(maxsize=16)
-def _layout(cost: ErrorAmplificationCost) -> tuple[tuple[tuple[int, ...], tuple[float, ...]], ...]:
-    """(program, phases) of each probe; the layout does not depend on the calibration.
-    Cached, and built outside any trace, so that a jitted caller sees plain numbers."""
+def _layout(cost: ErrorAmplificationCost) -> tuple[np.ndarray, np.ndarray]:
+    """(programs, frames): (n_probes, steps) gate indices, -1 padding the shorter probes, and
+    the frame phase of each step (cumulative ShiftPhase). The layout does not depend on the
+    calibration; cached, and built outside any trace, so a jitted caller sees constants."""
     start = QubitCalibration(frequency=5.0, x_amp=0.5, sx_amp=0.25, beta=0.0, duration=20.0, sigma=5.0)
     with jax.ensure_compile_time_eval():
         sequences = amplification_sequences(cost, start)
-        return tuple((s.program, tuple(np.asarray(s.phases).tolist())) for s in sequences)
+        steps = max(len(s.program) for s in sequences)
+        programs = np.full((len(sequences), steps), -1)
+        frames = np.zeros((len(sequences), steps))
+        for i, s in enumerate(sequences):
+            programs[i, :len(s.program)] = s.program
+            frames[i, :len(s.program)] = np.cumsum(np.asarray(s.phases))
+    return programs, frames
 
 
 def _gate_unitaries(transmon: Transmon, frequency, x_amp, sx_amp, beta, *, duration: float, sigma: float,
@@ -107,19 +114,23 @@ def probe_read_one(probes: ProbeSet, transmon: Transmon, frequency, x_amp, sx_am
     """(n_probes,) P(read 1) of each probe, differentiable in the transmon and the calibration."""
     table = _gate_unitaries(transmon, frequency, x_amp, sx_amp, beta, duration=duration, sigma=sigma,
                             delays=probes.cost.ramsey_delays, dt=dt)
+    programs, frames = _layout(probes.cost)
     levels = jnp.arange(table.shape[-1])
     ground = jnp.zeros(table.shape[-1], table.dtype).at[0].set(1.0)
-    out = []
-    for program, phases in _layout(probes.cost):
-        psi, frame_phase = ground, 0.0
-        for gate, phase in zip(program, phases):
-            # a pulse after ShiftPhase(phi) acts as R U R^dag, R = exp(-i phi n)
-            frame_phase = frame_phase + phase
-            r = jnp.exp(-1j * frame_phase * levels)
-            psi = r * (table[gate] @ (r.conj() * psi))
+
+    def play(program, frame):
+        def step(psi, item):
+            gate, phase = item
+            # a pulse after ShiftPhase(phi) acts as R U R^dag, R = exp(-i phi n); -1 is padding
+            r = jnp.exp(-1j * phase * levels)
+            moved = r * (table[jnp.maximum(gate, 0)] @ (r.conj() * psi))
+            return jnp.where(gate >= 0, moved, psi), None
+
+        psi, _ = jax.lax.scan(step, ground, (jnp.asarray(program), jnp.asarray(frame)))
         pops = jnp.abs(psi) ** 2
-        out.append(transmon.readout_p01 * pops[0] + (1.0 - transmon.readout_p10) * jnp.sum(pops[1:]))
-    return jnp.stack(out)
+        return transmon.readout_p01 * pops[0] + (1.0 - transmon.readout_p10) * jnp.sum(pops[1:])
+
+    return jax.vmap(play)(programs, frames)
 
 
 def pair_features(read_one: jax.Array) -> jax.Array:

@@ -178,3 +178,65 @@ def test_malformed_graphs_are_refused(build, message):
     with pytest.raises(GraphError) as info:
         build()
     assert message in str(info.value)
+
+
+# --- fallback nodes: a learned node that falls back to classic ones --------------------------
+def learned_graph() -> Graph:
+    """freq -> learned -> rb, with classic amp -> drag standing by for learned."""
+    learned = Node(name="learned", calibrate=(Step("rabi"),), check=Step("rabi"), update={"x_amp": "amp"},
+                   tolerance={"x_amp": Tolerance(relative=0.1)}, timeout_h=TIMEOUT_H, depends_on=("freq",),
+                   fallback=("amp", "drag"))
+    return Graph("learned", (node("freq"), learned, node("amp", "freq"), node("drag", "amp"),
+                             node("rb", "learned")))
+
+
+def test_fallback_nodes_stay_out_of_the_maintained_graph():
+    graph = learned_graph()
+    assert graph.standby == {"amp", "drag"}
+    assert graph.leaves() == ("rb",)
+    lab = FakeLab()
+    Policy(graph, lab).maintain_all()
+    assert lab.calls == [("calibrate", "freq"), ("calibrate", "learned"), ("calibrate", "rb")]
+
+
+def test_a_failed_node_runs_its_fallbacks_in_order_and_its_descendants_go_on():
+    lab = FakeLab(failing={"learned"})
+    policy = Policy(learned_graph(), lab)
+    policy.maintain_all()
+    assert lab.calls == [("calibrate", "freq"), ("calibrate", "learned"), ("calibrate", "amp"),
+                         ("calibrate", "drag"), ("calibrate", "rb")]
+    assert policy.failed == {}
+
+
+def test_a_failed_fallback_fails_the_node_and_skips_its_descendants():
+    lab = FakeLab(failing={"learned", "amp"})
+    policy = Policy(learned_graph(), lab)
+    policy.maintain_all()
+    assert lab.calls == [("calibrate", "freq"), ("calibrate", "learned"), ("calibrate", "amp"), ("skip", "rb")]
+    assert set(policy.failed) == {"learned", "amp", "rb"}
+
+
+def test_recalibrate_all_leaves_fallback_nodes_alone():
+    lab = FakeLab()
+    Policy(learned_graph(), lab).calibrate_all()
+    assert [c[1] for c in lab.calls] == ["freq", "learned", "rb"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"fallback": ("nope",)}, "falls back to unknown node"),
+    ({"fallback": ("rb",)}, "which depend on it"),
+])
+def test_bad_fallbacks_are_refused(change, message):
+    from dataclasses import replace
+
+    graph = learned_graph()
+    nodes = tuple(replace(n, **change) if n.name == "learned" else n for n in graph.nodes)
+    with pytest.raises(GraphError, match=message):
+        Graph("bad", nodes)
+
+
+def test_a_maintained_node_may_not_depend_on_a_fallback_node():
+    graph = learned_graph()
+    nodes = tuple(n for n in graph.nodes if n.name != "rb") + (node("rb", "drag"),)
+    with pytest.raises(GraphError, match="depends on fallback node"):
+        Graph("bad", nodes)

@@ -1,0 +1,258 @@
+"""The learned recalibration controller: its probe model, its training, and its use on devices.
+
+A controller trained briefly here (a few hundred devices' worth of steps, not the 800-step
+default) must already reduce the true gate error of drifted devices it has never seen. Only
+the tests read the simulated devices' truth (devices.truth), before and after the
+controller has run.
+"""
+
+from __future__ import annotations
+
+import json
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from calibrate.graph.toml import load_graph
+from calibrate.ml.controller import (ControllerError, Trained, TrainOptions, family_of, initial_controller, load_controller,
+                                     predict, recalibrate, save_controller, train_controller)
+from calibrate.ml.learned_graph import LEARNED_NODE
+from calibrate.ml.probes import ProbeSet, probe_read_one, probe_sequences
+from calibrate.run import RunRequest, run_calibration
+from calibrate.store import Store
+from devices.catalog import load_spec
+from devices.dressing import dressed_transmon
+from devices.simulated import SimulatedDevice
+from devices.truth import best_drag, x_gate_truth
+from experiments.calibration import UNITS, nominal_calibration
+from tests.support.cli import calibrate_json
+
+SPEC = load_spec("sim-1q")
+SHAPE = {"duration": SPEC.x_duration, "sigma": SPEC.x_sigma, "dt": SPEC.dt}
+BRIEF = TrainOptions(steps=150, batch=32, validation=64, evaluate_every=50)
+UNSEEN_SEEDS = range(900, 908)  # SimulatedDevice seeds: training draws its devices from a JAX key
+
+
+@pytest.fixture(scope="module")
+def family():
+    return family_of(SPEC, 0)
+
+
+@pytest.fixture(scope="module")
+def trained(family):
+    return train_controller(family, BRIEF)
+
+
+def good_then_drifted(seed: int, hours: float = 24.0):
+    """A device as a perfect calibration left it, `hours` later, and that calibration."""
+    device = SimulatedDevice(SPEC, seed=seed)
+    best = best_drag(device, 0, duration=SPEC.x_duration, sigma=SPEC.x_sigma)
+    calibration = nominal_calibration(SPEC, 0).replace(frequency=best["frequency"], x_amp=best["x_amp"],
+                                                       sx_amp=best["x_amp"] / 2, beta=best["beta"])
+    device.advance(hours=hours)
+    return device, calibration
+
+
+def ratio(truth: dict) -> float:
+    return truth["gate_error"] / truth["coherence_limit"]
+
+
+# --- the probe model --------------------------------------------------------------------------
+def test_probe_model_agrees_with_the_simulated_device():
+    """Closed dynamics plus readout error against the device's Lindblad simulation and readout
+    (200k shots per probe): T1/T2 over these short probes move P(1) by less than 0.01."""
+    device = SimulatedDevice(SPEC, seed=3)
+    transmon = dressed_transmon(device.truth(), 0)
+    calibration = nominal_calibration(SPEC, 0).replace(frequency=float(transmon.frequency) + 1e-4)
+    probes = ProbeSet()
+    model = probe_read_one(probes, transmon, calibration.frequency, calibration.x_amp, calibration.sx_amp,
+                           calibration.beta, **SHAPE)
+    shots = 200_000
+    counts = device.run(probe_sequences(probes, calibration), shots, qubits=(0,))["counts"].sel(qubit=0).values
+    assert len(model) == 12
+    np.testing.assert_allclose(np.asarray(model), counts / shots, atol=0.01)
+
+
+def test_probe_gradients_are_finite_and_match_finite_differences():
+    transmon = dressed_transmon(SimulatedDevice(SPEC, seed=4).truth(), 0)
+    start = nominal_calibration(SPEC, 0)
+    probes = ProbeSet()
+    weights = jnp.linspace(-1.0, 1.0, probes.n_probes)
+
+    def scalar(x):  # frequency, x_amp, beta
+        p = probe_read_one(probes, transmon, x[0], x[1], 0.5 * x[1], x[2], **SHAPE)
+        return jnp.sum(weights * p)
+
+    x = jnp.asarray([start.frequency + 2e-4, start.x_amp * 1.01, 0.2])
+    grad = np.asarray(jax.grad(scalar)(x))
+    assert np.all(np.isfinite(grad))
+    for i, h in enumerate((1e-7, 1e-6, 1e-5)):
+        e = np.zeros(3)
+        e[i] = h
+        fd = (float(scalar(x + e)) - float(scalar(x - e))) / (2 * h)
+        assert grad[i] == pytest.approx(fd, rel=1e-5, abs=1e-7)
+
+
+# --- training ---------------------------------------------------------------------------------
+def test_training_lowers_the_validation_error(trained):
+    final = [v for v in trained.validation_error if v == v][-1]
+    assert trained.start_error > 3e-4  # drifted calibrations are well above sim-1q's X floor
+    assert final < 0.1 * trained.start_error
+    assert np.all(np.isfinite(trained.loss))
+
+
+def test_training_is_reproducible_for_a_seed(family, trained):
+    again = train_controller(family, BRIEF)
+    for a, b in zip(jax.tree.leaves(eqx.filter(trained.controller, eqx.is_array)),
+                    jax.tree.leaves(eqx.filter(again.controller, eqx.is_array))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert trained.loss == again.loss
+
+
+def test_an_untrained_controller_corrects_nothing(family):
+    controller = initial_controller(family, BRIEF)
+    start = nominal_calibration(SPEC, 0)
+    moved = predict(controller, np.full(12, 0.3), start)
+    assert (moved.frequency, moved.x_amp, moved.beta) == pytest.approx((start.frequency, start.x_amp, start.beta))
+
+
+# --- on devices it has not seen ----------------------------------------------------------------
+def test_it_reduces_the_true_error_of_unseen_drifted_devices(trained):
+    left_alone, corrected, shots = [], [], set()
+    for seed in UNSEEN_SEEDS:
+        device, calibration = good_then_drifted(seed)
+        left_alone.append(ratio(x_gate_truth(device, 0, calibration.x_schedule())))
+        result = recalibrate(device, trained.controller, calibration, 0)
+        corrected.append(ratio(x_gate_truth(device, 0, result.calibration.x_schedule())))
+        shots.add(result.shots)
+    left_alone, corrected = np.array(left_alone), np.array(corrected)
+    # a day of drift costs these devices 5-400 % of their coherence limit; the brief controller
+    # brings every one back near it
+    assert np.mean(corrected) < 1.2 < np.mean(left_alone)
+    assert np.all(corrected < np.maximum(left_alone, 1.3))
+    assert shots == {3 * 12 * 200}  # two rounds and the verification, 200 shots per probe
+
+
+# --- files ----------------------------------------------------------------------------------------
+def test_saved_controller_round_trips_and_refuses_another_family(tmp_path, family, trained):
+    out = save_controller(trained, tmp_path / "ctl", options=BRIEF, family=family)
+    for name in ("controller.eqx", "controller.json", "training.json", "training-curve.png"):
+        assert (out / name).is_file()
+    curve = json.loads((out / "training.json").read_text())
+    assert curve["family"] == "sim-1q" and len(curve["steps"]) == BRIEF.steps == len(curve["loss"])
+    meta = json.loads((out / "controller.json").read_text())
+    assert meta["trained_on"]["drift"]["telegraph_jump"] == SPEC.drift.telegraph_jump
+
+    loaded = load_controller(out, SPEC, 0)
+    p = np.linspace(0.1, 0.9, 12)
+    start = nominal_calibration(SPEC, 0)
+    assert predict(loaded, p, start) == predict(trained.controller, p, start)
+
+    with pytest.raises(ControllerError, match=r"trained for device family 'sim-1q'.*sim-5q"):
+        load_controller(out, load_spec("sim-5q"), 0)
+    with pytest.raises(ControllerError, match="holds no controller"):
+        load_controller(tmp_path / "nothing", SPEC, 0)
+    (out / "controller.json").write_text("{not json")
+    with pytest.raises(ControllerError, match="is not a controller description"):
+        load_controller(out, SPEC, 0)
+
+
+# --- the graph node ---------------------------------------------------------------------------
+FALLBACK_GRAPH = """
+schema = 1
+name = "learned-small"
+[nodes.rabi]
+timeout_h = 10.0
+update = {{ x_amp = "x_amp", sx_amp = "sx_amp" }}
+tolerance.x_amp = {{ relative = 0.05 }}
+check = {{ experiment = "rabi", shots = 200, options = {{ points = 25 }} }}
+[[nodes.rabi.calibrate]]
+experiment = "rabi"
+[nodes.learned_recalibration]
+depends_on = ["rabi"]
+fallback = ["fine_amplitude"]
+timeout_h = 10.0
+update = {{ frequency = "frequency", x_amp = "x_amp", sx_amp = "sx_amp", beta = "beta" }}
+tolerance.x_amp = {{ relative = 0.004 }}
+check = {{ experiment = "learned_check", options = {{ controller = "{controller}" }} }}
+[[nodes.learned_recalibration.calibrate]]
+experiment = "learned_recalibration"
+options = {{ controller = "{controller}" }}
+[nodes.fine_amplitude]
+depends_on = ["rabi"]
+timeout_h = 10.0
+update = {{ x_amp = "x_amp", sx_amp = "sx_amp" }}
+tolerance.x_amp = {{ relative = 0.001 }}
+check = {{ experiment = "fine_amplitude", shots = 300, options = {{ max_repetitions = 10 }} }}
+[[nodes.fine_amplitude.calibrate]]
+experiment = "fine_amplitude"
+"""
+
+
+def run_after_a_good_calibration(tmp_path, controller, *, seed: int = 2, jump_ghz: float = 0.0):
+    """The small learned graph on a device a perfect calibration left a day ago (its values set
+    in the store by hand), with an optional frequency jump on top of the day's drift."""
+    graph_file = tmp_path / "graph.toml"
+    graph_file.write_text(FALLBACK_GRAPH.format(controller=controller))
+    device, calibration = good_then_drifted(seed)
+    if jump_ghz:
+        device.jump_frequency(0, ghz=jump_ghz)
+    with Store.open(f"sqlite:///{tmp_path / 'store.sqlite'}") as store:
+        for name in ("frequency", "x_amp", "sx_amp", "beta"):
+            store.set_value(f"sim-1q/seed-{seed}", 0, name, getattr(calibration, name), None, UNITS[name])
+        request = RunRequest(spec=SPEC, seed=seed, qubits=(0,), graph=load_graph(str(graph_file)),
+                             data_dir=tmp_path / "data")
+        return run_calibration(store, request, device=device)["qubits"]["0"]
+
+
+def test_the_learned_node_calibrates_and_verifies(tmp_path, family, trained):
+    controller = save_controller(trained, tmp_path / "ctl", options=BRIEF, family=family)
+    report = run_after_a_good_calibration(tmp_path, controller)
+    assert [(n["node"], n["outcome"]) for n in report["nodes"]] == [
+        ("rabi", "calibrated"), ("learned_recalibration", "calibrated")]
+    assert report["nodes"][1]["shots"] == 7200
+    assert ratio(report["truth"]) < 1.3
+    assert {"frequency", "x_amp", "sx_amp", "beta"} <= set(report["parameters"])
+    assert all(report["parameters"][name]["stderr"] > 0 for name in ("frequency", "x_amp", "beta"))
+
+
+def test_a_failed_verification_falls_back_to_the_classic_nodes(tmp_path, family):
+    """An untrained controller corrects nothing: after a 400 kHz jump the verification fails,
+    and fine_amplitude runs in the learned node's place."""
+    untrained = Trained(controller=initial_controller(family, BRIEF), steps=[], loss=[], validation_error=[],
+                        start_error=float("nan"), seconds=0.0)
+    controller = save_controller(untrained, tmp_path / "ctl", options=BRIEF, family=family)
+    report = run_after_a_good_calibration(tmp_path, controller, jump_ghz=4e-4)
+    outcomes = [(n["node"], n["action"], n["outcome"]) for n in report["nodes"]]
+    assert outcomes == [("rabi", "calibrate", "calibrated"), ("learned_recalibration", "calibrate", "failed"),
+                        ("fine_amplitude", "calibrate", "calibrated")]
+    assert "verification out of spec" in report["nodes"][1]["reason"]
+    assert "ramsey 1000 ns" in report["nodes"][1]["reason"]
+    assert "fallback for learned_recalibration" in report["nodes"][2]["reason"]
+    assert report["status"] == "calibrated"
+
+
+def test_a_controller_directory_is_a_graph(tmp_path, family, trained):
+    controller = save_controller(trained, tmp_path / "ctl", options=BRIEF, family=family)
+    graph = load_graph(str(controller))
+    node = graph.node(LEARNED_NODE)
+    assert node.fallback == ("ramsey", "drag", "fine_amplitude", "fine_drag")
+    assert graph.node("t1").depends_on == (LEARNED_NODE,)
+    assert "ramsey" not in [n for n in graph.leaves()]
+
+
+@pytest.mark.slow  # a subprocess compiles the training step again (~50 s)
+def test_train_controller_cli_writes_weights_prior_and_curve(tmp_path):
+    out = tmp_path / "ctl"
+    report, _ = calibrate_json("train-controller", "--device-family", "sim-1q", "--out", str(out),
+                               "--steps", "2", "--batch", "4")
+    assert report["family"] == "sim-1q" and report["shots_per_recalibration"] == 7200
+    assert sorted(p.name for p in out.iterdir()) == ["controller.eqx", "controller.json", "training-curve.png",
+                                                      "training.json"]
+    (tmp_path / "file").write_text("")
+    report, _ = calibrate_json("train-controller", "--device-family", "sim-1q", "--out", str(tmp_path / "file"),
+                               expect=2)
+    assert "--out" in report["error"] and "is a file" in report["error"]
