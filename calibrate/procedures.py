@@ -141,7 +141,8 @@ class LearnedCheck:
         fit = JudgedResult(experiment=self.name, qubit=self.qubit, values=_estimates(controller, read_one, calibration),
                            reduced_chi2=float("nan"), verdict=Verdict.GOOD, reason=check.reason, in_spec=check.in_spec)
         ds = _dataset(self.name, controller, read_one[None, :], [calibration], self.qubit, device,
-                      {"controller": self.controller})
+                      {"controller": self.controller, "verified": bool(check.in_spec),
+                       "pair_differences": check.differences.tolist(), "pair_limits": check.limits.tolist()})
         return fit, ds, controller.probes.n_probes * controller.probes.shots
 
 

@@ -44,10 +44,31 @@ def message_plot(title: str, summary: str) -> DatasetPlot:
 
 
 def reanalyze(ds: xr.Dataset) -> FitResult:
+    from calibrate.procedures import is_procedure
     from experiments.registry import experiment_class
 
+    if is_procedure(ds.attrs["experiment"]):
+        return procedure_result(ds)
     experiment = experiment_class(ds.attrs["experiment"])(**json.loads(ds.attrs["options"]))
     return experiment.analyze(ds)
+
+
+def procedure_result(ds: xr.Dataset) -> FitResult:
+    """A learned procedure's probes have no curve to fit: its verdict is the verification it
+    stored (probe pairs' |P+ - P-| against their limits), shown over the probes of each round."""
+    from experiments.results import Verdict
+
+    qubit = int(ds["qubit"].values[0])
+    verified = json.loads(ds.attrs["verified"]) if "verified" in ds.attrs else None
+    if verified is None:
+        reason = f"{ds.sizes['round']} round(s) of {ds.sizes['probe']} probes"
+    else:
+        differences = json.loads(ds.attrs.get("pair_differences", "[]"))
+        limits = json.loads(ds.attrs.get("pair_limits", "[]"))
+        pairs = ", ".join(f"{abs(d):.3f}/{lim:.3f}" for d, lim in zip(differences, limits))
+        reason = f"{'verified' if verified else 'verification out of spec'}: |P+ - P-| / limit per pair {pairs}"
+    return FitResult(experiment=ds.attrs["experiment"], qubit=qubit, values={}, reduced_chi2=float("nan"),
+                     verdict=Verdict.BAD if verified is False else Verdict.GOOD, reason=reason)
 
 
 def load_dataset_plot(path: str | None, *, title: str) -> DatasetPlot:
@@ -75,7 +96,8 @@ def _fit_summary(result: FitResult) -> str:
     shown = ", ".join(f"{name} = {v.value:.6g} ± {v.stderr:.2g} {v.unit}".rstrip()
                       for name, v in list(result.values.items())[:3])
     verdict = result.verdict.value + (f" ({result.reason})" if result.reason else "")
-    return f"{result.experiment} on qubit {result.qubit}: {verdict}; {shown}; reduced chi² {result.reduced_chi2:.3g}"
+    chi2 = f"reduced chi² {result.reduced_chi2:.3g}" if np.isfinite(result.reduced_chi2) else ""
+    return f"{result.experiment} on qubit {result.qubit}: " + "; ".join(p for p in (verdict, shown, chi2) if p)
 
 
 def dataset_plot(ds: xr.Dataset, result: FitResult, *, title: str) -> DatasetPlot:

@@ -217,6 +217,13 @@ def test_the_learned_node_calibrates_and_verifies(tmp_path, family, trained):
     assert ratio(report["truth"]) < 1.3
     assert {"frequency", "x_amp", "sx_amp", "beta"} <= set(report["parameters"])
     assert all(report["parameters"][name]["stderr"] > 0 for name in ("frequency", "x_amp", "beta"))
+    # what it measured is stored, and the dashboard shows its probes with the verification
+    from dashboards.datasets import load_dataset_plot
+
+    with Store.open(f"sqlite:///{tmp_path / 'store.sqlite'}", read_only=True) as store:
+        outcome = store.last_outcome("sim-1q/seed-2", 0, LEARNED_NODE)
+    plot = load_dataset_plot(outcome.dataset_path, title=LEARNED_NODE)
+    assert len(plot.points["x"]) == 3 * 12 and "verified" in plot.summary
 
 
 def test_a_failed_verification_falls_back_to_the_classic_nodes(tmp_path, family):
