@@ -86,8 +86,9 @@ def test_run_json_follows_the_contract(three_runs):
     assert 0 < report["seconds"] < 300 and report["device_clock_s"] > 0
     assert list(report["qubits"]) == ["0"]
     q = report["qubits"]["0"]
-    assert set(q) == {"status", "failed_nodes", "parameters", "estimated_gate_error", "nodes", "truth"}
-    assert q["status"] == "calibrated" and q["failed_nodes"] == {}
+    assert set(q) == {"status", "failed_nodes", "recovered_nodes", "parameters", "estimated_gate_error", "nodes",
+                      "truth"}
+    assert q["status"] == "calibrated" and q["failed_nodes"] == {} and q["recovered_nodes"] == {}
     assert set(q["parameters"]) == {"x_amp", "sx_amp"}
     for name, p in q["parameters"].items():
         assert set(p) == {"value", "stderr", "unit"} and p["unit"] == "", (name, p)
