@@ -1,10 +1,11 @@
 """A learned recalibration controller: probe outcomes -> corrections of frequency, amplitude, beta.
 
-    trained = train_controller(spec, TrainOptions(steps=800))
-    save_controller(trained.controller, "controllers/sim-1q")
-    controller = load_controller("controllers/sim-1q", spec)
+    family = family_of(spec, qubit=0)
+    trained = train_controller(family, TrainOptions(steps=800))
+    save_controller(trained, "controllers/sim-1q", options=TrainOptions(steps=800), family=family)
+    controller = load_controller("controllers/sim-1q", spec, qubit=0)
     result = recalibrate(device, controller, calibration, qubit=0)
-    result.calibration, result.verified, result.shots
+    result.calibration, result.verification.in_spec, result.shots
 
 The network (an equinox MLP) reads the twelve probe outcomes of `calibrate.ml.probes` (as
 pair differences and pair means) and the current calibration, normalized by the device
