@@ -50,7 +50,7 @@ from devices.catalog import load_spec  # noqa: E402
 from devices.dressing import dressed_transmon  # noqa: E402
 from devices.simulated import SimulatedDevice  # noqa: E402
 from devices.truth import best_drag, x_gate_truth  # noqa: E402
-from experiments.calibration import QubitCalibration, nominal_calibration  # noqa: E402
+from experiments.calibration import nominal_calibration  # noqa: E402
 
 GATE_NODES = ("spectroscopy", "rabi", "ramsey", "drag", "fine_amplitude", "fine_drag")
 SPEC = load_spec("sim-1q")

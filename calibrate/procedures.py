@@ -35,6 +35,9 @@ from experiments.base import SCHEMA_VERSION
 from experiments.calibration import UNITS, QubitCalibration
 from experiments.results import Estimate, FitResult, Verdict
 
+CORRECTED = ("frequency", "x_amp", "sx_amp", "beta")
+LEARNED_UNITS = {name: UNITS[name] for name in CORRECTED}
+
 
 @dataclass(frozen=True)
 class JudgedResult(FitResult):
@@ -43,15 +46,23 @@ class JudgedResult(FitResult):
 
     in_spec: bool = False
 
-CORRECTED = ("frequency", "x_amp", "sx_amp", "beta")
-LEARNED_UNITS = {name: UNITS[name] for name in CORRECTED}
+
+def _controller(directory: str, spec: DeviceSpec, qubit: int):
+    """The controller in `directory`, loaded once per version of its files: a long nightly
+    process picks up a retrained controller."""
+    from calibrate.ml.controller import META_FILE, WEIGHTS_FILE
+
+    folder = Path(directory).resolve()
+    versions = tuple((folder / f).stat().st_mtime_ns if (folder / f).is_file() else None
+                     for f in (META_FILE, WEIGHTS_FILE))
+    return _load_controller(str(folder), versions, spec, qubit)
 
 
 @functools.lru_cache(maxsize=8)
-def _controller(path: str, spec: DeviceSpec, qubit: int):
+def _load_controller(folder: str, versions: tuple, spec: DeviceSpec, qubit: int):
     from calibrate.ml.controller import load_controller
 
-    return load_controller(path, spec, qubit)
+    return load_controller(folder, spec, qubit)
 
 
 def _estimates(controller, read_one: np.ndarray, calibration: QubitCalibration) -> dict[str, Estimate]:
@@ -109,7 +120,7 @@ class LearnedRecalibration:
     def run(self, device: Device, calibration: QubitCalibration, spec: DeviceSpec) -> tuple[FitResult, xr.Dataset, int]:
         from calibrate.ml.controller import recalibrate
 
-        controller = _controller(str(Path(self.controller).resolve()), spec, self.qubit)
+        controller = _controller(self.controller, spec, self.qubit)
         result = recalibrate(device, controller, calibration, self.qubit)
         check = result.verification
         values = _estimates(controller, result.read_one[-1], result.calibration)
@@ -135,7 +146,7 @@ class LearnedCheck:
     def run(self, device: Device, calibration: QubitCalibration, spec: DeviceSpec) -> tuple[FitResult, xr.Dataset, int]:
         from calibrate.ml.controller import measure_probes, verify
 
-        controller = _controller(str(Path(self.controller).resolve()), spec, self.qubit)
+        controller = _controller(self.controller, spec, self.qubit)
         read_one = measure_probes(device, controller, calibration, self.qubit)
         check = verify(controller, read_one)
         fit = JudgedResult(experiment=self.name, qubit=self.qubit, values=_estimates(controller, read_one, calibration),
