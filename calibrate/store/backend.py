@@ -9,7 +9,11 @@ and COMMITs before DDL, which would break both the lock and atomic migrations, s
 that off and emit BEGIN ourselves.
 
 PostgreSQL write transactions are SERIALIZABLE: a revert reads the history and then appends,
-and must not interleave with a concurrent write to the same parameter. A transaction that
+and must not interleave with a concurrent write to the same parameter. They also take one
+transaction-level advisory lock first, so that writers run one at a time as SQLite's do:
+sequences hand out ids at insert, not at commit, and two concurrent node updates could
+otherwise interleave their outcome and value ids, so that "newest" would mean one update
+for outcomes and the other for values (seen with two writers and two test workers). A transaction that
 loses a conflict (serialization failure, deadlock, or SQLite's "database is locked") is
 retried from the start, so concurrent writers lose nothing.
 """
@@ -21,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -66,6 +70,18 @@ def write_options(dialect: str) -> dict:
     return {"sqlite_begin": "IMMEDIATE"} if dialect == "sqlite" else {"isolation_level": "SERIALIZABLE"}
 
 
+# any constant: the key of the one advisory lock every PostgreSQL write transaction takes
+WRITE_LOCK_KEY = 0x5143414C  # "QCAL"
+
+
+def begin_write(dialect: str) -> Callable[[Connection], None] | None:
+    """What a write transaction runs first: PostgreSQL's writer lock (SQLite's BEGIN IMMEDIATE
+    already is one)."""
+    if dialect != "postgresql":
+        return None
+    return lambda c: c.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+
+
 def is_retryable(exc: BaseException) -> bool:
     """A conflict with another writer, which the same transaction will survive when run again."""
     if not isinstance(exc, DBAPIError) or exc.connection_invalidated:
@@ -96,14 +112,17 @@ def with_retries(attempt: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def run_transaction(engine: Engine, body: Callable[[Connection], T], *, options: dict, what: str, url: str) -> T:
-    """Run `body` in one transaction, from the start again after a lost conflict; SQLAlchemy errors
-    become StoreErrors that name the store and the operation."""
+def run_transaction(engine: Engine, body: Callable[[Connection], T], *, options: dict, what: str, url: str,
+                    prelude: Callable[[Connection], None] | None = None) -> T:
+    """Run `body` in one transaction (after `prelude`, e.g. a lock), from the start again after a
+    lost conflict; SQLAlchemy errors become StoreErrors that name the store and the operation."""
 
     def attempt() -> T:
         with engine.connect() as connection:
             connection.execution_options(**options)
             with connection.begin():
+                if prelude is not None:
+                    prelude(connection)
                 return body(connection)
 
     try:

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from calibrate.store import migrate
-from calibrate.store.backend import describe, make_engine, run_transaction, with_retries, write_options
+from calibrate.store.backend import begin_write, describe, make_engine, run_transaction, with_retries, write_options
 from calibrate.store.records import NodeOutcome, ParameterValue, run_from_row
 from calibrate.store.schema import device_states, node_outcomes, parameter_values, runs
 from calibrate.store.urls import StoreError, StoreUrl, parse_store_url
@@ -167,7 +167,7 @@ class Store:
             raise StoreError(f"Store {self._store_url.masked} was opened read-only: {what} is a write; "
                              f"open it without read_only.")
         return run_transaction(self._engine, body, options=write_options(self.dialect), what=what,
-                               url=self._store_url.masked)
+                               url=self._store_url.masked, prelude=begin_write(self.dialect))
 
     def _read(self, what: str, body: Callable[[Connection], T]) -> T:
         return run_transaction(self._engine, body, options={}, what=what, url=self._store_url.masked)
