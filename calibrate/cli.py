@@ -32,7 +32,8 @@ def fail(message: str, as_json: bool) -> NoReturn:
     """Bad input: a clear message, exit status 2, nothing written."""
     if as_json:
         print(json.dumps({"error": message}))
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft_wrap: no line breaks inside the message, so paths and values stay whole for scripts
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
