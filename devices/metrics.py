@@ -10,6 +10,7 @@ target and the average leakage L = 1 - Tr E(I/2).
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -17,7 +18,8 @@ import jax.numpy as jnp
 
 from devices.chip import Chip
 from devices.options import Closed, Dynamics, ExactSteps, Open, Solver
-from devices.schedule import Schedule
+from devices.pulses import Drag
+from devices.schedule import Play, Schedule
 from devices.simulate import propagator
 
 PAULI_X = jnp.array([[0, 1], [1, 0]], dtype=jnp.complex128)
@@ -75,3 +77,27 @@ def gate_metrics(chip: Chip, schedule: Schedule, target: jax.Array = PAULI_X, *,
     leakage = 1.0 - 0.5 * (traces[0] + traces[1])
     fidelity = (2.0 * f_pro + 1.0 - leakage) / 3.0
     return GateMetrics(fidelity=fidelity, leakage=leakage)
+
+
+@functools.partial(jax.jit, static_argnames=("duration", "dt", "dynamics"))
+def _drag_newton_step(chip: Chip, frequency, amp0, sigma, z, *, duration: float, dt: float, dynamics: Dynamics):
+    def error(z):  # relative amplitude, beta [ns]
+        pulse = Drag(duration, amp=amp0 * (1.0 + z[0]), sigma=sigma, beta=z[1])
+        schedule = Schedule([Play(0, pulse)], jnp.reshape(frequency, (1,)))
+        return gate_metrics(chip, schedule, dt=dt, dynamics=dynamics).error
+
+    return jnp.linalg.solve(jax.hessian(error)(z), jax.grad(error)(z))
+
+
+def optimal_drag(chip: Chip, frequency: float, amp0: float, *, duration: float, sigma: float, dt: float,
+                 dynamics: Dynamics = Open()) -> tuple[float, float]:
+    """(amplitude, beta [ns]) of the DRAG X pulse on a one-transmon `chip`, driven at `frequency`,
+    with the least gate error: Newton from (amp0, 0) on a smooth bowl, compiled once per pulse
+    shape and dynamics (the chip is traced)."""
+    z = jnp.zeros(2)
+    for _ in range(20):
+        step = _drag_newton_step(chip, frequency, amp0, sigma, z, duration=duration, dt=dt, dynamics=dynamics)
+        z = z - step
+        if float(jnp.max(jnp.abs(step))) < 1e-10:
+            break
+    return amp0 * (1.0 + float(z[0])), float(z[1])

@@ -48,7 +48,7 @@ import optax
 from calibrate.ml.probes import ProbeSet, pair_features, probe_read_one, probe_sequences
 from devices.chip import Chip
 from devices.device_spec import DeviceSpec
-from devices.metrics import gate_metrics
+from devices.metrics import gate_metrics, optimal_drag
 from devices.options import Closed
 from devices.protocol import Device
 from devices.pulses import Drag
@@ -61,6 +61,7 @@ WEIGHTS_FILE = "controller.eqx"
 META_FILE = "controller.json"
 TRAINING_FILE = "training.json"
 PLOT_FILE = "training-curve.png"
+SX_RATIO = 0.5  # SX amplitude / X amplitude in training; on devices the calibration keeps its own
 
 
 class ControllerError(ValueError):
@@ -90,12 +91,10 @@ class Scales(eqx.Module):
 
 @dataclass(frozen=True)
 class Optimum:
-    """The best DRAG X gate of a nominal transmon: drive frequency offset from the qubit
-    [GHz], X amplitude, SX/X amplitude ratio, beta [ns]."""
+    """The best DRAG X gate of a nominal transmon, driven at its qubit frequency: X amplitude
+    and beta [ns]."""
 
-    frequency_offset: float
     x_amp: float
-    sx_ratio: float
     beta: float
 
 
@@ -139,25 +138,13 @@ def family_of(spec: DeviceSpec, qubit: int = 0) -> Family:
     here by minimizing the model's gate error: the design is public, this reads no device)."""
     if not _is_int(qubit, 0) or qubit >= spec.n_qubits:
         raise ControllerError(f"--qubit is {qubit!r}, but {spec.name} has qubits 0..{spec.n_qubits - 1}.")
-    transmon = _nominal_transmon(spec, qubit)
-    start = nominal_calibration(spec, qubit)
-    shape = {"duration": spec.x_duration, "sigma": spec.x_sigma, "dt": spec.dt}
-
     # The drive stays at the qubit's frequency, where Ramsey puts it: the X gate alone could
     # trade its DRAG phase for a detuning, but idles and every other gate need the frame to
     # track the qubit. So only the amplitude and beta are optimized.
-    def error(z):  # z: relative amplitude, beta [ns]
-        return x_gate_error(transmon, start.frequency, start.x_amp * (1.0 + z[0]), z[1], **shape)
-
-    z = jnp.zeros(2)
-    gradient = jax.jit(jax.grad(error))
-    hessian = jax.jit(jax.hessian(error))
-    for _ in range(20):  # Newton on a smooth bowl: converges in a few steps
-        step = jnp.linalg.solve(hessian(z) + 1e-12 * jnp.eye(2), gradient(z))
-        z = z - step
-        if float(jnp.max(jnp.abs(step))) < 1e-9:
-            break
-    optimum = Optimum(frequency_offset=0.0, x_amp=start.x_amp * (1.0 + float(z[0])), sx_ratio=0.5, beta=float(z[1]))
+    start = nominal_calibration(spec, qubit)
+    x_amp, beta = optimal_drag(Chip([_nominal_transmon(spec, qubit)]), start.frequency, start.x_amp,
+                               duration=spec.x_duration, sigma=spec.x_sigma, dt=spec.dt, dynamics=Closed())
+    optimum = Optimum(x_amp=x_amp, beta=beta)
     return Family(spec=spec, qubit=qubit, fingerprint=fingerprint(spec, qubit), optimum=optimum)
 
 
@@ -253,7 +240,6 @@ class Draws(NamedTuple):
     transmons: Transmon
     frequency: jax.Array
     x_amp: jax.Array
-    sx_ratio: jax.Array
     beta: jax.Array
 
 
@@ -278,14 +264,14 @@ def draw_devices(family: Family, options: TrainOptions, key: jax.Array, n: int) 
     opt = family.optimum
     # the optimum of each device, scaled from the nominal one: amplitude goes as 1/drive scale,
     # beta as 1/anharmonicity; the calibration error below covers what this scaling misses
-    f_good = transmons.frequency + opt.frequency_offset + options.calibration_error[0] * g[7]
+    f_good = transmons.frequency + options.calibration_error[0] * g[7]
     amp_good = opt.x_amp * (q.drive_scale / transmons.drive_scale) * (1.0 + options.calibration_error[1] * g[8])
     beta_good = opt.beta * (q.anharmonicity / transmons.anharmonicity) + options.calibration_error[2] * g[9]
     # since then the device drifted: the calibration is now off by minus the drift
     walk = drift.frequency_walk * jnp.sqrt(hours) * g[10] + drift.telegraph_jump * sign * flips
     log_amp_drift = drift.amplitude_walk_rel * jnp.sqrt(hours) * g[11]
     return Draws(transmons=transmons, frequency=f_good - walk, x_amp=amp_good * jnp.exp(log_amp_drift),
-                 sx_ratio=jnp.full(n, opt.sx_ratio), beta=beta_good)
+                 beta=beta_good)
 
 
 def idle_error(detuning, idle: float):
@@ -295,7 +281,7 @@ def idle_error(detuning, idle: float):
     return (2.0 / 3.0) * jnp.sin(jnp.pi * detuning * idle) ** 2
 
 
-def rollout(controller: Controller, transmon: Transmon, frequency, x_amp, sx_ratio, beta, key, *,
+def rollout(controller: Controller, transmon: Transmon, frequency, x_amp, beta, key, *,
             duration: float, sigma: float, dt: float, idle: float):
     """One simulated device through the controller's rounds: per round, the X gate error and
     the error of an idle of `idle` ns after the correction; and the final calibration. Shot
@@ -304,7 +290,7 @@ def rollout(controller: Controller, transmon: Transmon, frequency, x_amp, sx_rat
 
     def one_round(calibration, r):  # a scan, so the probe model is compiled once for all rounds
         frequency, x_amp, beta = calibration
-        p = probe_read_one(controller.probes, transmon, frequency, x_amp, sx_ratio * x_amp, beta, **shape)
+        p = probe_read_one(controller.probes, transmon, frequency, x_amp, SX_RATIO * x_amp, beta, **shape)
         noise = jax.random.normal(jax.random.fold_in(key, r), p.shape)
         p = jnp.clip(p + jnp.sqrt(p * (1.0 - p) / controller.probes.shots) * noise, 0.0, 1.0)
         frequency, x_amp, beta = controller.correct(p, frequency, x_amp, beta)
@@ -344,12 +330,12 @@ def verify_allowance(family: Family, probes: ProbeSet, *, frequency: float = 3e-
     spec = family.spec
     transmon = _nominal_transmon(spec, family.qubit)
     opt = family.optimum
-    f0 = spec.qubits[family.qubit].frequency + opt.frequency_offset
+    f0 = spec.qubits[family.qubit].frequency
     worst = np.zeros(probes.n_pairs)
     for df, da, db in ((frequency, 0, 0), (-frequency, 0, 0), (0, amplitude, 0), (0, -amplitude, 0),
                        (0, 0, beta), (0, 0, -beta)):
         amp = opt.x_amp * (1.0 + da)
-        p = probe_read_one(probes, transmon, f0 + df, amp, opt.sx_ratio * amp, opt.beta + db,
+        p = probe_read_one(probes, transmon, f0 + df, amp, SX_RATIO * amp, opt.beta + db,
                            duration=spec.x_duration, sigma=spec.x_sigma, dt=spec.dt)
         diff = np.abs(np.asarray(p[0::2] - p[1::2]))
         worst = np.maximum(worst, diff)
@@ -366,6 +352,7 @@ class Trained(NamedTuple):
 
 
 class _Compiled(NamedTuple):
+    initial: Controller  # the untrained controller's weights (immutable: every training starts here)
     static: Controller  # the controller's non-trainable part
     optimizer: optax.GradientTransformation
     step: Callable  # (params, optimizer state, key) -> (params, state, loss)
@@ -379,13 +366,13 @@ def _compiled(family: Family, options: TrainOptions) -> _Compiled:
     first compilation is most of a short training's time."""
     spec = family.spec
     shape = {"duration": spec.x_duration, "sigma": spec.x_sigma, "dt": spec.dt}
-    _, static = eqx.partition(initial_controller(family, options), eqx.is_inexact_array)
+    initial, static = eqx.partition(initial_controller(family, options), eqx.is_inexact_array)
     weights = _round_weights(options.rounds)
 
     def batch_errors(ctrl, draws: Draws, key):
         keys = jax.random.split(key, draws.frequency.shape[0])
-        gate, idles, _ = jax.vmap(lambda t, f, a, s, b, k: rollout(ctrl, t, f, a, s, b, k, idle=options.idle, **shape))(
-            draws.transmons, draws.frequency, draws.x_amp, draws.sx_ratio, draws.beta, keys)
+        gate, idles, _ = jax.vmap(lambda t, f, a, b, k: rollout(ctrl, t, f, a, b, k, idle=options.idle, **shape))(
+            draws.transmons, draws.frequency, draws.x_amp, draws.beta, keys)
         return gate, idles  # (n, rounds) each
 
     def loss_fn(params, key):
@@ -412,7 +399,7 @@ def _compiled(family: Family, options: TrainOptions) -> _Compiled:
         return jax.vmap(lambda t, f, a, b: x_gate_error(t, f, a, b, **shape))(
             draws.transmons, draws.frequency, draws.x_amp, draws.beta)
 
-    return _Compiled(static=static, optimizer=optimizer, step=step, validate=validate, gate_errors=gate_errors)
+    return _Compiled(initial=initial, static=static, optimizer=optimizer, step=step, validate=validate, gate_errors=gate_errors)
 
 
 def train_controller(family: Family, options: TrainOptions = TrainOptions(), *,
@@ -422,7 +409,7 @@ def train_controller(family: Family, options: TrainOptions = TrainOptions(), *,
         raise ControllerError(f"Argument `options` must be a TrainOptions, but is {type(options).__name__}.")
     started = time.perf_counter()
     compiled = _compiled(family, options)
-    params, _ = eqx.partition(initial_controller(family, options), eqx.is_inexact_array)
+    params = compiled.initial
     state = compiled.optimizer.init(params)
     root = jax.random.key(options.seed)
     validation = draw_devices(family, options, jax.random.fold_in(root, 10**6), options.validation)
