@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -65,27 +66,33 @@ def _load_controller(folder: str, versions: tuple, spec: DeviceSpec, qubit: int)
     return load_controller(folder, spec, qubit)
 
 
-def _estimates(controller, read_one: np.ndarray, calibration: QubitCalibration) -> dict[str, Estimate]:
-    """The controller's calibration from measured probes, with standard errors from the
-    probes' binomial shot noise carried through the network (delta method: its Jacobian)."""
-    from calibrate.ml.controller import predict
-
-    p = np.asarray(read_one, dtype=float)
-    moved = predict(controller, p, calibration)
-
+@eqx.filter_jit
+def _outputs_jacobian(controller, read_one, frequency, x_amp, beta):
     def outputs(x):
-        f, a, b = controller.correct(x, jnp.asarray(calibration.frequency, dtype=jnp.float64),
-                                     jnp.asarray(calibration.x_amp, dtype=jnp.float64),
-                                     jnp.asarray(calibration.beta, dtype=jnp.float64))
-        return jnp.stack([f, a, b])
+        return jnp.stack(controller.correct(x, frequency, x_amp, beta))
 
-    jacobian = np.asarray(jax.jacfwd(outputs)(jnp.asarray(p, dtype=jnp.float64)))
+    return jax.jacfwd(outputs)(read_one)
+
+
+def _estimates(controller, read_one: np.ndarray, calibration: QubitCalibration,
+               reported: QubitCalibration) -> dict[str, Estimate]:
+    """`reported`'s values, with standard errors from the probes' binomial shot noise carried
+    through the controller's step from `calibration` (delta method: the network's Jacobian)."""
+    p = np.asarray(read_one, dtype=float)
+    jacobian = np.asarray(_outputs_jacobian(controller, *(jnp.asarray(x, dtype=jnp.float64) for x in (
+        p, calibration.frequency, calibration.x_amp, calibration.beta))))
     shots = controller.probes.shots
     variance = np.clip(p * (1 - p), 1.0 / shots, None) / shots  # a count of 0 still has noise
     stderr = np.sqrt((jacobian**2) @ variance)
-    ratio = calibration.sx_amp / calibration.x_amp if calibration.x_amp else 0.5
+    ratio = reported.sx_amp / reported.x_amp if reported.x_amp else 0.5
     stderr = {"frequency": stderr[0], "x_amp": stderr[1], "sx_amp": stderr[1] * ratio, "beta": stderr[2]}
-    return {name: Estimate(float(getattr(moved, name)), float(stderr[name]), LEARNED_UNITS[name]) for name in CORRECTED}
+    return {name: Estimate(float(getattr(reported, name)), float(stderr[name]), LEARNED_UNITS[name])
+            for name in CORRECTED}
+
+
+def _verification_attrs(controller_dir: str, check) -> dict:
+    return {"controller": controller_dir, "verified": bool(check.in_spec),
+            "pair_differences": check.differences.tolist(), "pair_limits": check.limits.tolist()}
 
 
 def _dataset(name: str, controller, read_one: np.ndarray, calibrations: list[QubitCalibration], qubit: int,
@@ -123,14 +130,12 @@ class LearnedRecalibration:
         controller = _controller(self.controller, spec, self.qubit)
         result = recalibrate(device, controller, calibration, self.qubit)
         check = result.verification
-        values = _estimates(controller, result.read_one[-1], result.calibration)
         # what is stored is the verified calibration itself, not a further unverified step
-        values = {k: Estimate(float(getattr(result.calibration, k)), v.stderr, v.unit) for k, v in values.items()}
+        values = _estimates(controller, result.read_one[-1], result.calibration, result.calibration)
         fit = FitResult(experiment=self.name, qubit=self.qubit, values=values, reduced_chi2=float("nan"),
                         verdict=Verdict.GOOD if check.in_spec else Verdict.BAD, reason=check.reason)
         ds = _dataset(self.name, controller, result.read_one, result.history, self.qubit, device,
-                      {"controller": self.controller, "verified": bool(check.in_spec),
-                       "pair_differences": check.differences.tolist(), "pair_limits": check.limits.tolist()})
+                      _verification_attrs(self.controller, check))
         return fit, ds, result.shots
 
 
@@ -144,16 +149,16 @@ class LearnedCheck:
     name = "learned_check"
 
     def run(self, device: Device, calibration: QubitCalibration, spec: DeviceSpec) -> tuple[FitResult, xr.Dataset, int]:
-        from calibrate.ml.controller import measure_probes, verify
+        from calibrate.ml.controller import measure_probes, predict, verify
 
         controller = _controller(self.controller, spec, self.qubit)
         read_one = measure_probes(device, controller, calibration, self.qubit)
         check = verify(controller, read_one)
-        fit = JudgedResult(experiment=self.name, qubit=self.qubit, values=_estimates(controller, read_one, calibration),
-                           reduced_chi2=float("nan"), verdict=Verdict.GOOD, reason=check.reason, in_spec=check.in_spec)
+        values = _estimates(controller, read_one, calibration, predict(controller, read_one, calibration))
+        fit = JudgedResult(experiment=self.name, qubit=self.qubit, values=values, reduced_chi2=float("nan"),
+                           verdict=Verdict.GOOD, reason=check.reason, in_spec=check.in_spec)
         ds = _dataset(self.name, controller, read_one[None, :], [calibration], self.qubit, device,
-                      {"controller": self.controller, "verified": bool(check.in_spec),
-                       "pair_differences": check.differences.tolist(), "pair_limits": check.limits.tolist()})
+                      _verification_attrs(self.controller, check))
         return fit, ds, controller.probes.n_probes * controller.probes.shots
 
 
