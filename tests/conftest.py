@@ -1,10 +1,13 @@
 """Shared by every test folder: import `devices` first, so that JAX runs in float64
 before any test module touches jax.numpy; warnings are errors (pyproject.toml)."""
 
+from collections.abc import Iterator
+
 import devices  # noqa: F401  (must come before jax.numpy is used anywhere)
 import jax
 import numpy as np
 import pytest
+from support.postgres import PostgresServer, PostgresUnavailable
 
 assert jax.config.jax_enable_x64, "importing devices must turn on float64 for JAX"
 
@@ -19,3 +22,24 @@ def dt() -> float:
 def rng() -> np.random.Generator:
     """A fresh, seeded generator per test: tests stay reproducible and independent."""
     return np.random.default_rng(20240521)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server (tests/support/postgres.py), started once per session and
+    only when a test asks for it."""
+    try:
+        server = PostgresServer()
+        server.start()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A new, empty database on that server."""
+    return postgres_server.new_database_url()

@@ -28,7 +28,8 @@ from devices.dressing import dressed_transmon
 from devices.simulated import SimulatedDevice
 from devices.truth import best_drag, x_gate_truth
 from experiments.calibration import UNITS, nominal_calibration
-from tests.support.cli import calibrate_json
+from support.cli import calibrate_json
+from support.graphs import AMPLITUDE_GRAPH
 
 SPEC = load_spec("sim-1q")
 SHAPE = {"duration": SPEC.x_duration, "sigma": SPEC.x_sigma, "dt": SPEC.dt}
@@ -161,34 +162,18 @@ def test_saved_controller_round_trips_and_refuses_another_family(tmp_path, famil
 
 
 # --- the graph node ---------------------------------------------------------------------------
-FALLBACK_GRAPH = """
-schema = 1
-name = "learned-small"
-[nodes.rabi]
-timeout_h = 10.0
-update = {{ x_amp = "x_amp", sx_amp = "sx_amp" }}
-tolerance.x_amp = {{ relative = 0.05 }}
-check = {{ experiment = "rabi", shots = 200, options = {{ points = 25 }} }}
-[[nodes.rabi.calibrate]]
-experiment = "rabi"
+# added to the small amplitude graph: a learned node that falls back to fine_amplitude
+LEARNED_NODE_TOML = """
 [nodes.learned_recalibration]
 depends_on = ["rabi"]
 fallback = ["fine_amplitude"]
 timeout_h = 10.0
-update = {{ frequency = "frequency", x_amp = "x_amp", sx_amp = "sx_amp", beta = "beta" }}
-tolerance.x_amp = {{ relative = 0.004 }}
-check = {{ experiment = "learned_check", options = {{ controller = "{controller}" }} }}
+update = { frequency = "frequency", x_amp = "x_amp", sx_amp = "sx_amp", beta = "beta" }
+tolerance.x_amp = { relative = 0.004 }
+check = { experiment = "learned_check", options = { controller = "CONTROLLER" } }
 [[nodes.learned_recalibration.calibrate]]
 experiment = "learned_recalibration"
-options = {{ controller = "{controller}" }}
-[nodes.fine_amplitude]
-depends_on = ["rabi"]
-timeout_h = 10.0
-update = {{ x_amp = "x_amp", sx_amp = "sx_amp" }}
-tolerance.x_amp = {{ relative = 0.001 }}
-check = {{ experiment = "fine_amplitude", shots = 300, options = {{ max_repetitions = 10 }} }}
-[[nodes.fine_amplitude.calibrate]]
-experiment = "fine_amplitude"
+options = { controller = "CONTROLLER" }
 """
 
 
@@ -196,7 +181,7 @@ def run_after_a_good_calibration(tmp_path, controller, *, seed: int = 2, jump_gh
     """The small learned graph on a device a perfect calibration left a day ago (its values set
     in the store by hand), with an optional frequency jump on top of the day's drift."""
     graph_file = tmp_path / "graph.toml"
-    graph_file.write_text(FALLBACK_GRAPH.format(controller=controller))
+    graph_file.write_text(AMPLITUDE_GRAPH + LEARNED_NODE_TOML.replace("CONTROLLER", str(controller)))
     device, calibration = good_then_drifted(seed)
     if jump_ghz:
         device.jump_frequency(0, ghz=jump_ghz)
