@@ -11,7 +11,14 @@ on the qubit subspace, w.r.t. the three pulse parameters of every gate.
 Same model for everyone. H/2pi = H_static + sum_k c_k(t) O_k, piecewise constant over
 each AWG sample; the matrices (static Hamiltonian, control operators and coefficients,
 collapse operators) all come from devices.hamiltonian, so every solver integrates the
-identical model. Ours: devices.propagator under jax.jit(jax.vmap(...)) over the batch.
+identical model. Ours: devices.propagator of one gate, batched by jax inside one jax.jit.
+
+Batching. The two batched solvers (ours, dynamiqs) are each timed two ways, and the
+faster counts (the row says which): "vmap", the whole batch at once (dynamiqs: its own
+batching over the pwc arrays), and "map/N", jax.lax.map(one_gate, params, batch_size=N)
+with N = --chunk (default 100), which vmaps over chunks of N gates in a loop. On a CPU
+the chunked form keeps each chunk's intermediates (N x 40 step matrices) in cache:
+ours gets 1.3-2x faster, dynamiqs-expm faster on the closed case only.
 
 Correctness gate. Each result is compared with the exact product of step propagators,
 computed independently in numpy with scipy.linalg.expm per sample (gradients: the chain
@@ -218,13 +225,21 @@ def reference(params, open_, grad):
 
 
 # --- ours ----------------------------------------------------------------------------------
-def ours(open_, grad):
+def ours(open_, grad, chunk):
     dynamics = Open() if open_ else Closed()
 
-    def props(p_batch):
-        return jax.vmap(lambda p: ours_propagator(*gate(p), dt=DT, dynamics=dynamics))(p_batch)
+    def one(p):
+        return ours_propagator(*gate(p), dt=DT, dynamics=dynamics)
 
-    return _batched(props, grad)
+    return _batched(_batching(one, chunk), grad)
+
+
+def _batching(one, chunk, whole_batch=None):
+    """props(p_batch) from one gate's function: a vmap over the batch (or the solver's own
+    `whole_batch` function) when chunk is None, else jax.lax.map in chunks of `chunk` gates."""
+    if chunk is None:
+        return whole_batch or jax.vmap(one)
+    return lambda p_batch: jax.lax.map(one, p_batch, batch_size=chunk)
 
 
 def _batched(props, grad):
@@ -239,14 +254,15 @@ def _batched(props, grad):
 
 
 # --- dynamiqs ------------------------------------------------------------------------------
-def dynamiqs(method, open_, grad):
+def dynamiqs(method, open_, grad, chunk):
     tsave = jnp.array([0.0, DURATION])
 
     def props(p_batch):
-        hs, cs = jax.vmap(model)(p_batch)
+        """Propagators of a batch (leading axis of p_batch) or of one gate (p_batch (3,))."""
+        hs, cs = jax.vmap(model)(p_batch) if p_batch.ndim == 2 else model(p_batch)
         h = 2 * np.pi * hs
         for k in range(len(OPS)):
-            h = dq.pwc(EDGES, 2 * np.pi * cs[:, k, :], OPS[k]) + h
+            h = dq.pwc(EDGES, 2 * np.pi * cs[..., k, :], OPS[k]) + h
         if open_:
             res = dq.mepropagator(h, list(COLLAPSE), tsave, method=method, progress_meter=False,
                                   save_propagators=False)
@@ -255,7 +271,7 @@ def dynamiqs(method, open_, grad):
                                   save_propagators=False)
         return res.final_propagator.to_jax()
 
-    return _batched(props, grad)
+    return _batched(_batching(props, chunk, whole_batch=props), grad)
 
 
 # --- qiskit-dynamics: one Solver, one jitted solve per gate ---------------------------------
@@ -359,9 +375,18 @@ def no_gc():
         gc.enable()
 
 
-def time_batched(fn, params, repeats):
-    with no_gc():
-        return _time_batched(fn, params, repeats)
+def time_batched(make, params, repeats, chunk):
+    """(first, best, out, mode) of the faster batching: make(None) is the whole-batch
+    form, make(chunk) the chunked one; each compiled apart, so each first call holds its
+    own compile."""
+    results = []
+    for mode in (None, chunk):
+        fresh_heap()
+        with no_gc():
+            first, best, out = _time_batched(make(mode), params, repeats)
+        results.append((best, first, out, "vmap" if mode is None else f"map/{mode}"))
+    best, first, out, mode = min(results, key=lambda r: r[0])
+    return first, best, out, mode
 
 
 def _time_batched(fn, params, repeats):
@@ -423,6 +448,8 @@ def main(argv=None):
     parser.add_argument("--subset", type=int, default=None, help="gates timed for looped peers")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--chunk", type=int, default=100,
+                        help="gates per chunk for the jax.lax.map batching of ours and dynamiqs")
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--peers", default=",".join(PEERS))
     args = parser.parse_args(argv)
@@ -439,17 +466,19 @@ def main(argv=None):
           f"{os.cpu_count()} cores; qutip {qutip.__version__}, dynamiqs {dq.__version__}")
     print(f"# check: first {n_sub} gates vs scipy expm per sample, max |err| <= {TOL:g} "
           f"(gradients relative to max(1, max|g|)); looped peers: {n_sub} gates timed, x{n_gates / n_sub:g}")
-    print(f"# ours: best of {repeats} after a first (compile) call; ratio = peer_s / ours_s")
+    print(f"# ours: best of {repeats} after a first (compile) call; ratio = peer_s / ours_s; "
+          f"batched solvers: the faster of vmap and map/{args.chunk} (see the docstring)")
     print(f"{'case':<12} {'peer':<16} {'ours_s':>9} {'peer_s':>9} {'ratio':>8}  notes", flush=True)
 
     rows, compiles = {}, []
     for case in cases:
         open_, grad = case.startswith("open"), case.endswith("grad")
         ref_props, ref_grads = reference(params[:n_sub], open_, grad)
-        fresh_heap()
-        first, ours_s, out = time_batched(ours(open_, grad), params, repeats)
-        compiles.append((case, "ours", first, ours_s))
+        first, ours_s, out, ours_mode = time_batched(
+            lambda chunk: ours(open_, grad, chunk), params, repeats, args.chunk)
+        compiles.append((case, f"ours ({ours_mode})", first, ours_s))
         ok, text = check(*unpack_batched(out, grad), ref_props, ref_grads)
+        text = f"ours {ours_mode}; {text}"
         if not ok:
             print(f"{case:<12} {'(ours)':<16} FAIL  {text}", flush=True)
         for peer in peers:
@@ -461,10 +490,11 @@ def main(argv=None):
                     method = dq.method.Expm() if expm else dq.method.Tsit5(rtol=TOL_TSIT5, atol=TOL_TSIT5)
                     reps = 3 if expm else (2 if not grad else 1)
                     reps = min(reps, repeats)
-                    pfirst, peer_s, pout = time_batched(dynamiqs(method, open_, grad), params, reps)
-                    compiles.append((case, peer, pfirst, peer_s))
+                    pfirst, peer_s, pout, mode = time_batched(
+                        lambda chunk: dynamiqs(method, open_, grad, chunk), params, reps, args.chunk)
+                    compiles.append((case, f"{peer} ({mode})", pfirst, peer_s))
                     pprops, pgrads = unpack_batched(pout, grad)
-                    note = f"best of {reps}"
+                    note = f"{mode}, best of {reps}"
                 else:
                     if peer == "qiskit-dynamics":
                         run = qiskit(open_, grad)
@@ -490,7 +520,7 @@ def main(argv=None):
     print("\n# compile: first call (compile + run) vs best later call, seconds "
           "(qiskit-dynamics: first solve vs mean per-gate solve)")
     for case, who, first, best in compiles:
-        print(f"  {case:<12} {who:<16} first {first:8.3f}  best {best:8.4f}")
+        print(f"  {case:<12} {who:<26} first {first:8.3f}  best {best:8.4f}")
 
     print(f"\n# summary: ours vs the fastest peer that passed the check; target >= {TARGET:g}x")
     for case in cases:
