@@ -36,6 +36,40 @@ def hermitian_basis_change(d: int) -> np.ndarray:
     return t
 
 
+@functools.lru_cache(maxsize=None)
+def _helmert(d: int) -> np.ndarray:
+    """Orthogonal d x d matrix whose first row is (1, ..., 1) / sqrt(d)."""
+    h = np.zeros((d, d))
+    h[0] = 1 / np.sqrt(d)
+    for k in range(1, d):
+        h[k, :k] = 1.0
+        h[k, k] = -k
+        h[k] /= np.sqrt(k * (k + 1))
+    h.setflags(write=False)
+    return h
+
+
+def _mix_diagonal(a: jax.Array, h: np.ndarray) -> jax.Array:
+    """Q a Q^T with Q = h on the first d coordinates (the diagonal E_ii) and 1 elsewhere."""
+    d = h.shape[0]
+    h = jnp.asarray(h)
+    rows = jnp.concatenate([jnp.einsum("ij,...jk->...ik", h, a[..., :d, :]), a[..., d:, :]], axis=-2)
+    return jnp.concatenate([jnp.einsum("...ij,kj->...ik", rows[..., :, :d], h), rows[..., :, d:]],
+                           axis=-1)
+
+
+def to_trace_basis(a: jax.Array) -> jax.Array:
+    """Real superoperators (..., d^2, d^2) in the basis led by I / sqrt(d) instead of the
+    E_ii: there a trace-preserving generator's first row is zero, which the matrix
+    exponential exploits. Only inside the exponential: products in this basis lose the
+    relative accuracy of small populations after long idles that the E_ii basis keeps."""
+    return _mix_diagonal(a, _helmert(int(round(np.sqrt(a.shape[-1])))))
+
+
+def from_trace_basis(a: jax.Array) -> jax.Array:
+    return _mix_diagonal(a, _helmert(int(round(np.sqrt(a.shape[-1])))).T)
+
+
 def _commutator_superop(h: np.ndarray) -> np.ndarray:
     """Column-stacking superoperator of X -> -i 2 pi [h, X]."""
     eye = np.eye(h.shape[-1])

@@ -45,16 +45,20 @@ def check_inputs(chip: Chip, schedule: Schedule, dt: float) -> None:
 
 
 def _generators_at(chip: Chip, frequencies: jax.Array, envelopes: jax.Array, t: jax.Array,
-                   dynamics: Dynamics) -> jax.Array:
+                   dynamics: Dynamics, trace_basis: bool = False) -> jax.Array:
     """Generators G(t) (d/dt y = G y) for channel envelopes (n_channels, T) at times t (T,).
 
-    Closed: complex -i 2 pi H(t). Open: the real Lindbladian (see devices.liouville)."""
+    Closed: complex -i 2 pi H(t). Open: the real Lindbladian (see devices.liouville), in
+    liouville's trace basis if `trace_basis`."""
     coeffs = hamiltonian.control_coefficients(chip, frequencies, envelopes, t)
     ops = hamiltonian.control_operators(chip.n_qubits, chip.n_levels)
     h_static = hamiltonian.static_hamiltonian(chip, frequencies)
     if isinstance(dynamics, Open):
         static = liouville.static_generator(h_static, hamiltonian.collapse_operators(chip))
-        return static + jnp.einsum("kt,kij->tij", coeffs, jnp.asarray(liouville.control_generators(ops)))
+        controls = jnp.asarray(liouville.control_generators(ops))
+        if trace_basis:  # the basis of the constant parts, not of every step's sum
+            static, controls = liouville.to_trace_basis(static), liouville.to_trace_basis(controls)
+        return static + jnp.einsum("kt,kij->tij", coeffs, controls)
     hams = h_static + jnp.einsum("kt,kij->tij", coeffs.astype(jnp.complex128), jnp.asarray(ops))
     return -2j * jnp.pi * hams
 
@@ -63,7 +67,7 @@ _GAUSS_OFFSET = jnp.sqrt(3.0) / 6  # Gauss-Legendre nodes at 1/2 -+ sqrt(3)/6 of
 
 
 def step_exponents(chip: Chip, frequencies: jax.Array, samples: jax.Array, t0, dt: float,
-                   dynamics: Dynamics, substeps: int) -> jax.Array:
+                   dynamics: Dynamics, substeps: int, trace_basis: bool = False) -> jax.Array:
     """Exponents Omega_j (step propagator expm(Omega_j)) of a driven block starting at t0.
 
     One transmon: the generator is constant over each AWG sample, so Omega = G dt is exact.
@@ -74,14 +78,34 @@ def step_exponents(chip: Chip, frequencies: jax.Array, samples: jax.Array, t0, d
     n_samples = samples.shape[-1]
     if chip.n_qubits == 1 and substeps == 1:
         t = t0 + (jnp.arange(n_samples, dtype=jnp.float64) + 0.5) * dt
-        return dt * _generators_at(chip, frequencies, samples, t, dynamics)
+        return dt * _generators_at(chip, frequencies, samples, t, dynamics, trace_basis)
     h = dt / substeps
     step = jnp.arange(n_samples * substeps)
     start = t0 + step * h
     envelopes = samples[:, step // substeps]
-    g1 = _generators_at(chip, frequencies, envelopes, start + (0.5 - _GAUSS_OFFSET) * h, dynamics)
-    g2 = _generators_at(chip, frequencies, envelopes, start + (0.5 + _GAUSS_OFFSET) * h, dynamics)
+    g1 = _generators_at(chip, frequencies, envelopes, start + (0.5 - _GAUSS_OFFSET) * h, dynamics,
+                        trace_basis)
+    g2 = _generators_at(chip, frequencies, envelopes, start + (0.5 + _GAUSS_OFFSET) * h, dynamics,
+                        trace_basis)
     return 0.5 * h * (g1 + g2) + (jnp.sqrt(3.0) / 12) * h**2 * (g2 @ g1 - g1 @ g2)
+
+
+def driven_propagator(chip: Chip, frequencies: jax.Array, samples: jax.Array, t0, dt: float,
+                      dynamics: Dynamics, options: ExactSteps) -> jax.Array:
+    """Propagator of a driven block from t0: the ordered product of its step exponentials."""
+    substeps = options.resolve(chip.n_qubits)
+    if isinstance(dynamics, Closed):
+        exponents = step_exponents(chip, frequencies, samples, t0, dt, dynamics, substeps)
+        return ordered_product(_expm.expm(exponents, max_squarings=options.max_squarings))
+    # In the trace basis a Lindblad generator's first row is zero (trace preservation),
+    # which makes the exponential's products (d^2 - 1)^3 instead of d^6: 1.4x faster
+    # gradients for a qutrit. The basis change leaves ~1e-17 in entries that are exactly
+    # zero in the E_ii basis (e.g. upward population rates): harmless over a pulse's
+    # steps, so idle periods, raised to powers up to 2^40, keep the E_ii basis.
+    exponents = step_exponents(chip, frequencies, samples, t0, dt, dynamics, substeps,
+                               trace_basis=True)
+    steps = _expm.expm(exponents, max_squarings=options.max_squarings, trace_preserving=True)
+    return liouville.from_trace_basis(ordered_product(steps))
 
 
 def ordered_product(mats: jax.Array) -> jax.Array:
@@ -168,7 +192,6 @@ def _inverse_rotation(frame: jax.Array, dynamics: Dynamics) -> jax.Array:
 
 @eqx.filter_jit
 def _exact_propagator(chip, schedule, dt, dynamics, options: ExactSteps):
-    substeps = options.resolve(chip.n_qubits)
     freqs = schedule.frequencies
     total = None
     t0 = jnp.zeros((), jnp.float64)
@@ -177,16 +200,14 @@ def _exact_propagator(chip, schedule, dt, dynamics, options: ExactSteps):
             prop = idle_propagator(chip, freqs, seg.n_samples, t0, dt, dynamics, options)
             t0 = t0 + seg.n_samples * dt
         elif seg.phase is None:
-            exponents = step_exponents(chip, freqs, seg.samples, t0, dt, dynamics, substeps)
-            prop = ordered_product(_expm.expm(exponents, max_squarings=options.max_squarings))
+            prop = driven_propagator(chip, freqs, seg.samples, t0, dt, dynamics, options)
             t0 = t0 + seg.samples.shape[-1] * dt
         else:
             # One channel d plays: the block at (t0, phase) is the block at (0, 0) conjugated
             # by R_c(t0) R_N(phase') with phase' = phase + 2 pi (f_d - f_ref) t0, so a sweep of
             # delays and phases shares one pulse propagator (derivation in the docstring of
             # Driven and of idle_propagator).
-            exponents = step_exponents(chip, freqs, seg.samples, 0.0, dt, dynamics, substeps)
-            prop = ordered_product(_expm.expm(exponents, max_squarings=options.max_squarings))
+            prop = driven_propagator(chip, freqs, seg.samples, 0.0, dt, dynamics, options)
             reference = reference_frequency(freqs)
             phase = seg.phase + 2 * jnp.pi * (freqs[seg.channel] - reference) * t0
             frame = _excitation_rotation(chip, phase, dynamics)
