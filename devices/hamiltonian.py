@@ -86,9 +86,14 @@ def control_coefficients(chip: Chip, frequencies: jax.Array, envelopes: jax.Arra
     """Real coefficients c_k(t), shape (K, T), for channel envelopes (n_channels, T) at times t (T,)."""
     f = frequencies
     nq = chip.n_qubits
-    # rotation of channel d's carrier seen from qubit q's frame: exp(i 2 pi (f_d - f_q) t)
-    rotation = jnp.exp(2j * jnp.pi * (f[:, None, None] - f[None, :, None]) * t)  # (d, q, T)
-    z = jnp.einsum("dq,dt,dqt->qt", chip.crosstalk, envelopes, rotation)
+    if nq == 1:
+        # one channel seen from its own frame: the rotation below is exp(0) = 1 exactly,
+        # and its complex exponentials were a tenth of a closed pulse's simulation time
+        z = chip.crosstalk[0, 0] * envelopes
+    else:
+        # rotation of channel d's carrier seen from qubit q's frame: exp(i 2 pi (f_d - f_q) t)
+        rotation = jnp.exp(2j * jnp.pi * (f[:, None, None] - f[None, :, None]) * t)  # (d, q, T)
+        z = jnp.einsum("dq,dt,dqt->qt", chip.crosstalk, envelopes, rotation)
     scale = _stack(chip, "drive_scale")[:, None]
     drive = jnp.stack([scale * z.real, scale * z.imag], axis=1).reshape(2 * nq, -1)
     pairs = _pairs(nq)
