@@ -10,7 +10,8 @@ Truncation error of the Taylor step: theta^16 / 16! < 1e-16 for ||A||_1 <= theta
 Generators of trace-preserving dynamics, written in a basis whose first element is
 the identity (see devices.liouville), have a zero first row: A = [[0, 0], [b, M]].
 Every polynomial in A keeps the form [[alpha, 0], [v, X]], so products need only
-X1 X2 and X1 v2: an (n-1)^3 product instead of n^3, 1.4x fewer operations for 9x9.
+X1 X2 and X1 v2: (n-1)^3 + (n-1)^2 multiply-adds instead of n^3 (1.27x fewer for 9x9,
+and the 8x8 batched product suits XLA's small-matrix kernels better).
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def expm(a: jax.Array, *, max_squarings: int, trace_preserving: bool = False) ->
     THETA * 2**max_squarings raises (under jit too) rather than losing accuracy.
 
     trace_preserving: a's first row is zero (a trace-preserving generator in a basis led
-    by the identity); that row is then not read, and the product costs (d-1)^3."""
+    by the identity, devices.liouville.to_trace_basis); that row is then not read."""
     if not trace_preserving:
         return _taylor_expm(a, _DenseAlgebra, max_squarings)
     p = _taylor_expm(_Affine(a[..., 0, 0], a[..., 1:, 0], a[..., 1:, 1:]), _AffineAlgebra,

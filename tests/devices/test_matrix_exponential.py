@@ -1,0 +1,65 @@
+"""The batched matrix exponential behind ExactSteps against scipy, dense and in the
+trace-preserving form the open-system pulses use."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
+
+from devices import Chip, Transmon, _expm, hamiltonian, liouville
+
+
+def _lindbladian(rng, d=3):
+    """A random real Lindbladian (liouville's E_ii basis): Hamiltonian plus two jump operators."""
+    h = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+    jumps = 0.3 * (rng.normal(size=(2, d, d)) + 1j * rng.normal(size=(2, d, d)))
+    return np.asarray(liouville.static_generator(jnp.asarray(0.05 * (h + h.conj().T)), jnp.asarray(jumps)))
+
+
+def test_dense_exponential_matches_scipy_at_every_squaring_count():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(40, 3, 3)) + 1j * rng.normal(size=(40, 3, 3))
+    a *= np.geomspace(0.05, 4.0, 40)[:, None, None] / np.abs(a).sum(axis=-2).max(axis=-1)[:, None, None]
+    got = np.asarray(_expm.expm(jnp.asarray(a), max_squarings=3))
+    want = np.stack([scipy.linalg.expm(m) for m in a])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-13 * np.abs(want).max())
+
+
+def test_trace_basis_puts_lindbladian_first_row_to_zero_and_round_trips():
+    gen = _lindbladian(np.random.default_rng(4))
+    moved = np.asarray(liouville.to_trace_basis(jnp.asarray(gen)))
+    assert np.abs(moved[0]).max() < 1e-14 * np.abs(gen).max()
+    assert np.abs(gen[0]).max() > 1e-3  # in the E_ii basis it is not
+    back = np.asarray(liouville.from_trace_basis(jnp.asarray(moved)))
+    np.testing.assert_allclose(back, gen, rtol=0, atol=1e-14 * np.abs(gen).max())
+
+
+def test_trace_preserving_exponential_and_gradient_match_dense():
+    rng = np.random.default_rng(5)
+    gens = np.stack([liouville.to_trace_basis(jnp.asarray(_lindbladian(rng))) for _ in range(12)])
+    gens *= np.geomspace(0.1, 4.0, 12)[:, None, None] / np.abs(gens).sum(axis=-2).max(axis=-1)[:, None, None]
+    gens[:, 0, :] = 0.0  # the rounding-level first row the fast form does not read
+    got = np.asarray(_expm.expm(jnp.asarray(gens), max_squarings=3, trace_preserving=True))
+    want = np.stack([scipy.linalg.expm(m) for m in gens])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-13 * np.abs(want).max())
+
+    weights = jnp.asarray(rng.normal(size=gens.shape))
+
+    def loss(g, fast):
+        return jnp.sum(weights * _expm.expm(g, max_squarings=3, trace_preserving=fast))
+
+    fast, dense = (np.array(jax.grad(loss)(jnp.asarray(gens), f)) for f in (True, False))
+    # the fast form reads only the first row's first entry; elsewhere there its gradient is zero
+    assert np.all(fast[:, 0, 1:] == 0.0)
+    fast[:, 0, 1:], dense[:, 0, 1:] = 0.0, 0.0
+    np.testing.assert_allclose(fast, dense, rtol=0, atol=1e-12 * np.abs(dense).max())
+
+
+def test_open_pulse_steps_in_trace_basis_agree_with_the_plain_exponential():
+    chip = Chip([Transmon(frequency=5.0, anharmonicity=-0.3, drive_scale=0.1, t1=20.0, t2=15.0)])
+    h = hamiltonian.static_hamiltonian(chip, jnp.array([5.01]))
+    gen = liouville.static_generator(h, hamiltonian.collapse_operators(chip)) * 0.5
+    plain = _expm.expm(gen, max_squarings=3)
+    fast = liouville.from_trace_basis(
+        _expm.expm(liouville.to_trace_basis(gen), max_squarings=3, trace_preserving=True))
+    np.testing.assert_allclose(np.asarray(fast), np.asarray(plain), rtol=0, atol=1e-14)
