@@ -104,8 +104,13 @@ def driven_propagator(chip: Chip, frequencies: jax.Array, samples: jax.Array, t0
     # pulse's steps; idle periods, raised to powers up to 2^40, keep the E_ii basis.
     exponents = step_exponents(chip, frequencies, samples, t0, dt, dynamics, substeps,
                                trace_basis=True)
-    steps = _expm.expm(exponents, max_squarings=options.max_squarings, trace_preserving=True)
-    return liouville.from_trace_basis(ordered_product(steps))
+    # Gradients recompute the exponentials rather than store their ~10 intermediates per
+    # step: cheaper when a caller maps over cache-sized chunks (about 10 % on 1000 gates).
+    @jax.checkpoint
+    def product(exponents):
+        steps = _expm.expm(exponents, max_squarings=options.max_squarings, trace_preserving=True)
+        return ordered_product(steps)
+    return liouville.from_trace_basis(product(exponents))
 
 
 def ordered_product(mats: jax.Array) -> jax.Array:
