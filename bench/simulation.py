@@ -17,8 +17,9 @@ Batching. The two batched solvers (ours, dynamiqs) are each timed two ways, and 
 faster counts (the row says which): "vmap", the whole batch at once (dynamiqs: its own
 batching over the pwc arrays), and "map/N", jax.lax.map(one_gate, params, batch_size=N)
 with N = --chunk (default 100), which vmaps over chunks of N gates in a loop. On a CPU
-the chunked form keeps each chunk's intermediates (N x 40 step matrices) in cache:
-ours gets 1.3-2x faster, dynamiqs-expm faster on the closed case only.
+the chunked form keeps each chunk's intermediates (N x 40 step matrices) in cache.
+Ours is usually faster chunked (1.3-2x on the closed and open cases); for dynamiqs the
+winner varies with case and run (Tsit5 mostly chunked, Expm mostly whole-batch).
 
 Correctness gate. Each result is compared with the exact product of step propagators,
 computed independently in numpy with scipy.linalg.expm per sample (gradients: the chain
