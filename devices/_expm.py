@@ -40,23 +40,26 @@ def small_matmul(a: jax.Array, b: jax.Array) -> jax.Array:
 
 
 class _Affine(NamedTuple):
-    """The matrix [[alpha, 0], [v, x]] (first row zero but for its first entry)."""
+    """The matrix [[alpha, 0], [v, x]]: a first row zero but for alpha, which is known
+    at trace time (0 for powers of a trace-preserving generator, the Taylor coefficient
+    for the polynomial's blocks, 1 from there on), so it costs no array operations."""
 
-    alpha: jax.Array  # (...,)
-    v: jax.Array      # (..., n - 1)
-    x: jax.Array      # (..., n - 1, n - 1)
+    alpha: float
+    v: jax.Array  # (..., n - 1)
+    x: jax.Array  # (..., n - 1, n - 1)
 
 
 class _DenseAlgebra:
-    """Batched dense matrices (..., d, d)."""
+    """Batched dense matrices (..., d, d), shifted by their mean eigenvalue trace / d."""
 
     @staticmethod
-    def dim(a):
-        return a.shape[-1]
+    def center(a):
+        mean = jnp.trace(a, axis1=-2, axis2=-1) / a.shape[-1]
+        return _DenseAlgebra.add_identity(a, -mean), mean
 
     @staticmethod
-    def trace(a):
-        return jnp.trace(a, axis1=-2, axis2=-1)
+    def uncenter(p, mean):
+        return jnp.exp(mean)[..., None, None] * p
 
     @staticmethod
     def norm1(a):
@@ -68,8 +71,9 @@ class _DenseAlgebra:
         return a + jnp.asarray(c)[..., None, None] * jnp.eye(a.shape[-1], dtype=a.dtype)
 
     @staticmethod
-    def scale(a, c):
-        return c[..., None, None] * a
+    def combine(terms):
+        """sum of c * m over (c, m) pairs, c a number or one per matrix."""
+        return functools.reduce(jnp.add, [jnp.asarray(c)[..., None, None] * m for c, m in terms])
 
     @staticmethod
     def mul(a, b):
@@ -85,48 +89,48 @@ class _AffineAlgebra:
     """Batched matrices [[alpha, 0], [v, x]] as _Affine triples."""
 
     @staticmethod
-    def dim(a):
-        return a.x.shape[-1] + 1
+    def center(a):
+        # no shift: a trace-preserving generator's trace is only its decay rates, tiny next
+        # to its norm, and shifting would make alpha an array
+        return a, None
 
     @staticmethod
-    def trace(a):
-        return a.alpha + jnp.trace(a.x, axis1=-2, axis2=-1)
+    def uncenter(p, mean):
+        return p
 
     @staticmethod
     def norm1(a):
-        first = jnp.abs(a.alpha) + jnp.sum(jnp.abs(a.v), axis=-1)
+        first = abs(a.alpha) + jnp.sum(jnp.abs(a.v), axis=-1)
         return jnp.maximum(first, jnp.max(jnp.sum(jnp.abs(a.x), axis=-2), axis=-1))
 
     @staticmethod
-    def add_identity(a, c):
+    def add_identity(a, c: float):
         return _Affine(a.alpha + c, a.v, _DenseAlgebra.add_identity(a.x, c))
 
     @staticmethod
-    def scale(a, c):
-        return _Affine(c * a.alpha, c[..., None] * a.v, c[..., None, None] * a.x)
+    def combine(terms):
+        if any(m.alpha != 0.0 for c, m in terms if not isinstance(c, float)):
+            raise ValueError("a per-matrix factor would make alpha an array")
+        alpha = sum(c * m.alpha for c, m in terms if isinstance(c, float))
+        v = functools.reduce(jnp.add, [jnp.asarray(c)[..., None] * m.v for c, m in terms])
+        return _Affine(alpha, v, _DenseAlgebra.combine([(c, m.x) for c, m in terms]))
 
     @staticmethod
     def mul(a, b):
-        v = a.v * b.alpha[..., None] + jnp.sum(a.x * b.v[..., None, :], axis=-1)
+        v = jnp.sum(a.x * b.v[..., None, :], axis=-1)
+        if b.alpha != 0.0:
+            v = v + b.alpha * a.v
         return _Affine(a.alpha * b.alpha, v, small_matmul(a.x, b.x))
 
     @staticmethod
     def identity_where(keep, a):
-        return _Affine(jnp.where(keep, a.alpha, 1.0), jnp.where(keep[..., None], a.v, 0.0),
-                       _DenseAlgebra.identity_where(keep, a.x))
-
-
-def _combine(terms):
-    """sum c * m over (c, m) pairs of matrices in one algebra (c a Python float)."""
-    coeffs = [t[0] for t in terms]
-    return jax.tree.map(lambda *xs: functools.reduce(jnp.add, [c * x for c, x in zip(coeffs, xs)]),
-                        *[t[1] for t in terms])
+        if a.alpha != 1.0:
+            raise ValueError("a masked squaring needs alpha = 1, the identity's")
+        return _Affine(1.0, jnp.where(keep[..., None], a.v, 0.0), _DenseAlgebra.identity_where(keep, a.x))
 
 
 def _taylor_expm(a, alg, max_squarings: int):
-    d = alg.dim(a)
-    mean = alg.trace(a) / d
-    a = alg.add_identity(a, -mean)
+    a, mean = alg.center(a)
     norm = alg.norm1(a)
     limit = THETA * 2.0**max_squarings
     a = eqx.error_if(
@@ -136,22 +140,22 @@ def _taylor_expm(a, alg, max_squarings: int):
         "also divide idle periods) or a larger ExactSteps(max_squarings=...).",
     )
     s = jnp.clip(jnp.ceil(jnp.log2(jnp.maximum(norm, 1e-300) / THETA)), 0, max_squarings)
-    a = alg.scale(a, 2.0**-s)
+    a = alg.combine([(2.0**-s, a)])
     a2 = alg.mul(a, a)
     a3 = alg.mul(a2, a)
     a4 = alg.mul(a2, a2)
     c = _COEFFS
-    blocks = [alg.add_identity(_combine([(c[4 * k + 1], a), (c[4 * k + 2], a2), (c[4 * k + 3], a3)]),
+    blocks = [alg.add_identity(alg.combine([(c[4 * k + 1], a), (c[4 * k + 2], a2), (c[4 * k + 3], a3)]),
                                c[4 * k])
               for k in range(4)]
     p = blocks[3]
     for k in (2, 1, 0):
-        p = jax.tree.map(jnp.add, blocks[k], alg.mul(a4, p))
+        p = alg.combine([(1.0, blocks[k]), (1.0, alg.mul(a4, p))])
     for k in range(max_squarings):
         # p @ (p or I), not where(k < s, p @ p, p): XLA fuses this form into the product
         # loop; the other materialised both branches and made the 3x3 exponential 2x slower.
         p = alg.mul(p, alg.identity_where(k < s, p))
-    return alg.scale(p, jnp.exp(mean))
+    return alg.uncenter(p, mean)
 
 
 def expm(a: jax.Array, *, max_squarings: int, trace_preserving: bool = False) -> jax.Array:
@@ -159,11 +163,11 @@ def expm(a: jax.Array, *, max_squarings: int, trace_preserving: bool = False) ->
     THETA * 2**max_squarings raises (under jit too) rather than losing accuracy.
 
     trace_preserving: a's first row is zero (a trace-preserving generator in a basis led
-    by the identity, devices.liouville.to_trace_basis); that row is then not read."""
+    by the identity, devices.liouville.to_trace_basis); that row is then not read, and
+    exp(a)'s first row is exactly (1, 0, ..., 0)."""
     if not trace_preserving:
         return _taylor_expm(a, _DenseAlgebra, max_squarings)
-    p = _taylor_expm(_Affine(a[..., 0, 0], a[..., 1:, 0], a[..., 1:, 1:]), _AffineAlgebra,
-                     max_squarings)
-    top = jnp.concatenate([p.alpha[..., None], jnp.zeros_like(p.v)], axis=-1)
+    p = _taylor_expm(_Affine(0.0, a[..., 1:, 0], a[..., 1:, 1:]), _AffineAlgebra, max_squarings)
+    top = jnp.concatenate([jnp.ones_like(p.v[..., :1]), jnp.zeros_like(p.v)], axis=-1)
     bottom = jnp.concatenate([p.v[..., :, None], p.x], axis=-1)
     return jnp.concatenate([top[..., None, :], bottom], axis=-2)

@@ -48,11 +48,10 @@ def test_trace_preserving_exponential_and_gradient_match_dense():
     def loss(g, fast):
         return jnp.sum(weights * _expm.expm(g, max_squarings=3, trace_preserving=fast))
 
-    fast, dense = (np.array(jax.grad(loss)(jnp.asarray(gens), f)) for f in (True, False))
-    # the fast form reads only the first row's first entry; elsewhere there its gradient is zero
-    assert np.all(fast[:, 0, 1:] == 0.0)
-    fast[:, 0, 1:], dense[:, 0, 1:] = 0.0, 0.0
-    np.testing.assert_allclose(fast, dense, rtol=0, atol=1e-12 * np.abs(dense).max())
+    fast, dense = (np.asarray(jax.grad(loss)(jnp.asarray(gens), f)) for f in (True, False))
+    # the fast form never reads the first row, so its gradient there is zero
+    assert np.all(fast[:, 0, :] == 0.0)
+    np.testing.assert_allclose(fast[:, 1:], dense[:, 1:], rtol=0, atol=1e-12 * np.abs(dense).max())
 
 
 def test_open_pulse_steps_in_trace_basis_agree_with_the_plain_exponential():
