@@ -4,6 +4,9 @@ Robust control averages a pulse's error over such an ensemble with `jax.vmap`. A
 ensemble is drawn either from a DeviceSpec (its nominal values and fabrication spread;
 model learning writes a learned model as such a spec, nominal = learned values and
 spread = their standard errors) or around a given Transmon with an explicit spread.
+`posterior_spread` builds that spread from learned values and standard errors: a parameter
+the data left unconstrained (standard error NaN) varies by the prior's fabrication spread,
+never by zero, which would claim it known exactly.
 The distributions are those of `devices.simulated.fabricate`: normal for frequency and
 anharmonicity, log-normal for drive scale, T1 and T2 (so they stay positive).
 """
@@ -94,6 +97,38 @@ def spec_spread(spec: DeviceSpec) -> dict[str, float]:
     fab = spec.fabrication
     return {"frequency": fab.frequency, "anharmonicity": fab.anharmonicity,
             "drive_scale_rel": fab.drive_scale_rel, "t1_rel": fab.t1_rel, "t2_rel": fab.t2_rel}
+
+
+# learned parameter -> (its spread key, whether that spread is relative to the value)
+_POSTERIOR_KEYS = {"frequency": ("frequency", False), "anharmonicity": ("anharmonicity", False),
+                   "drive_scale": ("drive_scale_rel", True), "t1": ("t1_rel", True), "t2": ("t2_rel", True)}
+
+
+def posterior_spread(values: Mapping[str, float], stderr: Mapping[str, float], prior: DeviceSpec) -> dict[str, float]:
+    """The 1-sigma ensemble spread around learned `values` (frequency and anharmonicity in GHz,
+    drive_scale, t1 and t2 relative): each parameter's standard error, or, where it is NaN or
+    missing (the data did not constrain it, or it was held fixed), the prior's fabrication spread."""
+    for label, arg in (("values", values), ("stderr", stderr)):
+        if not isinstance(arg, Mapping):
+            raise ValueError(f"Argument `{label}` must be a dict of name -> number, but is {type(arg).__name__}.")
+    if not isinstance(prior, DeviceSpec):
+        raise ValueError(f"Argument `prior` must be a DeviceSpec, but is {type(prior).__name__}.")
+    prior_spread = spec_spread(prior)
+    out = {}
+    for name, (key, relative) in _POSTERIOR_KEYS.items():
+        value = values.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"values[{name!r}] is {value!r}, but must be a finite number (the learned {name}).")
+        if relative and value <= 0:
+            raise ValueError(f"values[{name!r}] is {value!r}, but must be > 0: its spread is relative to it.")
+        error = stderr.get(name, math.nan)
+        if isinstance(error, bool) or not isinstance(error, (int, float)) or error < 0:
+            raise ValueError(f"stderr[{name!r}] is {error!r}, but must be a number >= 0, or NaN where not learned.")
+        if not math.isfinite(error):
+            out[key] = prior_spread[key]
+        else:
+            out[key] = float(error) / float(value) if relative else float(error)
+    return out
 
 
 def nominal_transmon(spec: DeviceSpec, qubit: int, n_levels: int = 3) -> Transmon:

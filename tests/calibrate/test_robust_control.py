@@ -22,7 +22,14 @@ import numpy as np
 import pytest
 
 from calibrate.ml import robust_control as rc
-from calibrate.ml.ensemble import SPREAD_KEYS, ensemble_around, ensemble_from_spec, ensemble_size, member
+from calibrate.ml.ensemble import (
+    SPREAD_KEYS,
+    ensemble_around,
+    ensemble_from_spec,
+    ensemble_size,
+    member,
+    posterior_spread,
+)
 from calibrate.ml.pulse_shapes import (
     GAIN_AT_CUTOFF,
     BoundedSamples,
@@ -138,6 +145,34 @@ def test_ensemble_around_draws_the_spread_as_one_batched_chip():
         ensemble_around(TRANSMON, {"freq": 1e-3}, 4, 0)
     with pytest.raises(ValueError, match=r"Qubit 2 is not on sim-1q"):
         ensemble_from_spec(SPEC, 2, 4, 0)
+
+
+def test_posterior_spread_gives_unconstrained_parameters_the_prior_spread():
+    # a model learned without a DRAG dataset: the anharmonicity is not learned (NaN), T1 and T2 were held fixed
+    values = {"frequency": 5.0012, "anharmonicity": -0.24, "drive_scale": 0.081, "t1": 80e3, "t2": 60e3}
+    stderr = {"frequency": 4e-6, "anharmonicity": float("nan"), "drive_scale": 0.081 * 0.003,
+              "t1": float("nan"), "t2": float("nan")}
+    spread = posterior_spread(values, stderr, SPEC)
+    fab = SPEC.fabrication
+    assert spread == pytest.approx({"frequency": 4e-6, "anharmonicity": fab.anharmonicity,
+                                    "drive_scale_rel": 0.003, "t1_rel": fab.t1_rel, "t2_rel": fab.t2_rel})
+    centre = Transmon(frequency=values["frequency"], anharmonicity=values["anharmonicity"],
+                      drive_scale=values["drive_scale"], t1=values["t1"], t2=values["t2"],
+                      readout_p01=0.02, readout_p10=0.04)
+    models = ensemble_around(centre, spread, 400, seed=5).transmons[0]
+    # the unconstrained anharmonicity varies as the prior says (6 MHz), not by zero
+    assert np.asarray(models.anharmonicity).std() == pytest.approx(fab.anharmonicity, rel=0.15)
+    assert np.asarray(models.frequency).std() == pytest.approx(4e-6, rel=0.15)
+    known = posterior_spread(values, {**stderr, "anharmonicity": 0.0}, SPEC)
+    assert known["anharmonicity"] == 0.0  # a (claimed) exact value stays exact
+    missing = posterior_spread(values, {"frequency": 4e-6}, SPEC)
+    assert missing["drive_scale_rel"] == fab.drive_scale_rel and missing["frequency"] == 4e-6
+    with pytest.raises(ValueError, match=r"stderr\['frequency'\] is -1e-06, but must be a number >= 0, or NaN"):
+        posterior_spread(values, {**stderr, "frequency": -1e-6}, SPEC)
+    with pytest.raises(ValueError, match=r"values\['t1'\] is 0.0, but must be > 0"):
+        posterior_spread({**values, "t1": 0.0}, stderr, SPEC)
+    with pytest.raises(ValueError, match=r"values\['anharmonicity'\] is nan, but must be a finite number"):
+        posterior_spread({**values, "anharmonicity": float("nan")}, stderr, SPEC)
 
 
 # --- the loss and its optimization ----------------------------------------------------------
