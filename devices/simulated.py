@@ -20,7 +20,7 @@ from devices._validate import DeviceModelError
 from devices.chip import Chip
 from devices.device_spec import DeviceSpec
 from devices.dressing import dressed_transmon
-from devices.drift import DriftState, advance_drift, apply_drift
+from devices.drift import DriftPath, apply_drift
 from devices.options import Open
 from devices.schedule import Schedule
 from devices.sequences import GateSequence, evolve_program
@@ -119,8 +119,10 @@ class SimulatedDevice:
         self.name = spec.name
         self.seed = seed
         self._fabricated = fabricate(spec, np.random.default_rng([seed, 0]))
-        self._drift = DriftState.zero(spec.n_qubits)
-        self._drift_rng = np.random.default_rng([seed, 1])
+        # The drift is a function of (seed, clock) alone: runs and advance() calls only move
+        # the clock, so copies of one device run differently see the same drift (paired).
+        self._drift = DriftPath(seed, spec.n_qubits, spec.drift)
+        self._injected = (0.0,) * spec.n_qubits  # GHz, from jump_frequency: events, not drift
         self._shot_rng = np.random.default_rng([seed, 2])
         self._clock = 0.0  # seconds
         self._current: Chip | None = None
@@ -158,9 +160,9 @@ class SimulatedDevice:
     # --- time ------------------------------------------------------------------------
     def advance(self, *, hours: float) -> None:
         """Move the clock on by `hours`, drifting the hidden parameters."""
-        if not hours >= 0:
-            raise DeviceModelError(f"Argument `hours` must be >= 0, but is {hours!r}.")
-        self._drift = advance_drift(self._drift, hours, self.spec.drift, self._drift_rng)
+        if (isinstance(hours, bool) or not isinstance(hours, (int, float, np.integer, np.floating))
+                or not (np.isfinite(hours) and hours >= 0)):
+            raise DeviceModelError(f"Argument `hours` must be finite and >= 0, but is {hours!r}.")
         self._clock += hours * 3600.0
         self._current = None
 
@@ -171,18 +173,17 @@ class SimulatedDevice:
             raise DeviceModelError(f"Qubit {qubit} is not on device {self.name}: it has qubits {list(self.qubits)}.")
         if not np.isfinite(ghz):
             raise DeviceModelError(f"Argument `ghz` must be finite, but is {ghz!r}.")
-        walk = list(self._drift.walk)
-        walk[qubit] += float(ghz)
-        self._drift = DriftState(walk=tuple(walk), telegraph=self._drift.telegraph,
-                                 log_amplitude=self._drift.log_amplitude, log_t1=self._drift.log_t1)
+        injected = list(self._injected)
+        injected[qubit] += float(ghz)
+        self._injected = tuple(injected)
         self._current = None
 
     # --- persistence: a simulated device continues between commands ------------------
     def state(self) -> dict:
-        """Everything that changes as the device runs (JSON-able): clock, drift, RNGs."""
-        return {"device": self.name, "seed": self.seed, "clock_s": self._clock, "drift": self._drift.as_dict(),
-                "drift_rng": self._drift_rng.bit_generator.state,
-                "shot_rng": self._shot_rng.bit_generator.state}
+        """Everything that changes as the device runs (JSON-able): the clock (which fixes the
+        drift), injected frequency jumps and the shot RNG."""
+        return {"device": self.name, "seed": self.seed, "clock_s": self._clock,
+                "injected_ghz": list(self._injected), "shot_rng": self._shot_rng.bit_generator.state}
 
     def restore(self, state: dict) -> None:
         """Continue from `state()` of a device with the same spec and seed."""
@@ -190,9 +191,20 @@ class SimulatedDevice:
             raise DeviceModelError(
                 f"Saved state is of device {state.get('device')!r} seed {state.get('seed')!r}, "
                 f"not {self.name!r} seed {self.seed}.")
-        self._clock = float(state["clock_s"])
-        self._drift = DriftState.from_dict(state["drift"])
-        self._drift_rng.bit_generator.state = state["drift_rng"]
+        clock = state.get("clock_s")
+        if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not (np.isfinite(clock) and clock >= 0):
+            raise DeviceModelError(f"Saved state's `clock_s` must be a finite number >= 0, but is {clock!r}.")
+        # States saved before the drift became a function of (seed, clock) carry `drift` and
+        # `drift_rng` instead of `injected_ghz`: only their clock is taken, and the drift is
+        # recomputed from seed and clock (so it differs from the saved realisation; jumps
+        # injected then were folded into that drift and are not recovered).
+        injected = state.get("injected_ghz", [0.0] * self.spec.n_qubits)
+        if (not isinstance(injected, (list, tuple)) or len(injected) != self.spec.n_qubits
+                or not all(isinstance(x, (int, float)) and np.isfinite(x) for x in injected)):
+            raise DeviceModelError(f"Saved state's `injected_ghz` must be {self.spec.n_qubits} finite numbers "
+                                   f"(one per qubit), but is {injected!r}.")
+        self._clock = float(clock)
+        self._injected = tuple(float(x) for x in injected)
         self._shot_rng.bit_generator.state = state["shot_rng"]
         self._current = None
 
@@ -200,7 +212,8 @@ class SimulatedDevice:
     def truth(self) -> Chip:
         """The true chip now. Only tests, benchmarks and truth reports may call this."""
         if self._current is None:
-            self._current = apply_drift(self._fabricated, self._drift, self.spec.drift)
+            drift = self._drift.at(self._clock / 3600.0).shifted(self._injected)
+            self._current = apply_drift(self._fabricated, drift, self.spec.drift)
         return self._current
 
     # --- internals -------------------------------------------------------------------
