@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+MAX_LEVELS = 6  # a transmon's levels above 5 matter for no single-qubit gate we simulate
 
 
 class DeviceSpecError(ValueError):
@@ -69,6 +70,9 @@ class DeviceSpec:
     fabrication: FabricationSpread
     drift: DriftSpec
     source: str
+    # levels each simulated transmon keeps: 3 by default (the calibration's own models
+    # assume 2-3); more describe a real transmon's higher levels, for off-model studies
+    n_levels: int = 3
 
     @property
     def n_qubits(self) -> int:
@@ -105,8 +109,8 @@ class _Table:
             raise self._fail(key, f"is {value!r}, but must satisfy {lo}{key}{hi}.")
         return float(value)
 
-    def integer(self, key: str, *, low: int, high: int) -> int:
-        value = self.data.get(key)
+    def integer(self, key: str, *, low: int, high: int, default: int | None = None) -> int:
+        value = self.data.get(key, default)
         self.used.add(key)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise self._fail(key, f"is {value!r}, but must be an integer in {low}..{high}.")
@@ -124,6 +128,11 @@ class _Table:
         if key not in self.data:
             raise DeviceSpecError(f"{self.source}: {self.where} is missing the table [{key}].")
         return _Table(self.data[key], f"{self.where}.{key}" if self.where != "file" else key, self.source)
+
+    def optional_table(self, key: str) -> "_Table":
+        """[key] if the file has it, else an empty table (every key at its default)."""
+        self.used.add(key)
+        return _Table(self.data.get(key, {}), key, self.source)
 
     def tables(self, key: str, *, required: bool) -> list["_Table"]:
         self.used.add(key)
@@ -172,6 +181,7 @@ def parse_spec(data: dict, source: str) -> DeviceSpec:
         )
     awg, gates = root.table("awg"), root.table("gates")
     fab, drift = root.table("fabrication"), root.table("drift")
+    simulation = root.optional_table("simulation")
     qubits = tuple(_qubit(t) for t in root.tables("qubits", required=True))
     n = len(qubits)
     couplings = []
@@ -222,8 +232,9 @@ def parse_spec(data: dict, source: str) -> DeviceSpec:
             t1_correlation_hours=drift.number("t1_correlation_h", low=0, low_open=True),
         ),
         source=source,
+        n_levels=simulation.integer("n_levels", low=2, high=MAX_LEVELS, default=3),
     )
-    for t in (awg, gates, fab, drift, root):
+    for t in (awg, gates, fab, drift, simulation, root):
         t.done()
     for name, value in (("x_duration_ns", spec.x_duration), ("max_schedule_us", spec.max_schedule)):
         if abs(value / spec.dt - round(value / spec.dt)) > 1e-9 * value / spec.dt:

@@ -45,6 +45,7 @@ def fabricate(spec: DeviceSpec, rng: np.random.Generator) -> Chip:
             t1=t1, t2=t2,
             readout_p01=float(np.clip(q.readout_p01 + fab.readout_abs * g[5], 1e-3, 0.3)),
             readout_p10=float(np.clip(q.readout_p10 + fab.readout_abs * g[6], 1e-3, 0.3)),
+            n_levels=spec.n_levels,
         ))
     n = spec.n_qubits
     couplings = np.zeros((n, n))
