@@ -123,8 +123,11 @@ def _qiskit_signals(p):
 def qiskit_expm(open_, grad, chunk):
     """qiskit-dynamics' exact path for a piecewise-constant model: jax_expm with one step per
     AWG sample and magnus_order=1 (the generator at the step's midpoint, which is the sample's
-    value), batched with jax like ours. t_span and y0 are numpy constants: the fixed-step
-    solvers size their step grid with numpy, which a traced t_span would break."""
+    value), batched with jax like ours. Exact here because the signals have no carrier (the
+    model is in the rotating frame); with a carrier, a step of half its period would alias.
+    t_span and y0 are numpy constants: the fixed-step solvers size their step grid with
+    numpy, which a traced t_span would break. The jitted batch function takes one float64
+    array, so no weak-typed scalar can trigger a recompile (the benchmark flags any)."""
     solver, y0 = _qiskit_solver(open_)
 
     def one(p):
