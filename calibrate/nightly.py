@@ -3,8 +3,10 @@
 One task per device: a device's qubits share its clock and drift, so they run in turn
 within the task, while devices run side by side on the workers. Each task opens the
 store by URL itself and writes its node updates as it goes, so a worker lost mid-night
-leaves every finished update stored. With `days`, a simulated device advances one day
-of drift between nights, so a month of operation replays in minutes.
+leaves every finished update stored. With `days`, a simulated device's clock moves on to
+the start of its next day between nights (as a nightly cron job starts), so a month of
+operation replays in minutes, and strategies that spend different device time per night
+meet the same drift at the same clocks.
 
 Executors are option objects: `Serial()` runs in this process (the reference the Dask
 result must equal), `LocalDask(workers)` starts a LocalCluster, `DaskScheduler(address)`
@@ -67,7 +69,8 @@ def night_task(job: NightlyJob, target: NightlyDevice) -> list[dict]:
         for _ in range(max(job.days, 1)):
             device = open_device(store, spec, target.seed)
             if job.days:
-                device.advance(hours=HOURS_PER_DAY)
+                day_s = HOURS_PER_DAY * 3600.0
+                device.advance(hours=((device.now() // day_s + 1.0) * day_s - device.now()) / 3600.0)
             request = RunRequest(spec=spec, seed=target.seed, qubits=tuple(range(spec.n_qubits)), graph=graph,
                                  strategy=strategy, data_dir=data_dir, command="nightly")
             reports.append(run_calibration(store, request, device=device))
