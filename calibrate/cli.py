@@ -1,7 +1,10 @@
 """The `calibrate` command.
 
 Every command takes --json and then prints exactly one JSON object on stdout.
-Exit status: 0 success, 1 calibration finished with failed nodes, 2 bad input.
+Exit status: 0 success, 1 calibration finished with failed nodes, 2 bad input (nothing
+written; with --json `{"error": ...}`), 3 crashed or the store failed mid-run (`run` and
+`nightly`: the run is recorded as "error" with its reason where the store still answers;
+with --json `{"error": ..., "run_id": ..., "recorded": ...}`), 130 interrupted (Ctrl-C).
 Heavy imports (JAX) happen inside commands so that --help stays instant.
 """
 
@@ -22,6 +25,8 @@ app.add_typer(device_app, name="device")
 
 console = Console()
 EXIT_BAD_INPUT = 2
+EXIT_CRASHED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it; click's default (1) would read as "failed nodes"
 
 DeviceOption = Annotated[str, typer.Option("--device", help="Catalog name (see `device list`) or path of a device TOML file.")]
 SeedOption = Annotated[int, typer.Option("--seed", min=0, help="Draws the concrete simulated device from its fabrication prior.")]
@@ -35,6 +40,17 @@ def fail(message: str, as_json: bool) -> NoReturn:
     # soft_wrap: no line breaks inside the message, so paths and values stay whole for scripts
     Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def crashed(message: str, as_json: bool, *, run_id: int | None, recorded: bool) -> NoReturn:
+    """A crash or a store failure after the input was accepted: exit status 3. `run_id` names
+    the run the store created (None: none), `recorded` whether it holds the run as "error"."""
+    if as_json:
+        print(json.dumps({"error": message, "run_id": run_id, "recorded": recorded}))
+    where = "" if run_id is None else (f" (run {run_id}, recorded as error)" if recorded else
+                                       f" (run {run_id}; the store could not record it as error)")
+    Console(stderr=True).print(f"[bold red]error:[/] {message}{where}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_CRASHED)
 
 
 def emit(obj: dict) -> None:
@@ -120,17 +136,26 @@ GraphOption = Annotated[Optional[str], typer.Option("--graph", help="Built-in gr
 
 
 def _guarded(as_json: bool, body) -> None:
-    """Run a store-backed command: bad input of any kind exits 2 with its message."""
+    """Run a store-backed command: bad input of any kind exits 2 with its message; a run that
+    crashed or whose store failed after it started (RunError) exits 3; Ctrl-C exits 130."""
     from calibrate.graph.spec import GraphError
+    from calibrate.run import RunError
     from calibrate.store import StoreError
     from devices import DeviceModelError
     from devices.device_spec import DeviceSpecError
 
     try:
         status = body()
+    except RunError as exc:
+        crashed(exc.message, as_json, run_id=exc.run_id, recorded=exc.recorded)
     except (KeyError, ValueError, DeviceSpecError, DeviceModelError, GraphError, StoreError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         fail(str(message), as_json)
+    except KeyboardInterrupt:
+        if as_json:
+            print(json.dumps({"error": "interrupted (KeyboardInterrupt)"}))
+        Console(stderr=True).print("[bold red]interrupted[/]", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     raise typer.Exit(status)
 
 
@@ -147,7 +172,10 @@ def run(
 ) -> None:
     """Maintain the calibration graph on all or chosen qubits (Kelly et al.'s policy).
 
-    Exit status 1 when some node failed (the others still ran), 2 on bad input."""
+    Exit status 0 when every qubit is calibrated, 1 when some node failed (the others still
+    ran), 2 on bad input (nothing written), 3 when the run crashed or its store failed (the run
+    is recorded as error where the store still answers; finished node updates stay, the
+    interrupted node wrote nothing)."""
     from calibrate.run_cli import run_command
 
     _guarded(as_json, lambda: run_command(device=device, seed=seed, qubits=qubits, store_url=store, graph=graph,
@@ -209,7 +237,11 @@ def nightly(
     report_dir: Annotated[Optional[str], typer.Option("--report-dir", help="Write an offline HTML report per device and night into this folder (see `calibrate report`).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Maintain every qubit of one or many devices as Dask tasks, night after night."""
+    """Maintain every qubit of one or many devices as Dask tasks, night after night.
+
+    Exit status, the worst over the devices: 3 when a device crashed or its store writes failed
+    (the other devices still run; see `errors`), else 1 when a night had failed nodes, else 0;
+    2 on bad input, before anything ran (nothing written)."""
     from calibrate.nightly_cli import nightly_command
 
     _guarded(as_json, lambda: nightly_command(devices=device, seeds=seeds, days=simulate_days, scheduler=scheduler,

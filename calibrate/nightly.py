@@ -11,6 +11,10 @@ meet the same drift at the same clocks.
 Executors are option objects: `Serial()` runs in this process (the reference the Dask
 result must equal), `LocalDask(workers)` starts a LocalCluster, `DaskScheduler(address)`
 uses an existing cluster.
+
+A device whose task crashes (or whose store writes fail) stops its own nights only: every
+other device runs to the end, and `run_nightly` then raises `NightlyCrashed` with every
+report that finished and one `DeviceCrash` per stopped device (its night, run id and reason).
 """
 
 from __future__ import annotations
@@ -52,8 +56,59 @@ class NightlyJob:
     data_dir: str | None = None
 
 
+@dataclass(frozen=True)
+class DeviceCrash:
+    """How one device's nights stopped: the night, its run (None if the store never created
+    one), whether the run is recorded as "error", and the reason."""
+    device: str
+    seed: int
+    night: int
+    run_id: int | None
+    recorded: bool
+    error: str
+
+
+class DeviceCrashed(Exception):
+    """Raised by `night_task`: the nights a device finished, and how the next one crashed."""
+
+    def __init__(self, reports: list[dict], crash: DeviceCrash):
+        super().__init__(reports, crash)  # all in args: it pickles back from a Dask worker
+        self.reports, self.crash = reports, crash
+
+    def __str__(self) -> str:
+        return f"{self.crash.device} seed {self.crash.seed} night {self.crash.night}: {self.crash.error}"
+
+
+class NightlyCrashed(Exception):
+    """Some devices crashed; `reports` holds every device's finished nights (as run_nightly
+    returns them) and `crashes` how each stopped device ended."""
+
+    def __init__(self, reports: list[list[dict]], crashes: list[DeviceCrash]):
+        super().__init__(reports, crashes)
+        self.reports, self.crashes = reports, crashes
+
+    def __str__(self) -> str:
+        return "; ".join(f"{c.device} seed {c.seed} night {c.night}: {c.error}" for c in self.crashes)
+
+
 def night_task(job: NightlyJob, target: NightlyDevice) -> list[dict]:
-    """Every night of one device (runs on a worker): the run report of each night."""
+    """Every night of one device (runs on a worker): the run report of each night.
+    Raises DeviceCrashed, with the nights that finished, when a night crashes."""
+    from calibrate.run import RunError, crash_reason
+
+    reports: list[dict] = []
+    try:
+        _nights(job, target, reports)
+    except RunError as exc:
+        raise DeviceCrashed(reports, DeviceCrash(target.device, target.seed, len(reports), exc.run_id,
+                                                 exc.recorded, exc.message)) from exc
+    except Exception as exc:  # before a run started: loading the device or graph, opening the store
+        raise DeviceCrashed(reports, DeviceCrash(target.device, target.seed, len(reports), None, False,
+                                                 crash_reason(exc, "before the night's run started"))) from exc
+    return reports
+
+
+def _nights(job: NightlyJob, target: NightlyDevice, reports: list[dict]) -> None:
     from calibrate.graph.toml import load_graph
     from calibrate.run import Maintain, RecalibrateAll, RunRequest, open_device, run_calibration
     from calibrate.run_cli import data_dir_for
@@ -63,7 +118,6 @@ def night_task(job: NightlyJob, target: NightlyDevice) -> list[dict]:
     spec = load_spec(target.device)
     graph = load_graph(job.graph)
     strategy = RecalibrateAll() if job.recalibrate_all else Maintain()
-    reports = []
     with Store.open(job.store_url) as store:
         data_dir = data_dir_for(store, job.data_dir)
         for _ in range(max(job.days, 1)):
@@ -74,39 +128,61 @@ def night_task(job: NightlyJob, target: NightlyDevice) -> list[dict]:
             request = RunRequest(spec=spec, seed=target.seed, qubits=tuple(range(spec.n_qubits)), graph=graph,
                                  strategy=strategy, data_dir=data_dir, command="nightly")
             reports.append(run_calibration(store, request, device=device))
-    return reports
 
 
 def run_nightly(job: NightlyJob, executor: Serial | LocalDask | DaskScheduler = LocalDask(),
                 on_done: Callable[[NightlyDevice], None] = lambda target: None) -> list[list[dict]]:
-    """The nightly reports, per device in the order given."""
+    """The nightly reports, per device in the order given. When devices crashed, raises
+    NightlyCrashed after every other device has finished, with all the reports there are."""
     if isinstance(executor, Serial):
-        out = []
+        outcomes = []
         for target in job.devices:
-            out.append(night_task(job, target))
+            try:
+                outcomes.append(night_task(job, target))
+            except DeviceCrashed as exc:
+                outcomes.append(exc)
             on_done(target)
-        return out
+        return _reports_or_raise(outcomes)
     from dask.distributed import Client, LocalCluster
 
     if isinstance(executor, LocalDask):
         # One thread per worker process: JAX already uses the cores a worker has.
         with LocalCluster(n_workers=executor.workers, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
-            return _gather(client, job, on_done)
+            return _reports_or_raise(_gather(client, job, on_done))
     with Client(executor.address, timeout="10s") as client:
-        return _gather(client, job, on_done)
+        return _reports_or_raise(_gather(client, job, on_done))
 
 
-def _gather(client, job: NightlyJob, on_done) -> list[list[dict]]:
+def _gather(client, job: NightlyJob, on_done) -> list[list[dict] | DeviceCrashed]:
+    """Each device's reports, or its DeviceCrashed: one device's crash hides no other's result."""
     from dask.distributed import as_completed
+
+    from calibrate.run import crash_reason
 
     futures = [client.submit(night_task, job, target, pure=False, key=f"night-{i}-{target.device}-{target.seed}")
                for i, target in enumerate(job.devices)]
     targets = {f.key: t for f, t in zip(futures, job.devices)}
+    outcomes: dict[str, list[dict] | DeviceCrashed] = {}
     for future in as_completed(futures):
-        future.result()  # a task's exception surfaces here, with its traceback
+        try:
+            outcomes[future.key] = future.result()
+        except DeviceCrashed as exc:
+            outcomes[future.key] = exc
+        except Exception as exc:  # the task never reported: its worker died, or the cluster failed
+            target = targets[future.key]
+            outcomes[future.key] = DeviceCrashed([], DeviceCrash(target.device, target.seed, 0, None, False,
+                                                                 crash_reason(exc, "in its Dask task")))
         on_done(targets[future.key])
-    return client.gather(futures)
+    return [outcomes[f.key] for f in futures]
+
+
+def _reports_or_raise(outcomes: list[list[dict] | DeviceCrashed]) -> list[list[dict]]:
+    crashes = [o for o in outcomes if isinstance(o, DeviceCrashed)]
+    reports = [o.reports if isinstance(o, DeviceCrashed) else o for o in outcomes]
+    if crashes:
+        raise NightlyCrashed(reports, [c.crash for c in crashes])
+    return reports
 
 
 def summarize(reports: list[list[dict]]) -> dict:

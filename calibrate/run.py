@@ -4,6 +4,12 @@ recording everything in the store, and report in the JSON contract of DESIGN.md.
 A simulated device's state (clock, drift, random streams) lives in the store, so a
 second run continues the same device. It is saved after every qubit: a killed run
 loses at most the device time of one qubit, never a stored value.
+
+A run that crashes, or whose store fails, after its run row exists raises `RunError`: the
+run is recorded with status "error" and the reason in its summary (`{"error": reason}`)
+where the store still answers. Every node update is one transaction, so the interrupted
+node wrote nothing; the nodes finished before it keep their whole updates (`calibrate
+revert --run ID` undoes them), and every other value stays current.
 """
 
 from __future__ import annotations
@@ -65,40 +71,99 @@ def check_qubits(spec: DeviceSpec, qubits: Sequence[int] | None) -> tuple[int, .
     return tuple(dict.fromkeys(qubits))
 
 
+class RunError(Exception):
+    """A run stopped by a crash or a store failure. `run_id` is its row in the store (None when
+    it stopped before the store created one); `recorded` says whether the store took the run's
+    "error" status and reason (False: the store no longer answered, the run stays "running")."""
+
+    def __init__(self, message: str, run_id: int | None = None, recorded: bool = False):
+        super().__init__(message, run_id, recorded)  # all in args: it pickles (Dask workers)
+        self.message, self.run_id, self.recorded = message, run_id, recorded
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def crash_reason(exc: BaseException, where: str = "") -> str:
+    """What failed, for the run's record and the command's `error`: the store, or a crash."""
+    from calibrate.store import StoreError
+
+    at = f" {where}" if where else ""
+    if isinstance(exc, StoreError):
+        return f"the store failed{at}: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return f"interrupted{at} (KeyboardInterrupt)"
+    return f"crashed{at}: {type(exc).__name__}: {exc}"
+
+
 def run_calibration(store: Store, request: RunRequest, *, device: SimulatedDevice | None = None,
                     on_event: Callable[[NodeEvent], None] | None = None,
                     on_start: Callable[[int, str, str], None] | None = None) -> dict:
-    """Run the graph on each requested qubit in turn; return the run's report."""
+    """Run the graph on each requested qubit in turn; return the run's report.
+
+    Raises RunError when the run crashes or its store fails (after recording the run as "error"
+    where the store still answers); a KeyboardInterrupt is recorded the same way and re-raised."""
     started = time.perf_counter()
     ident = device_id(request.spec, request.seed)
-    device = device or open_device(store, request.spec, request.seed)
-    run_id = store.start_run(ident, command=request.command, qubits=list(request.qubits),
-                             device_seed=request.seed)
+    try:
+        device = device or open_device(store, request.spec, request.seed)
+        run_id = store.start_run(ident, command=request.command, qubits=list(request.qubits),
+                                 device_seed=request.seed)
+    except Exception as exc:
+        raise RunError(crash_reason(exc, "before the run started")) from exc
     shots = 0
     events: dict[int, list[NodeEvent]] = {}
     policies: dict[int, Policy] = {}
+    doing = ["before its first node"]  # where the run is, for the error's reason
+    uncounted: QubitActions | None = None  # the qubit under way, whose shots are not in `shots` yet
+    report_start = on_start or (lambda qubit, node, action: None)
+
+    def track(qubit: int, node: str, action: str) -> None:
+        doing[0] = f"at qubit {qubit} node {node} ({action.replace('_', ' ')})"
+        report_start(qubit, node, action)
+
     try:
         for qubit in request.qubits:
             actions = QubitActions(store=store, run_id=run_id, device=device, device_id=ident,
                                    spec=request.spec, qubit=qubit, data_dir=request.data_dir,
-                                   on_event=on_event, on_start=on_start)
+                                   on_event=on_event, on_start=track)
+            uncounted = actions
             policy = Policy(request.graph, actions)
             if isinstance(request.strategy, RecalibrateAll):
                 policy.calibrate_all()
             else:
                 policy.maintain_all()
             shots += actions.shots
+            uncounted = None
             events[qubit] = actions.events
             policies[qubit] = policy
+            doing[0] = f"after qubit {qubit}"
             store.save_device_state(ident, device.state(), run_id=run_id)
-    except BaseException:
-        store.finish_run(run_id, status="error", shots=shots, seconds=time.perf_counter() - started)
+        doing[0] = "while reporting"
+        report = build_report(store, request, device, run_id, events, policies, shots,
+                              time.perf_counter() - started)
+        status = "ok" if all(q["status"] == "calibrated" for q in report["qubits"].values()) else "failed_nodes"
+        doing[0] = "while finishing"
+        store.finish_run(run_id, status=status, shots=shots, seconds=report["seconds"],
+                         summary={q: {"status": v["status"], "truth": v.get("truth")}
+                                  for q, v in report["qubits"].items()})
+    except BaseException as exc:
+        reason = crash_reason(exc, doing[0])
+        measured = shots + (uncounted.shots if uncounted is not None else 0)
+        recorded = _record_error(store, run_id, reason, measured, time.perf_counter() - started)
+        if isinstance(exc, Exception):
+            raise RunError(reason, run_id, recorded) from exc
         raise
-    report = build_report(store, request, device, run_id, events, policies, shots, time.perf_counter() - started)
-    status = "ok" if all(q["status"] == "calibrated" for q in report["qubits"].values()) else "failed_nodes"
-    store.finish_run(run_id, status=status, shots=shots, seconds=report["seconds"],
-                     summary={q: {"status": v["status"], "truth": v.get("truth")} for q, v in report["qubits"].items()})
     return report
+
+
+def _record_error(store: Store, run_id: int, reason: str, shots: int, seconds: float) -> bool:
+    """Finish the run as "error" with its reason; False when the store no longer answers."""
+    try:
+        store.finish_run(run_id, status="error", shots=shots, seconds=seconds, summary={"error": reason})
+    except Exception:  # the store failed too (or finished the run before failing): nothing more to do
+        return False
+    return True
 
 
 def build_report(store: Store, request: RunRequest, device: SimulatedDevice, run_id: int,

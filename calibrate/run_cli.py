@@ -1,7 +1,10 @@
 """`calibrate run | status | history | revert`: the graph on a device, and the store's view.
 
 Everything a command needs is checked before the store is opened for writing (device,
-graph file, qubits, store URL), so bad input exits 2 with nothing written.
+graph file, qubits, data folder, store URL), so bad input exits 2 with nothing written.
+Once the store is open, `run` is running: whatever fails from there on (a crash, a store
+that stops answering) is a RunError, exit 3, with the run recorded as "error" where the
+store still answers.
 """
 
 from __future__ import annotations
@@ -25,6 +28,19 @@ def parse_qubits(text: str | None) -> list[int] | None:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ValueError(f"--qubits is {text!r}, but must be comma-separated qubit indices such as 0,1.") from None
+
+
+def check_folder(flag: str, value: str | None) -> None:
+    """A folder option must name a folder or one that can be created (not under a file).
+    Checked without creating it, so that bad input leaves nothing behind."""
+    if value is None:
+        return
+    path = Path(value).absolute()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} is {value!r}, but that is a file: give a folder (created if missing).")
+    existing = next(p for p in path.parents if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{flag} is {value!r}, but {existing} is a file: give a folder (created if missing).")
 
 
 def data_dir_for(store: Store, explicit: str | None) -> Path:
@@ -61,18 +77,25 @@ def node_progress(total: int, enabled: bool):
 def run_command(*, device: str, seed: int, qubits: str | None, store_url: str | None, graph: str | None,
                 recalibrate_all: bool, data_dir: str | None, as_json: bool, console: Console) -> int:
     from calibrate.graph.toml import load_graph
-    from calibrate.run import Maintain, RecalibrateAll, RunRequest, check_qubits, run_calibration
+    from calibrate.run import (Maintain, RecalibrateAll, RunError, RunRequest, check_qubits, crash_reason,
+                               run_calibration)
     from devices.catalog import load_spec
 
     spec = load_spec(device)
     chosen = check_qubits(spec, parse_qubits(qubits))
     graph_spec = load_graph(graph)
-    with Store.open(store_url) as store:
+    check_folder("--data-dir", data_dir)
+    with Store.open(store_url) as store:  # the last check: a bad or unreachable store is bad input
         request = RunRequest(spec=spec, seed=seed, qubits=chosen, graph=graph_spec,
                              strategy=RecalibrateAll() if recalibrate_all else Maintain(),
                              data_dir=data_dir_for(store, data_dir), command="run")
-        with node_progress(len(chosen) * len(graph_spec.nodes), enabled=not as_json) as (on_event, on_start):
-            report = run_calibration(store, request, on_event=on_event, on_start=on_start)
+        try:
+            with node_progress(len(chosen) * len(graph_spec.nodes), enabled=not as_json) as (on_event, on_start):
+                report = run_calibration(store, request, on_event=on_event, on_start=on_start)
+        except RunError:
+            raise
+        except Exception as exc:  # outside the run itself (the progress display): still a crash
+            raise RunError(crash_reason(exc)) from exc
         report["store"] = store.url
     if as_json:
         print(json.dumps(report, indent=2))
