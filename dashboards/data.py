@@ -72,7 +72,9 @@ def truth_columns(finished_runs: Iterable[RunInfo]) -> Columns:
     qubit, timed at the run's end (when it was computed)."""
     out = empty(TRUTH_COLUMNS)
     for run in finished_runs:
-        for qubit, entry in sorted((run.summary or {}).items(), key=lambda item: int(item[0])):
+        # qubit keys only: a crashed run's summary is {"error": reason}, a learn-model run's names its files
+        per_qubit = [(k, v) for k, v in (run.summary or {}).items() if isinstance(k, str) and k.isdigit()]
+        for qubit, entry in sorted(per_qubit, key=lambda item: int(item[0])):
             truth = (entry or {}).get("truth")
             if not truth:  # a real device: nothing hidden to compare with
                 continue

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from calibrate.store import Store
+from dashboards.data import StoreReader, truth_columns
 from support.cli import calibrate, calibrate_json
 from support.graphs import AMPLITUDE_GRAPH
 
@@ -128,6 +129,8 @@ def test_run_exits_3_when_an_experiment_crashes_and_records_the_run_as_error(cal
     assert run["finished"] is not None and run["shots"] > 0  # rabi's shots were measured before the crash
     assert after["current"] == before["current"] and after["history"] == before["history"]
     assert [o.run_id for o in after["outcomes"]] == [o.run_id for o in before["outcomes"]]  # no half update
+    with StoreReader.open(store_copy) as reader:  # the dashboards still read the store: run 1's truth only
+        assert truth_columns(reader.runs(finished=True))["run_id"] == [1]
 
 
 def test_run_exits_3_when_the_store_refuses_a_node_update_mid_run(calibrated, store_copy, tmp_path):
