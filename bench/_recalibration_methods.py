@@ -77,7 +77,11 @@ def never_verifying_copy(controller_dir: Path, out: Path) -> Path:
 
 def fallback(case: Case, folder: Path, failing_dir: Path) -> dict:
     """(d) with its verification forced to fail: the fallback nodes' result on the same device."""
-    return _graph_row(case, load_graph(str(failing_dir)), folder / f"fallback-{case.family.spec.name}-{case.seed}")
+    row = _graph_row(case, load_graph(str(failing_dir)), folder / f"fallback-{case.family.spec.name}-{case.seed}")
+    if row["verified"] or not row["fallback_ran"]:
+        raise RuntimeError(f"The never-verifying controller copy in {failing_dir} verified on seed {case.seed} "
+                           f"({row['learned_actions']}): the counterfactual no longer forces the fallback.")
+    return row
 
 
 def cmaes(case: Case) -> dict:

@@ -1,7 +1,7 @@
 """Benchmark: recalibrating devices a day after their last good calibration, four ways, whole costs.
 
 Problem. --devices simulated devices drawn from `sim-1q`'s fabrication prior (seeds from
---first-seed; the tests use seeds below 300, and the learned controller trains on devices
+--first-seed, at least 1000; the tests use seeds below 1000, and the learned controller trains on devices
 drawn from a JAX key, so it has seen none of them). Set-up, at device time 0: the drive at
 the true (dressed) qubit frequency, amplitude and DRAG beta minimizing the true gate error
 (devices.truth.best_drag) are written to the store as every gate node's last calibration;
@@ -183,8 +183,8 @@ def main() -> None:
         if getattr(args, name) < (1 if name == "devices" else 0):
             parser.error(f"--{name.replace('_', '-')} is {getattr(args, name)}, but must be >= "
                          f"{1 if name == 'devices' else 0}")
-    if args.first_seed < 300:
-        parser.error(f"--first-seed is {args.first_seed}, but must be >= 300: the tests use the seeds below it")
+    if args.first_seed < 1000:
+        parser.error(f"--first-seed is {args.first_seed}, but must be >= 1000: the tests use the seeds below it")
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
