@@ -365,4 +365,17 @@ def report(
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    sys.exit(app())
+    if "--json" not in sys.argv[1:]:
+        sys.exit(app())
+    # With --json, errors that click finds itself (an option out of range, a missing option)
+    # also print one JSON object: scripts parse stdout whatever the exit status.
+    try:
+        status = app(standalone_mode=False)
+    except typer.Abort:
+        print(json.dumps({"error": "aborted"}))
+        sys.exit(1)
+    except typer.TyperException as exc:  # click's errors (typer vendors click): usage errors exit 2
+        print(json.dumps({"error": exc.format_message()}))
+        Console(stderr=True).print(f"[bold red]error:[/] {exc.format_message()}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -183,6 +183,7 @@ def test_run_interrupted_exits_130_keeping_whole_node_updates_only(calibrated, s
 
 BAD_RUN_INPUT = {
     "unknown device": (["--device", "sim-9q"], ["Unknown device 'sim-9q'", "sim-1q"]),
+    "negative seed": (["--seed", "-1"], ["Invalid value for '--seed'", "greater than or equal to 0"]),
     "qubit out of range": (["--qubits", "3"], ["--qubits is [3], but sim-1q has qubits 0..0."]),
     "graph with an unknown key": (["--graph", "{bad_graph}"], ["{bad_graph}", "unknown key(s) ['timout_h']"]),
     "graph file missing": (["--graph", "{folder}/nowhere.toml"], ["{folder}/nowhere.toml"]),
@@ -284,6 +285,7 @@ BAD_NIGHTLY_INPUT = {
     "unknown device": (["--device", "sim-9q"], ["Unknown device 'sim-9q'", "sim-1q"]),
     "seeds not numbers": (["--seeds", "0;1"], ["--seeds is '0;1', but must be comma-separated integers >= 0"]),
     "negative seed": (["--seeds", "2,-1"], ["--seeds is '2,-1', but must be comma-separated integers >= 0"]),
+    "no workers": (["--workers", "0"], ["Invalid value for '--workers'", "greater than or equal to 1"]),
     "graph with an unknown key": (["--graph", "{bad_graph}"], ["{bad_graph}", "unknown key(s) ['timout_h']"]),
     "store not a database": (["--store", "sqlite:///{not_db}"], ["Store sqlite:///{not_db} cannot be opened",
                                                                   "file is not a database"]),
