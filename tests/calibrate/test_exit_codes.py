@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from calibrate.nightly import NightlyCrashed, NightlyDevice, NightlyJob, Serial, run_nightly
 from calibrate.store import Store
 from dashboards.data import StoreReader, truth_columns
 from support.cli import calibrate, calibrate_json
@@ -270,7 +271,8 @@ def test_nightly_exits_3_when_one_device_crashes_and_still_reports_the_others(tm
     [crash] = summary["errors"]
     assert {k: crash[k] for k in ("device", "seed", "night", "recorded")} == \
         {"device": "sim-1q", "seed": 4, "night": 0, "recorded": True}
-    assert crash["error"].startswith("the store failed at qubit 0 node rabi (calibrate): ") and REFUSAL in crash["error"]
+    assert crash["error"].startswith("the store failed at qubit 0 node rabi (calibrate): ")
+    assert REFUSAL in crash["error"]
     assert summary["error"] == f"sim-1q seed 4 night 0: {crash['error']}"
     assert summary["error"] in out.stderr
     with Store.open(url, read_only=True) as store:
@@ -279,6 +281,30 @@ def test_nightly_exits_3_when_one_device_crashes_and_still_reports_the_others(tm
     assert runs[4]["id"] == crash["run_id"] and runs[4]["status"] == "error"
     assert runs[4]["summary"] == {"error": crash["error"]}
     assert runs[SEED]["id"] == summary["nights"][0]["run_id"] and runs[SEED]["status"] == "failed_nodes"
+
+
+def test_a_crashed_night_keeps_the_nights_before_it_and_hides_no_other_device(tmp_path):
+    # in process, on the Serial executor (the reference Dask must equal): seed 4's second night
+    # (run 2) cannot write; its first night and both of seed 2's nights are reported
+    graph = tmp_path / "failing.toml"
+    graph.write_text(FAILING_GRAPH)
+    url = sqlite_url(tmp_path)
+    Store.open(url).close()
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as raw:
+        raw.execute(f"CREATE TRIGGER refuse_run_2 BEFORE INSERT ON node_outcomes WHEN NEW.run_id = 2 "
+                    f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END")
+    job = NightlyJob(devices=(NightlyDevice("sim-1q", 4), NightlyDevice("sim-1q", SEED)), store_url=url,
+                     graph=str(graph), days=2, data_dir=str(tmp_path / "data"))
+    with pytest.raises(NightlyCrashed) as info:
+        run_nightly(job, Serial())
+    reports, [crash] = info.value.reports, info.value.crashes
+    assert [[(r["seed"], r["run_id"]) for r in per_device] for per_device in reports] == \
+        [[(4, 1)], [(SEED, 3), (SEED, 4)]]
+    assert (crash.device, crash.seed, crash.night, crash.run_id, crash.recorded) == ("sim-1q", 4, 1, 2, True)
+    assert crash.error.startswith("the store failed at qubit 0 node rabi (calibrate): ") and REFUSAL in crash.error
+    with Store.open(url, read_only=True) as store:
+        assert [(r["id"], r["status"]) for r in store.runs()] == [
+            (1, "failed_nodes"), (2, "error"), (3, "failed_nodes"), (4, "failed_nodes")]
 
 
 BAD_NIGHTLY_INPUT = {
