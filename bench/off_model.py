@@ -39,7 +39,7 @@ stderr shrinks mean z and its standard error alike).
 The simulator is the rotating-frame model with the RWA only (devices/hamiltonian.py);
 there is no non-RWA path, so carrier-phase-dependent optima are not measured here.
 
-Run: .venv/bin/python bench/off_model.py [--devices 16] [--first-seed 1000] [--shots 1000]
+Run: .venv/bin/python bench/off_model.py [--devices 32] [--first-seed 1000] [--shots 1000]
 """
 
 from __future__ import annotations
@@ -270,7 +270,7 @@ def format_table(results: dict[int, list[list[Row]]]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--devices", type=int, default=16)
+    parser.add_argument("--devices", type=int, default=32)
     parser.add_argument("--first-seed", type=int, default=1000)
     parser.add_argument("--shots", type=int, default=1000)
     parser.add_argument("--levels", type=int, nargs="+", default=[3, 4])
