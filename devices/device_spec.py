@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-MAX_LEVELS = 6  # a transmon's levels above 5 matter for no single-qubit gate we simulate
+MAX_LEVELS = 6  # a cap on cost: 3 open transmons of 6 levels already need 46656-square superoperators
 
 
 class DeviceSpecError(ValueError):
