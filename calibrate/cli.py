@@ -2,9 +2,11 @@
 
 Every command takes --json and then prints exactly one JSON object on stdout.
 Exit status: 0 success, 1 calibration finished with failed nodes, 2 bad input (nothing
-written; with --json `{"error": ...}`), 3 crashed or the store failed mid-run (`run` and
-`nightly`: the run is recorded as "error" with its reason where the store still answers;
-with --json `{"error": ..., "run_id": ..., "recorded": ...}`), 130 interrupted (Ctrl-C).
+written; with --json `{"error": ...}`), 3 crashed or the store failed mid-run: the run is
+recorded as "error" with its reason where the store still answers; with --json `run` prints
+`{"error": ..., "run_id": ..., "recorded": ...}` and `nightly` (the worst over its devices)
+its usual object plus `error` and `errors`. 130 interrupted (Ctrl-C): `run` records the run
+as "error" and prints the same object as for 3.
 Heavy imports (JAX) happen inside commands so that --help stays instant.
 """
 
@@ -151,10 +153,11 @@ def _guarded(as_json: bool, body) -> None:
     except (KeyError, ValueError, DeviceSpecError, DeviceModelError, GraphError, StoreError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         fail(str(message), as_json)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        run = getattr(exc, "run_error", None) or RunError("interrupted (KeyboardInterrupt)")
         if as_json:
-            print(json.dumps({"error": "interrupted (KeyboardInterrupt)"}))
-        Console(stderr=True).print("[bold red]interrupted[/]", highlight=False)
+            print(json.dumps({"error": run.message, "run_id": run.run_id, "recorded": run.recorded}))
+        Console(stderr=True).print(f"[bold red]error:[/] {run.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     raise typer.Exit(status)
 

@@ -153,6 +153,7 @@ def run_calibration(store: Store, request: RunRequest, *, device: SimulatedDevic
         recorded = _record_error(store, run_id, reason, measured, time.perf_counter() - started)
         if isinstance(exc, Exception):
             raise RunError(reason, run_id, recorded) from exc
+        exc.run_error = RunError(reason, run_id, recorded)  # Ctrl-C stays itself; the command reports the run
         raise
     return report
 

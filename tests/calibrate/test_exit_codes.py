@@ -170,11 +170,11 @@ def test_run_interrupted_exits_130_keeping_whole_node_updates_only(calibrated, s
     out = faulty("--interrupt-in", "fine_amplitude",
                  *run_args(calibrated["graph"], store_copy, "--recalibrate-all"), cwd=tmp_path)
     assert out.returncode == 130, (out.returncode, out.stdout[-2000:], out.stderr[-3000:])
-    assert one_json(out) == {"error": "interrupted (KeyboardInterrupt)"}
+    reason = "interrupted at qubit 0 node fine_amplitude (calibrate) (KeyboardInterrupt)"
+    assert one_json(out) == {"error": reason, "run_id": 2, "recorded": True}
     after = store_state(store_copy)
     run = after["runs"][-1]
-    assert (run["id"], run["status"]) == (2, "error")
-    assert run["summary"] == {"error": "interrupted at qubit 0 node fine_amplitude (calibrate) (KeyboardInterrupt)"}
+    assert (run["id"], run["status"], run["summary"]) == (2, "error", {"error": reason})
     # rabi finished before the interrupt: its whole update stands; fine_amplitude wrote nothing
     new_rows = after["history"][len(before["history"]):]
     assert {(v.run_id, v.experiment, v.name) for v in new_rows} == {(2, "rabi", "x_amp"), (2, "rabi", "sx_amp")}
