@@ -9,7 +9,9 @@ use what experiments must not know about (trained controllers, the device's fami
 
 - `learned_recalibration`: the learned controller's probe -> correct rounds, then a
   verification; a verification out of spec is a bad result, so the node fails and the
-  graph runs the node's fallback nodes (see `Node.fallback`).
+  graph runs the node's fallback nodes (see `Node.fallback`). Its values are the applied
+  calibration, with standard errors from the shot noise of the rounds that produced it
+  (calibrate.ml.uncertainty); its dataset keeps what the verification estimated.
 - `learned_check`: one probe measurement, judged by the same model-free verification
   (Kelly's check_data: in spec or out of spec); its values are the calibration the
   controller would move to, recorded for the history but not what decides.
@@ -24,9 +26,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import equinox as eqx
-import jax
-import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
@@ -66,33 +65,25 @@ def _load_controller(folder: str, versions: tuple, spec: DeviceSpec, qubit: int)
     return load_controller(folder, spec, qubit)
 
 
-@eqx.filter_jit
-def _outputs_jacobian(controller, read_one, frequency, x_amp, beta):
-    def outputs(x):
-        return jnp.stack(controller.correct(x, frequency, x_amp, beta))
+def applied_estimates(controller, read_one: np.ndarray, history: list[QubitCalibration]) -> dict[str, Estimate]:
+    """history[-1]'s values, with standard errors from the probes' binomial shot noise carried
+    through the rounds that produced it (read_one[r] measured at history[r]; see
+    calibrate.ml.uncertainty)."""
+    from calibrate.ml.uncertainty import applied_stderr
 
-    return jax.jacfwd(outputs)(read_one)
-
-
-def _estimates(controller, read_one: np.ndarray, calibration: QubitCalibration,
-               reported: QubitCalibration) -> dict[str, Estimate]:
-    """`reported`'s values, with standard errors from the probes' binomial shot noise carried
-    through the controller's step from `calibration` (delta method: the network's Jacobian)."""
-    p = np.asarray(read_one, dtype=float)
-    jacobian = np.asarray(_outputs_jacobian(controller, *(jnp.asarray(x, dtype=jnp.float64) for x in (
-        p, calibration.frequency, calibration.x_amp, calibration.beta))))
-    shots = controller.probes.shots
-    variance = np.clip(p * (1 - p), 1.0 / shots, None) / shots  # a count of 0 still has noise
-    stderr = np.sqrt((jacobian**2) @ variance)
-    ratio = reported.sx_amp / reported.x_amp if reported.x_amp else 0.5
-    stderr = {"frequency": stderr[0], "x_amp": stderr[1], "sx_amp": stderr[1] * ratio, "beta": stderr[2]}
-    return {name: Estimate(float(getattr(reported, name)), float(stderr[name]), LEARNED_UNITS[name])
-            for name in CORRECTED}
+    final = history[-1]
+    stderr = applied_stderr(controller, read_one, history)
+    return {name: Estimate(float(getattr(final, name)), stderr[name], LEARNED_UNITS[name]) for name in CORRECTED}
 
 
 def _verification_attrs(controller_dir: str, check) -> dict:
+    """What the verification decided on: the per-pair guard (pair differences and limits), the
+    estimated offsets of the calibration from the device's optimum with their standard errors
+    (frequency GHz, log amplitude, beta ns), the tolerances and the consistency chi2."""
     return {"controller": controller_dir, "verified": bool(check.in_spec),
-            "pair_differences": check.differences.tolist(), "pair_limits": check.limits.tolist()}
+            "pair_differences": check.differences.tolist(), "pair_limits": check.limits.tolist(),
+            "offsets": check.offsets.tolist(), "offset_stderr": check.offset_stderr.tolist(),
+            "chi2": check.chi2, "chi2_limit": check.chi2_limit}
 
 
 def _dataset(name: str, controller, read_one: np.ndarray, calibrations: list[QubitCalibration], qubit: int,
@@ -130,8 +121,8 @@ class LearnedRecalibration:
         controller = _controller(self.controller, spec, self.qubit)
         result = recalibrate(device, controller, calibration, self.qubit)
         check = result.verification
-        # what is stored is the verified calibration itself, not a further unverified step
-        values = _estimates(controller, result.read_one[-1], result.calibration, result.calibration)
+        # what is stored is the verified calibration itself, with the noise of the rounds that made it
+        values = applied_estimates(controller, result.read_one[:-1], result.history)
         fit = FitResult(experiment=self.name, qubit=self.qubit, values=values, reduced_chi2=float("nan"),
                         verdict=Verdict.GOOD if check.in_spec else Verdict.BAD, reason=check.reason)
         ds = _dataset(self.name, controller, result.read_one, result.history, self.qubit, device,
@@ -154,7 +145,7 @@ class LearnedCheck:
         controller = _controller(self.controller, spec, self.qubit)
         read_one = measure_probes(device, controller, calibration, self.qubit)
         check = verify(controller, read_one)
-        values = _estimates(controller, read_one, calibration, predict(controller, read_one, calibration))
+        values = applied_estimates(controller, read_one[None, :], [calibration, predict(controller, read_one, calibration)])
         fit = JudgedResult(experiment=self.name, qubit=self.qubit, values=values, reduced_chi2=float("nan"),
                            verdict=Verdict.GOOD, reason=check.reason, in_spec=check.in_spec)
         ds = _dataset(self.name, controller, read_one[None, :], [calibration], self.qubit, device,

@@ -12,7 +12,9 @@ pair differences and pair means) and the current calibration, normalized by the 
 family's design, and outputs corrections to the drive frequency, log X amplitude (SX
 follows with its ratio kept) and DRAG beta. It is applied for a few rounds, each round a
 new probe measurement from the corrected calibration, and then a last probe measurement
-verifies the result (see `verify`).
+verifies the result: it estimates the applied calibration's offsets from the device's optimum
+and accepts them within tolerance (calibrate.ml.verification). The standard errors of what
+was applied are the rounds' shot noise carried through the network (calibrate.ml.uncertainty).
 
 Training is end-to-end through the differentiable probe model: devices are drawn from the
 family's fabrication prior, each starts from a calibration that was good some hours ago
@@ -46,6 +48,8 @@ import numpy as np
 import optax
 
 from calibrate.ml.probes import ProbeSet, pair_features, probe_read_one, probe_sequences
+from calibrate.ml.verification import (TOLERANCES, Verification, VerificationError, check_tolerances, pair_allowance,
+                                       probe_sensitivity, verify)
 from devices.chip import Chip
 from devices.device_spec import DeviceSpec
 from devices.metrics import gate_metrics, optimal_drag
@@ -56,7 +60,7 @@ from devices.schedule import Play, Schedule
 from devices.transmon import Transmon
 from experiments.calibration import QubitCalibration, nominal_calibration
 
-FORMAT = 1
+FORMAT = 2  # 2: the verification's probe sensitivity and tolerances are part of the controller
 WEIGHTS_FILE = "controller.eqx"
 META_FILE = "controller.json"
 TRAINING_FILE = "training.json"
@@ -179,6 +183,10 @@ class Controller(eqx.Module):
     design: tuple[float, float, float] = eqx.field(static=True)
     spreads: tuple[float, float] = eqx.field(static=True)  # fabrication: frequency [GHz], drive_scale_rel
     allowance: tuple[float, ...] = eqx.field(static=True)  # per pair: |P+ - P-| within tolerance
+    # verification (calibrate.ml.verification): d P(read 1) / d (frequency, log amplitude, beta)
+    # per probe, of the family's nominal transmon at its optimum; and the tolerances it accepts
+    sensitivity: tuple[tuple[float, float, float], ...] = eqx.field(static=True)
+    tolerances: tuple[float, float, float] = eqx.field(static=True)
     hidden: int = eqx.field(static=True)
     depth: int = eqx.field(static=True)
 
@@ -203,7 +211,8 @@ class TrainOptions(eqx.Module):
     """steps x batch devices; rounds of probe -> correct per device; drift_hours: devices have
     drifted for a time drawn uniformly in [0, drift_hours] since their last good calibration;
     calibration_error: the spread of that last calibration around the optimum (frequency [GHz],
-    relative amplitude, beta [ns]); validation: devices of the fixed validation set."""
+    relative amplitude, beta [ns]); validation: devices of the fixed validation set; tolerances:
+    what the verification accepts (frequency [GHz], relative amplitude, beta [ns])."""
 
     steps: int = 800
     batch: int = 64
@@ -219,8 +228,13 @@ class TrainOptions(eqx.Module):
     validation: int = 256
     evaluate_every: int = 25
     seed: int = 0
+    tolerances: tuple[float, float, float] = TOLERANCES
 
     def __check_init__(self):
+        try:
+            check_tolerances(self.tolerances)
+        except VerificationError as exc:
+            raise ControllerError(f"TrainOptions.tolerances: {exc}") from None
         for name, low in (("steps", 1), ("batch", 1), ("rounds", 1), ("hidden", 1), ("depth", 1),
                           ("validation", 1), ("evaluate_every", 1), ("seed", 0)):
             if not _is_int(getattr(self, name), low):
@@ -313,33 +327,38 @@ def initial_controller(family: Family, options: TrainOptions) -> Controller:
     q = spec.qubits[family.qubit]
     network = ControllerNetwork(_n_inputs(options.probes), options.hidden, options.depth,
                                 jax.random.key(options.seed))
+    sensitivity = verification_sensitivity(family, options.probes)
     return Controller(network=network, probes=options.probes, scales=options.scales, rounds=options.rounds,
                       family_name=spec.name, fingerprint=family.fingerprint, qubit=family.qubit,
                       design=(q.frequency, family.optimum.x_amp, q.anharmonicity),
                       spreads=(spec.fabrication.frequency, spec.fabrication.drive_scale_rel),
-                      allowance=tuple(float(a) for a in verify_allowance(family, options.probes)),
-                      hidden=options.hidden, depth=options.depth)
+                      allowance=tuple(float(a) for a in verify_allowance(family, options.probes, options.tolerances)),
+                      sensitivity=tuple(tuple(float(x) for x in row) for row in sensitivity),
+                      tolerances=check_tolerances(options.tolerances), hidden=options.hidden, depth=options.depth)
 
 
-def verify_allowance(family: Family, probes: ProbeSet, *, frequency: float = 3e-5, amplitude: float = 4e-3,
-                     beta: float = 0.05) -> np.ndarray:
-    """Per pair, the largest |P+ - P-| of the nominal transmon with its calibration off by one
-    tolerance (frequency [GHz], relative amplitude, beta [ns]) in any one direction. Each adds
-    about 1/5 of the coherence limit of sim-1q's X gate, so a device that verifies within them
-    is within ~1.2x of its limit."""
+def _shape(spec: DeviceSpec) -> dict:
+    return {"duration": spec.x_duration, "sigma": spec.x_sigma, "dt": spec.dt}
+
+
+def verification_sensitivity(family: Family, probes: ProbeSet) -> np.ndarray:
+    """(n_probes, 3) sensitivity of the probes to the calibration's offsets, of the family's
+    nominal transmon at its optimum: what the verification inverts (calibrate.ml.verification)."""
     spec = family.spec
-    transmon = _nominal_transmon(spec, family.qubit)
-    opt = family.optimum
-    f0 = spec.qubits[family.qubit].frequency
-    worst = np.zeros(probes.n_pairs)
-    for df, da, db in ((frequency, 0, 0), (-frequency, 0, 0), (0, amplitude, 0), (0, -amplitude, 0),
-                       (0, 0, beta), (0, 0, -beta)):
-        amp = opt.x_amp * (1.0 + da)
-        p = probe_read_one(probes, transmon, f0 + df, amp, SX_RATIO * amp, opt.beta + db,
-                           duration=spec.x_duration, sigma=spec.x_sigma, dt=spec.dt)
-        diff = np.abs(np.asarray(p[0::2] - p[1::2]))
-        worst = np.maximum(worst, diff)
-    return worst
+    try:
+        return probe_sensitivity(probes, _nominal_transmon(spec, family.qubit), spec.qubits[family.qubit].frequency,
+                                 family.optimum.x_amp, family.optimum.beta, **_shape(spec))
+    except VerificationError as exc:
+        raise ControllerError(str(exc)) from None
+
+
+def verify_allowance(family: Family, probes: ProbeSet, tolerances=TOLERANCES) -> np.ndarray:
+    """Per pair, the largest |P+ - P-| of the nominal transmon with its calibration off by one
+    tolerance (frequency [GHz], relative amplitude, beta [ns]) in any one direction: the
+    verification's coarse per-pair guard."""
+    spec = family.spec
+    return pair_allowance(probes, _nominal_transmon(spec, family.qubit), spec.qubits[family.qubit].frequency,
+                          family.optimum.x_amp, family.optimum.beta, tolerances, **_shape(spec))
 
 
 class Trained(NamedTuple):
@@ -441,7 +460,8 @@ def _meta(controller: Controller) -> dict:
             "depth": controller.depth, "probes": controller.probes.as_dict(),
             "scales": [controller.scales.frequency, controller.scales.log_amp, controller.scales.beta],
             "design": list(controller.design), "spreads": list(controller.spreads),
-            "allowance": list(controller.allowance)}
+            "allowance": list(controller.allowance), "sensitivity": [list(r) for r in controller.sensitivity],
+            "tolerances": list(controller.tolerances)}
 
 
 def save_controller(trained: Trained, out_dir, *, options: TrainOptions, family: Family) -> Path:
@@ -502,7 +522,8 @@ def load_controller(directory, spec: DeviceSpec, qubit: int = 0) -> Controller:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ControllerError(f"{meta_path} is not a controller description: {exc}.") from None
     if fmt != FORMAT:
-        raise ControllerError(f"{meta_path} has format {fmt!r}; this version reads format {FORMAT}.")
+        raise ControllerError(f"{meta_path} has format {fmt!r}; this version reads format {FORMAT}: retrain it with "
+                              "`calibrate train-controller`.")
     if not _is_int(qubit, 0) or qubit >= spec.n_qubits:
         raise ControllerError(f"Qubit {qubit!r} is not on {spec.name}: it has qubits 0..{spec.n_qubits - 1}.")
     mine = fingerprint(spec, qubit)
@@ -521,39 +542,12 @@ def load_controller(directory, spec: DeviceSpec, qubit: int = 0) -> Controller:
     return Controller(network=network, probes=probes, scales=Scales(*meta["scales"]), rounds=int(meta["rounds"]),
                       family_name=meta["family"], fingerprint=meta["fingerprint"], qubit=int(meta["qubit"]),
                       design=tuple(map(float, meta["design"])), spreads=tuple(map(float, meta["spreads"])),
-                      allowance=tuple(map(float, meta["allowance"])), hidden=int(meta["hidden"]), depth=int(meta["depth"]))
+                      allowance=tuple(map(float, meta["allowance"])),
+                      sensitivity=tuple(tuple(map(float, row)) for row in meta["sensitivity"]),
+                      tolerances=check_tolerances(meta["tolerances"]), hidden=int(meta["hidden"]), depth=int(meta["depth"]))
 
 
 # --- on a device --------------------------------------------------------------------------
-class Verification(NamedTuple):
-    in_spec: bool
-    reason: str
-    differences: np.ndarray  # measured P+ - P- per pair
-    limits: np.ndarray  # allowance + 3 sigma of shot noise per pair
-
-
-def verify(controller: Controller, read_one: np.ndarray) -> Verification:
-    """Model-free check of measured probes: every pair's |P+ - P-| within the allowance the
-    tolerances give (see verify_allowance) plus three standard deviations of shot noise."""
-    p = np.asarray(read_one, dtype=float)
-    plus, minus = p[0::2], p[1::2]
-    sigma = np.sqrt((plus * (1 - plus) + minus * (1 - minus)) / controller.probes.shots)
-    limits = np.asarray(controller.allowance) + 3.0 * np.maximum(sigma, 1.0 / controller.probes.shots)
-    diff = plus - minus
-    outside = [i for i in range(len(diff)) if abs(diff[i]) > limits[i]]
-    names = _pair_names(controller.probes)
-    if outside:
-        reason = "; ".join(f"{names[i]}: |P+ - P-| = {abs(diff[i]):.3f} > {limits[i]:.3f}" for i in outside)
-        return Verification(False, f"verification out of spec: {reason}", diff, limits)
-    return Verification(True, "every probe pair within tolerance", diff, limits)
-
-
-def _pair_names(probes: ProbeSet) -> list[str]:
-    cost = probes.cost
-    return ([f"amplitude N={n}" for n in cost.amplitude_repetitions] + [f"drag N={n}" for n in cost.drag_pairs]
-            + [f"ramsey {tau:g} ns" for tau in cost.ramsey_delays])
-
-
 class Recalibrated(NamedTuple):
     calibration: QubitCalibration  # the corrected calibration (whether or not it verified)
     verification: Verification
@@ -601,6 +595,6 @@ def recalibrate(device: Device, controller: Controller, calibration: QubitCalibr
 
 
 __all__ = ["Controller", "ControllerError", "ControllerNetwork", "Family", "Recalibrated", "Scales", "TrainOptions",
-           "Trained", "Verification", "draw_devices", "family_of", "fingerprint", "load_controller", "measure_probes",
-           "predict", "recalibrate", "rollout", "save_controller", "train_controller", "verify", "verify_allowance",
-           "x_gate_error"]
+           "Trained", "Verification", "draw_devices", "family_of", "fingerprint", "initial_controller", "load_controller",
+           "measure_probes", "predict", "recalibrate", "rollout", "save_controller", "train_controller", "verify",
+           "verification_sensitivity", "verify_allowance", "x_gate_error"]

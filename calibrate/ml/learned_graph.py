@@ -19,13 +19,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from calibrate.graph.spec import Graph, GraphError, Node, Step, Tolerance
+from calibrate.ml.verification import TOLERANCES as VERIFIED
 
 LEARNED_NODE = "learned_recalibration"
 REPLACED = ("ramsey", "drag", "fine_amplitude", "fine_drag")
-# The verification's tolerances (calibrate.ml.controller.verify_allowance): each adds about a
-# fifth of the coherence limit to a 20 ns X gate, or ~1 % for the frequency's idle cost.
-TOLERANCES = {"frequency": Tolerance(absolute=3e-5), "x_amp": Tolerance(relative=0.004),
-              "beta": Tolerance(absolute=0.05)}
+# The node's tolerances are the verification's (calibrate.ml.verification.TOLERANCES): each
+# adds about a fifth of the coherence limit to a 20 ns X gate, or ~1 % for the frequency's idle cost.
+TOLERANCES = {"frequency": Tolerance(absolute=VERIFIED[0]), "x_amp": Tolerance(relative=VERIFIED[1]),
+              "beta": Tolerance(absolute=VERIFIED[2])}
 
 
 def with_learned_recalibration(graph: Graph, controller: str | Path, *, replaces: Sequence[str] = REPLACED,
