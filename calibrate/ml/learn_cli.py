@@ -4,7 +4,9 @@
     calibrate learn-model --device sim-1q --datasets rabi.nc ramsey.nc t1.nc --json
 
 Everything is checked before anything is written (device, store, run, files, qubit), so
-bad input exits 2 with nothing stored. The learned values go to the store as one node
+bad input exits 2 with nothing stored. The report carries the goodness of fit (`deviance_per_dof`:
+binomial deviance of the counts per degree of freedom, ~1 on-model; above 1 the standard errors
+are widened by its square root, `covariance_scale`). The learned values go to the store as one node
 update (node `learn_model`, parameters `model.frequency`, ...) of a `learn-model` run
 under the device id; the learned device file goes to --out, else next to the datasets.
 """
@@ -117,6 +119,8 @@ def learn_model_command(*, device: str, seed: int, qubit: int | None, datasets: 
     report = {"device": spec.name, "seed": seed, "device_id": ident, "qubit": qubit, "datasets": list(data),
               "values": {name: model.estimate(name).as_dict() for name in model.values},
               "learned": list(model.learned), "fixed": list(model.fixed), "nll": _finite(model.nll),
+              "deviance": _finite(model.deviance), "dof": model.dof,
+              "deviance_per_dof": _finite(model.deviance_per_dof), "covariance_scale": _finite(model.covariance_scale),
               "converged": model.converged, "reason": model.reason, "iterations": model.iterations,
               "points": model.n_points, "device_file": device_file, "store": url, "run_id": run_id}
     if as_json:
@@ -156,6 +160,11 @@ def _print(report: dict, console: Console) -> None:
         table.add_row(name, f"{v['value']:.8g}" if v["value"] is not None else "-",
                       f"{v['stderr']:.3g}" if v["stderr"] is not None else "not learned", v["unit"])
     console.print(table)
+    if report["deviance_per_dof"] is not None:
+        scaled = (f", standard errors widened {math.sqrt(report['covariance_scale']):.3f}x (its square root)"
+                  if report["covariance_scale"] > 1 else "")
+        console.print(f"goodness of fit: deviance/dof {report['deviance_per_dof']:.3f} "
+                      f"({report['deviance']:.1f} / {report['dof']}){scaled}", highlight=False)
     colour = "green" if report["converged"] else "red"
     console.print(f"[{colour}]{'converged' if report['converged'] else 'failed'}[/]: {report['reason']}", highlight=False)
     if report["device_file"]:

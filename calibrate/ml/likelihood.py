@@ -234,6 +234,18 @@ def binomial_nll(p: jax.Array, counts: jax.Array, shots: jax.Array) -> jax.Array
     return -jnp.sum(log_pmf)
 
 
+def binomial_deviance(nll: float, obs: Observations) -> float:
+    """2 (NLL - NLL of the saturated model, p_i = counts_i / shots_i): the likelihood-ratio
+    misfit of a model whose NLL over `obs` is `nll`. Its expectation is the number of points
+    less the number of fitted parameters when the model describes the data."""
+    counts, shots = (np.asarray(a) for a in _counts_and_shots(obs))
+    p = np.clip(counts / shots, P_FLOOR, 1.0 - P_FLOOR)
+    saturated = -float(np.sum(special.gammaln(shots + 1.0) - special.gammaln(counts + 1.0)
+                              - special.gammaln(shots - counts + 1.0)
+                              + special.xlogy(counts, p) + special.xlogy(shots - counts, 1.0 - p)))
+    return 2.0 * (float(nll) - saturated)
+
+
 @eqx.filter_jit
 def negative_log_likelihood(x: jax.Array, obs: Observations) -> jax.Array:
     """-log P(counts | x) over every observation, natural parameters x."""
