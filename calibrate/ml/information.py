@@ -15,7 +15,7 @@ Two informations are used by model learning:
   30x too precise.
 - the envelope: where the ripple is larger than the curvature over one standard error can
   average out (randomized-benchmarking sequences of hundreds of gates make the NLL ripple by
-  +-2 in the anharmonicity with a period of tens of kHz, where DRAG data pin it to 0.3 MHz),
+  +-2 in the anharmonicity with a period of ~0.1 MHz, where DRAG data pin it to 0.3 MHz),
   self-consistent steps shrink onto the ripple: on sim-1q seed 4 the local information put
   the anharmonicity's error at 11 kHz, and the fit sat in the ripple's well next to its
   start, 1 MHz (94 such errors) from the truth. Such a parameter (`rippled`) is measured by the parabola fitted
@@ -101,7 +101,7 @@ def rippled(nll: Callable[[np.ndarray], float], x: np.ndarray, free: Sequence[in
     """Positions k (in `free`) where the NLL over RIPPLE_SCALE steps curves less than a quarter as much
     as over one step (or not at all): a small, fast oscillation riding on a wider well. Gate sequences
     hundreds of gates long do this to the anharmonicity: the phase of level 2 over the whole sequence
-    makes P(read 1) oscillate with a period of kHz, so one-step curvatures measure the ripple, not
+    makes P(read 1) oscillate with a period of ~0.1 MHz, so one-step curvatures measure the ripple, not
     what the data tell."""
     x = np.asarray(x, float)
     centre = float(nll(x))

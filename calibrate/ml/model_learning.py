@@ -23,7 +23,7 @@ Uncertainties: the inverse of the NLL's curvature measured over one standard err
 Hessian: those see a kHz-scale ripple of the likelihood in the frequency and the
 anharmonicity and overstate what the data tell (see calibrate.ml.information). Where the
 ripple outgrows that curvature (randomized benchmarking's long gate sequences make the NLL
-ripple by +-2 in the anharmonicity, every few tens of kHz, inside the 0.3 MHz well DRAG data
+ripple by +-2 in the anharmonicity, every ~0.1 MHz, inside the 0.3 MHz well DRAG data
 dig), the parameter is measured by the parabola fitted over its well (the envelope), and
 moved to the envelope's minimum before the others are refitted: Fisher scoring alone stops
 in the ripple's well nearest its start, which put the anharmonicity of sim-1q seed 4 1 MHz
