@@ -7,11 +7,12 @@ node's update rule stores, and a dataset of what it measured), but it may run th
 several times and decide between runs. Procedures live in `calibrate` because they may
 use what experiments must not know about (trained controllers, the device's family).
 
-- `learned_recalibration`: the learned controller's probe -> correct rounds, then a
-  verification; a verification out of spec is a bad result, so the node fails and the
+- `learned_recalibration`: the learned controller's probe -> correct rounds, a two-stage
+  Ramsey fine-frequency step (calibrate.ml.fine_frequency), then a verification; a verification out of spec is a bad result, so the node fails and the
   graph runs the node's fallback nodes (see `Node.fallback`). Its values are the applied
   calibration, with standard errors from the shot noise of the rounds that produced it
-  (calibrate.ml.uncertainty); its dataset keeps what the verification estimated.
+  (calibrate.ml.uncertainty; the frequency's from the fine step when it was applied); its
+  dataset keeps what the fine step and the verification estimated.
 - `learned_check`: one probe measurement, judged by the same model-free verification
   (Kelly's check_data: in spec or out of spec); its values are the calibration the
   controller would move to, recorded for the history but not what decides.
@@ -65,15 +66,28 @@ def _load_controller(folder: str, versions: tuple, spec: DeviceSpec, qubit: int)
     return load_controller(folder, spec, qubit)
 
 
-def applied_estimates(controller, read_one: np.ndarray, history: list[QubitCalibration]) -> dict[str, Estimate]:
-    """history[-1]'s values, with standard errors from the probes' binomial shot noise carried
+def applied_estimates(controller, read_one: np.ndarray, history: list[QubitCalibration],
+                      fine=None) -> dict[str, Estimate]:
+    """history[-1]'s values (its frequency moved by the fine-frequency step `fine`, a FineResult,
+    when that was applied), with standard errors from the probes' binomial shot noise carried
     through the rounds that produced it (read_one[r] measured at history[r]; see
-    calibrate.ml.uncertainty)."""
-    from calibrate.ml.uncertainty import applied_stderr
+    calibrate.ml.uncertainty) and the fine step's for the frequency it set."""
+    from calibrate.ml.uncertainty import applied_stderr, with_fine_frequency
 
-    final = history[-1]
-    stderr = applied_stderr(controller, read_one, history)
+    final = history[-1] if fine is None else fine.calibration
+    stderr = with_fine_frequency(applied_stderr(controller, read_one, history), fine)
     return {name: Estimate(float(getattr(final, name)), stderr[name], LEARNED_UNITS[name]) for name in CORRECTED}
+
+
+def _fine_attrs(fine) -> dict:
+    """What the fine-frequency step measured and decided (frequencies in GHz)."""
+    if fine is None:
+        return {}
+    return {"fine_frequency": {"applied": bool(fine.applied), "reason": fine.reason, "offset": fine.offset,
+                               "stderr": fine.stderr, "stage_offsets": fine.stage_offsets.tolist(),
+                               "stage_stderr": fine.stage_stderr.tolist(), "amplitudes": fine.amplitudes.tolist(),
+                               "read_one": fine.read_one.tolist(), "shots": int(fine.shots),
+                               "final_frequency": float(fine.calibration.frequency)}}
 
 
 def _verification_attrs(controller_dir: str, check) -> dict:
@@ -122,11 +136,12 @@ class LearnedRecalibration:
         result = recalibrate(device, controller, calibration, self.qubit)
         check = result.verification
         # what is stored is the verified calibration itself, with the noise of the rounds that made it
-        values = applied_estimates(controller, result.read_one[:-1], result.history)
+        values = applied_estimates(controller, result.read_one[:-1], result.history, result.fine)
+        reason = check.reason if result.fine is None else f"{check.reason}; {result.fine.reason}"
         fit = FitResult(experiment=self.name, qubit=self.qubit, values=values, reduced_chi2=float("nan"),
-                        verdict=Verdict.GOOD if check.in_spec else Verdict.BAD, reason=check.reason)
+                        verdict=Verdict.GOOD if check.in_spec else Verdict.BAD, reason=reason)
         ds = _dataset(self.name, controller, result.read_one, result.history, self.qubit, device,
-                      _verification_attrs(self.controller, check))
+                      {**_verification_attrs(self.controller, check), **_fine_attrs(result.fine)})
         return fit, ds, result.shots
 
 

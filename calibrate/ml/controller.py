@@ -11,7 +11,9 @@ The network (an equinox MLP) reads the twelve probe outcomes of `calibrate.ml.pr
 pair differences and pair means) and the current calibration, normalized by the device
 family's design, and outputs corrections to the drive frequency, log X amplitude (SX
 follows with its ratio kept) and DRAG beta. It is applied for a few rounds, each round a
-new probe measurement from the corrected calibration, and then a last probe measurement
+new probe measurement from the corrected calibration; then a two-stage Ramsey (2 us and 8 us,
+both quadratures, read analytically: calibrate.ml.fine_frequency) moves the drive onto the
+qubit to ~1 kHz, which the probes' 1 us waits cannot; and a last probe measurement
 verifies the result: it estimates the applied calibration's offsets from the device's optimum
 and accepts them within tolerance (calibrate.ml.verification). The standard errors of what
 was applied are the rounds' shot noise carried through the network (calibrate.ml.uncertainty).
@@ -47,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from calibrate.ml.fine_frequency import FineFrequency, FineResult, fine_frequency
 from calibrate.ml.probes import ProbeSet, pair_features, probe_read_one, probe_sequences
 from calibrate.ml.verification import (TOLERANCES, Verification, VerificationError, check_tolerances, pair_allowance,
                                        probe_sensitivity, verify)
@@ -549,11 +552,12 @@ def load_controller(directory, spec: DeviceSpec, qubit: int = 0) -> Controller:
 
 # --- on a device --------------------------------------------------------------------------
 class Recalibrated(NamedTuple):
-    calibration: QubitCalibration  # the corrected calibration (whether or not it verified)
+    calibration: QubitCalibration  # the corrected calibration (whether or not it verified), fine step included
     verification: Verification
-    shots: int
+    shots: int  # every shot played: rounds, fine-frequency step and verification
     read_one: np.ndarray  # (rounds + 1, n_probes): measured P(read 1), the verification last
-    history: list[QubitCalibration]  # the calibration probed in each round, then the final one
+    history: list[QubitCalibration]  # the calibration probed in each round, then the rounds' final one
+    fine: FineResult | None = None  # the fine-frequency step between the rounds and the verification
 
 
 @eqx.filter_jit
@@ -578,8 +582,10 @@ def predict(controller: Controller, read_one: np.ndarray, calibration: QubitCali
     return calibration.replace(frequency=float(f), x_amp=x_amp, sx_amp=x_amp * ratio, beta=float(b))
 
 
-def recalibrate(device: Device, controller: Controller, calibration: QubitCalibration, qubit: int) -> Recalibrated:
-    """probe -> correct for the controller's rounds, then verify with one more probe measurement."""
+def recalibrate(device: Device, controller: Controller, calibration: QubitCalibration, qubit: int,
+                fine: FineFrequency | None = FineFrequency()) -> Recalibrated:
+    """probe -> correct for the controller's rounds, then the fine-frequency Ramsey step
+    (calibrate.ml.fine_frequency; None leaves it out), then verify with one more probe measurement."""
     if not isinstance(calibration, QubitCalibration):
         raise ControllerError(f"Argument `calibration` must be a QubitCalibration, but is {type(calibration).__name__}.")
     if qubit not in device.qubits:
@@ -588,10 +594,14 @@ def recalibrate(device: Device, controller: Controller, calibration: QubitCalibr
     for _ in range(controller.rounds):
         measured.append(measure_probes(device, controller, history[-1], qubit))
         history.append(predict(controller, measured[-1], history[-1]))
-    measured.append(measure_probes(device, controller, history[-1], qubit))
-    shots = len(measured) * controller.probes.n_probes * controller.probes.shots
-    return Recalibrated(calibration=history[-1], verification=verify(controller, measured[-1]), shots=shots,
-                        read_one=np.array(measured), history=history)
+    if fine is not None and not isinstance(fine, FineFrequency):
+        raise ControllerError(f"Argument `fine` must be a FineFrequency or None, but is {type(fine).__name__}.")
+    step = None if fine is None else fine_frequency(device, history[-1], qubit, fine)
+    final = history[-1] if step is None else step.calibration
+    measured.append(measure_probes(device, controller, final, qubit))
+    shots = len(measured) * controller.probes.n_probes * controller.probes.shots + (0 if step is None else step.shots)
+    return Recalibrated(calibration=final, verification=verify(controller, measured[-1]), shots=shots,
+                        read_one=np.array(measured), history=history, fine=step)
 
 
 __all__ = ["Controller", "ControllerError", "ControllerNetwork", "Family", "Recalibrated", "Scales", "TrainOptions",

@@ -18,6 +18,7 @@ def train_controller_command(*, device_family: str, out: str, qubit: int, steps:
                              shots: int, seed: int, as_json: bool, console: Console) -> int:
     from calibrate.ml.controller import (META_FILE, PLOT_FILE, TRAINING_FILE, WEIGHTS_FILE, ProbeSet, TrainOptions,
                                          family_of, save_controller, train_controller)
+    from calibrate.ml.fine_frequency import FineFrequency
     from devices.catalog import load_spec
 
     spec = load_spec(device_family)
@@ -52,7 +53,7 @@ def train_controller_command(*, device_family: str, out: str, qubit: int, steps:
                   "training_curve": str(target / TRAINING_FILE), "plot": str(target / PLOT_FILE)},
         "steps": steps, "seconds": round(trained.seconds, 1),
         "validation_start_error": trained.start_error, "validation_final_error": finals[-1] if finals else None,
-        "shots_per_recalibration": (rounds + 1) * options.probes.n_probes * shots,
+        "shots_per_recalibration": (rounds + 1) * options.probes.n_probes * shots + FineFrequency().total_shots,
     }
     if as_json:
         print(json.dumps(report, indent=2))
@@ -60,6 +61,6 @@ def train_controller_command(*, device_family: str, out: str, qubit: int, steps:
         console.print(f"Trained in {report['seconds']:.0f} s: mean X error of the validation devices "
                       f"{trained.start_error:.2e} before, {report['validation_final_error']:.2e} after "
                       f"{rounds} rounds (Closed dynamics; {report['shots_per_recalibration']} shots per recalibration "
-                      "with its verification).")
+                      "with its fine-frequency step and verification).")
         console.print(f"Wrote {target}/: {WEIGHTS_FILE}, {META_FILE}, {TRAINING_FILE}, {PLOT_FILE}")
     return 0

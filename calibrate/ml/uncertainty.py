@@ -16,6 +16,11 @@ what the later rounds did not correct of the earlier rounds' noise. Coordinates 
 (frequency [GHz], log X amplitude, beta [ns]). What this leaves out is the controller's own
 bias (what its training could not learn); tests/calibrate/test_controller_uncertainty.py
 measures the coverage of these errors against the true optimum.
+
+The fine-frequency step (calibrate.ml.fine_frequency) after the rounds measures the residual
+detuning d of the rounds' frequency f_r directly and stores f = f_r + d_hat. Its error
+f - f_qubit = d_hat - d does not depend on f_r's, so when the step was applied the stored
+frequency's standard error is the step's own (`with_fine_frequency`), not the rounds'.
 """
 
 from __future__ import annotations
@@ -68,4 +73,12 @@ def applied_stderr(controller, read_one: np.ndarray, history: list[QubitCalibrat
             "sx_amp": float(sd[1] * final.x_amp * ratio), "beta": float(sd[2])}
 
 
-__all__ = ["applied_covariance", "applied_stderr"]
+def with_fine_frequency(stderr: dict[str, float], fine) -> dict[str, float]:
+    """`stderr` (applied_stderr's) with the frequency's replaced by the fine-frequency step's
+    when that step was applied (a FineResult, or None for no step)."""
+    if fine is None or not fine.applied:
+        return dict(stderr)
+    return {**stderr, "frequency": float(fine.stderr)}
+
+
+__all__ = ["applied_covariance", "applied_stderr", "with_fine_frequency"]

@@ -139,7 +139,7 @@ def test_it_reduces_the_true_error_of_unseen_drifted_devices(trained):
     # brings every one back near it
     assert np.mean(corrected) < 1.2 < np.mean(left_alone)
     assert np.all(corrected < np.maximum(left_alone, 1.3))
-    assert shots == {3 * 12 * 200}  # two rounds and the verification, 200 shots per probe
+    assert shots == {3 * 12 * 200 + 2000}  # two rounds and the verification, 200 shots per probe; the fine step
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def test_the_learned_node_calibrates_and_verifies(tmp_path, family, trained):
     report = run_after_a_good_calibration(tmp_path, controller)
     assert [(n["node"], n["outcome"]) for n in report["nodes"]] == [
         ("rabi", "calibrated"), ("learned_recalibration", "calibrated")]
-    assert report["nodes"][1]["shots"] == 7200
+    assert report["nodes"][1]["shots"] == 7200 + 2000  # rounds and verification; fine-frequency Ramsey
     assert ratio(report["truth"]) < 1.3
     assert {"frequency", "x_amp", "sx_amp", "beta"} <= set(report["parameters"])
     assert all(report["parameters"][name]["stderr"] > 0 for name in ("frequency", "x_amp", "beta"))
@@ -231,7 +231,10 @@ def test_a_failed_verification_falls_back_to_the_classic_nodes(tmp_path, family)
     assert outcomes == [("rabi", "calibrate", "calibrated"), ("learned_recalibration", "calibrate", "failed"),
                         ("fine_amplitude", "calibrate", "calibrated")]
     assert "verification out of spec" in report["nodes"][1]["reason"]
-    assert "ramsey 1000 ns" in report["nodes"][1]["reason"]
+    assert "frequency offset" in report["nodes"][1]["reason"]
+    # ~400 kHz is beyond the fine-frequency step's unambiguous range (+-248 kHz): its aliased
+    # correction is applied, and the verification after it still refuses the result
+    assert "fine frequency: moved the drive" in report["nodes"][1]["reason"]
     assert "fallback for learned_recalibration" in report["nodes"][2]["reason"]
     assert report["status"] == "calibrated"
 
@@ -250,7 +253,7 @@ def test_train_controller_cli_writes_weights_prior_and_curve(tmp_path):
     out = tmp_path / "ctl"
     report, _ = calibrate_json("train-controller", "--device-family", "sim-1q", "--out", str(out),
                                "--steps", "2", "--batch", "4")
-    assert report["family"] == "sim-1q" and report["shots_per_recalibration"] == 7200
+    assert report["family"] == "sim-1q" and report["shots_per_recalibration"] == 9200
     assert sorted(p.name for p in out.iterdir()) == ["controller.eqx", "controller.json", "training-curve.png",
                                                       "training.json"]
     (tmp_path / "file").write_text("")
@@ -321,7 +324,7 @@ def test_stored_standard_errors_cover_the_true_optimum(trained):
     for seed in COVERAGE_SEEDS:
         device, calibration = good_then_drifted(seed)
         result = recalibrate(device, trained.controller, calibration, 0)
-        values = applied_estimates(trained.controller, result.read_one[:-1], result.history)
+        values = applied_estimates(trained.controller, result.read_one[:-1], result.history, result.fine)
         truth = best_drag(device, 0, duration=SPEC.x_duration, sigma=SPEC.x_sigma)
         assert values["x_amp"].value == result.calibration.x_amp  # the applied calibration is what is stored
         inside.append([abs(values[name].value - truth[name]) <= values[name].stderr
