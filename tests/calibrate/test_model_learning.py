@@ -404,3 +404,45 @@ def test_learn_model_refuses_bad_input_as_a_real_command(tmp_path):
     assert out.returncode == 2, out.stderr
     assert "does not exist" in json.loads(out.stdout)["error"]
 
+
+
+# DRAG, fine-DRAG and a short randomized benchmarking on top of the calibration: the RB sequences
+# (up to ~1000 gates) make the NLL ripple in the anharmonicity, which DRAG data pin down smoothly
+RIPPLE_SEED = 131
+RIPPLE_PLAN = (
+    ("drag", {"points": 21, "repetitions": [1, 3, 5]}, 500, ("beta",), True),
+    ("fine_drag", {"max_repetitions": 20}, 500, ("beta",), True),
+    ("rb", {"lengths": [1, 100, 250, 500], "seeds": 4}, 500, (), True),
+)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="open (issue 13 section 4): on seed 131 the fit converges with alpha "
+                   "-0.233782 +- 0.000231 GHz against the truth -0.232513 (5.5 stderr off), even when the joint fit "
+                   "starts from the fit without the RB dataset")
+def test_the_anharmonicity_from_drag_data_survives_randomized_benchmarking(spec):
+    """With RB datasets the NLL ripples in the anharmonicity (every ~0.1 MHz) over the smooth well
+    DRAG data dig; the fit must find that well and report its width, not a ripple's (sim-1q seed 4
+    once sat 1 MHz off with an 11 kHz error bar, 94 of them)."""
+    truth, datasets = measure(spec, RIPPLE_SEED)
+    device = SimulatedDevice(spec, seed=RIPPLE_SEED)
+    assert truth_of(device) == truth
+    cal = {0: nominal_calibration(spec, 0)}
+    for name, options, shots, updates, _ in PLAN:  # the same calibration as measure(), on a fresh copy
+        experiment = experiment_class(name)(qubit=0, **options)
+        result = experiment.analyze(run_experiment(experiment, device, cal, shots=shots)) if updates else None
+        if result is not None and result.good:
+            cal = {0: cal[0].replace(**{k: result[k].value for k in updates})}
+    datasets = dict(datasets)
+    for name, options, shots, updates, _ in RIPPLE_PLAN:
+        experiment = experiment_class(name)(qubit=0, **options)
+        datasets[name] = ds = run_experiment(experiment, device, cal, shots=shots)
+        result = experiment.analyze(ds) if updates else None
+        if result is not None and result.good:
+            cal = {0: cal[0].replace(**{k: result[k].value for k in updates})}
+    model = learn_model(datasets, spec, 0)
+    assert model.converged, model.reason
+    assert "anharmonicity" in model.learned, model.reason
+    alpha, stderr = model.values["anharmonicity"], model.stderr["anharmonicity"]
+    assert 2e-5 < stderr < 1e-3, (alpha, stderr)  # GHz: wider than the ripple's wells, narrower than the prior
+    assert abs(alpha - truth["anharmonicity"]) < 3.0 * stderr, (alpha, stderr, truth["anharmonicity"])
