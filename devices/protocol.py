@@ -1,13 +1,60 @@
-"""What a device, simulated or real, offers to experiments and calibration."""
+"""What a device, simulated or real, offers to experiments and calibration.
+
+`Device` is all that calibration code may rely on. What only some devices have is a small
+capability protocol of its own, checked with isinstance at run time:
+
+    Stateful:  state() / restore(): a simulator whose state the store keeps between commands
+    HasTruth:  truth(): hidden true parameters, for tests, benchmarks and `truth` report blocks
+    Drifting:  advance(hours=): a device whose clock can be moved on (--simulate-days)
+    Seeded:    seed: the device was drawn from a prior with this seed (--seed applies)
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import xarray as xr
 
 from devices.schedule import Schedule
+
+if TYPE_CHECKING:
+    from devices.device_spec import DeviceSpec
+    from devices.sequences import GateSequence
+
+
+@dataclass(frozen=True)
+class DeviceLimits:
+    """What one `run` call may ask of a device; experiments split their sweeps to fit.
+
+    max_schedule_ns:  the longest schedule one shot may play [ns]
+    max_schedules:    the most schedules in one `run` call
+    max_shots:        the most shots per schedule
+    max_qubits:       the most qubits one schedule may drive and read
+    native_shapes:    pulse classes (by name, e.g. "Gaussian", "Drag") the device plays as its
+                      own envelopes; any other pulse is played as sampled I/Q
+    """
+
+    max_schedule_ns: float
+    max_schedules: int
+    max_shots: int
+    max_qubits: int = 1
+    native_shapes: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self):
+        for name in ("max_schedules", "max_shots", "max_qubits"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"DeviceLimits.{name} is {value!r}, but must be an integer >= 1.")
+        if not (isinstance(self.max_schedule_ns, (int, float)) and self.max_schedule_ns > 0):
+            raise ValueError(f"DeviceLimits.max_schedule_ns is {self.max_schedule_ns!r}, but must be a number > 0.")
+
+
+def outcome_labels(n_qubits: int) -> list[str]:
+    """The `outcome` coordinate of `joint_counts`: bitstrings, the first qubit of the run's
+    `qubits` leftmost ("01": first qubit read 0, second read 1), in binary order."""
+    return [format(k, f"0{n_qubits}b") for k in range(2**n_qubits)]
 
 
 @runtime_checkable
@@ -15,14 +62,24 @@ class Device(Protocol):
     """A hardware adapter implements these; `SimulatedDevice` does too.
 
     name:   a stable identifier (stored with every dataset and calibration value)
+    spec:   the nominal design (DeviceSpec): what calibration starts from
     qubits: the qubit indices the device offers
     dt:     AWG sample time [ns]; schedules are sampled at it
+    limits: what one `run` may ask (DeviceLimits)
     now():  the device clock [s], advancing as the device runs
-    run():  play `schedules` (channel c drives qubit `qubits[c]`) `shots` times each and
-            return an xarray.Dataset with `counts` (dims schedule, qubit) of shots read as 1
+    run():  play `schedules` (Schedule or GateSequence; channel c drives qubit `qubits[c]`)
+            `shots` times each and return an xarray.Dataset with
+              counts        (schedule, qubit):   shots read as 1, per qubit
+              joint_counts  (schedule, outcome): shots per joint outcome, the `outcome`
+                            coordinate holding bitstrings (see `outcome_labels`)
+            A program that reduces to no pulse at all (RB's Z-only Cliffords) plays as an idle
+            of its length, never refused.
     """
 
     name: str
+
+    @property
+    def spec(self) -> DeviceSpec: ...
 
     @property
     def qubits(self) -> tuple[int, ...]: ...
@@ -30,7 +87,41 @@ class Device(Protocol):
     @property
     def dt(self) -> float: ...
 
+    @property
+    def limits(self) -> DeviceLimits: ...
+
     def now(self) -> float: ...
 
-    def run(self, schedules: Sequence[Schedule], shots: int, seed: int | None = None, *,
+    def run(self, schedules: Sequence[Schedule | GateSequence], shots: int, seed: int | None = None, *,
             qubits: Sequence[int] = (0,)) -> xr.Dataset: ...
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """A device whose state (clock, drift, random streams) the store keeps between commands."""
+
+    def state(self) -> dict: ...
+
+    def restore(self, state: dict) -> None: ...
+
+
+@runtime_checkable
+class HasTruth(Protocol):
+    """A device with hidden true parameters. Only tests, benchmarks and the `truth` block of
+    reports may call `truth()`; calibration code never does."""
+
+    def truth(self): ...
+
+
+@runtime_checkable
+class Drifting(Protocol):
+    """A device whose clock can be moved on, drifting it (`--simulate-days`)."""
+
+    def advance(self, *, hours: float) -> None: ...
+
+
+@runtime_checkable
+class Seeded(Protocol):
+    """A device drawn from a prior with a seed (`--seed` chooses which)."""
+
+    seed: int

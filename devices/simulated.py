@@ -22,6 +22,7 @@ from devices.device_spec import DeviceSpec
 from devices.dressing import dressed_transmon
 from devices.drift import DriftPath, apply_drift
 from devices.options import Open
+from devices.protocol import DeviceLimits, outcome_labels
 from devices.schedule import Schedule
 from devices.sequences import GateSequence, evolve_program
 from devices.simulate import populations, propagator
@@ -137,23 +138,37 @@ class SimulatedDevice:
     def dt(self) -> float:
         return self.spec.dt
 
+    @property
+    def limits(self) -> DeviceLimits:
+        # A simulator has no sequencer memory: one call takes any number of schedules, and
+        # every pulse is "native" (simulated from its samples either way).
+        return DeviceLimits(max_schedule_ns=self.spec.max_schedule, max_schedules=10**6,
+                            max_shots=MAX_SHOTS, max_qubits=3)
+
     def now(self) -> float:
         return self._clock
 
     def run(self, schedules: Sequence[Schedule], shots: int, seed: int | None = None, *,
             qubits: Sequence[int] = (0,)) -> xr.Dataset:
-        """Counts of shots read as 1 per schedule and qubit (leakage reads as 1)."""
+        """Counts of shots read as 1 per schedule and qubit (leakage reads as 1), and the joint
+        outcomes of the qubits read together."""
         qubits, durations = self._check_run(schedules, shots, qubits)
         chip = self._simulated_chip(qubits)
         pops = self._populations(chip, schedules)
         rng = self._shot_rng if seed is None else np.random.default_rng(seed)
-        counts = np.stack([_read_out(p, chip, shots, rng) for p in pops])
+        if len(qubits) == 1:  # one qubit: its joint outcomes are its counts (the stream is unchanged)
+            counts = np.stack([_read_out(p, chip, shots, rng) for p in pops])
+            joint = np.concatenate([shots - counts, counts], axis=1)
+        else:
+            joint = np.stack([_read_out_joint(p, chip, shots, rng) for p in pops])
+            counts = _marginal_ones(joint, len(qubits))
         started = self._clock
         run_ns = sum(d + self.spec.repetition for d in durations) * shots
         self.advance(hours=run_ns * 1e-9 / 3600.0)
         return xr.Dataset(
-            {"counts": (("schedule", "qubit"), counts)},
-            coords={"schedule": np.arange(len(schedules)), "qubit": list(qubits)},
+            {"counts": (("schedule", "qubit"), counts), "joint_counts": (("schedule", "outcome"), joint)},
+            coords={"schedule": np.arange(len(schedules)), "qubit": list(qubits),
+                    "outcome": outcome_labels(len(qubits))},
             attrs={"device": self.name, "device_seed": self.seed, "shots": shots,
                    "clock_s": started, "run_s": run_ns * 1e-9, "dt_ns": self.dt},
         )
@@ -319,3 +334,33 @@ def _read_out(pops: np.ndarray, chip: Chip, shots: int, rng: np.random.Generator
     p10 = np.array([float(t.readout_p10) for t in chip.transmons])
     read_one = np.where(levels == 0, p01, 1.0 - p10)  # levels >= 2 read as 1
     return rng.binomial(outcomes[:, None], read_one).sum(axis=0)
+
+
+def _readout_matrix(chip: Chip) -> np.ndarray:
+    """P(bitstring | basis state), shape (levels**n, 2**n): each qubit's assignment errors,
+    independent; levels >= 2 read as 1. Bitstrings in `outcome_labels` order."""
+    lv, n = chip.n_levels, chip.n_qubits
+    levels = np.stack(np.unravel_index(np.arange(lv**n), (lv,) * n), axis=-1)  # (D, n)
+    bits = np.stack(np.unravel_index(np.arange(2**n), (2,) * n), axis=-1)  # (B, n), first qubit leftmost
+    p01 = np.array([float(t.readout_p01) for t in chip.transmons])
+    p10 = np.array([float(t.readout_p10) for t in chip.transmons])
+    read_one = np.where(levels == 0, p01, 1.0 - p10)  # (D, n)
+    per_qubit = np.where(bits[None, :, :] == 1, read_one[:, None, :], 1.0 - read_one[:, None, :])
+    return per_qubit.prod(axis=-1)
+
+
+def _read_out_joint(pops: np.ndarray, chip: Chip, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """Shots per joint outcome: sample basis states, then each shot's readout bitstring."""
+    p = np.clip(pops, 0.0, None)
+    outcomes = rng.multinomial(shots, p / p.sum())
+    matrix = _readout_matrix(chip)
+    joint = np.zeros(matrix.shape[1], dtype=np.int64)
+    for state in np.flatnonzero(outcomes):
+        joint += rng.multinomial(outcomes[state], matrix[state] / matrix[state].sum())
+    return joint
+
+
+def _marginal_ones(joint: np.ndarray, n_qubits: int) -> np.ndarray:
+    """(schedule, qubit) shots read as 1, from joint counts (schedule, outcome)."""
+    bits = np.stack(np.unravel_index(np.arange(2**n_qubits), (2,) * n_qubits), axis=-1)  # (B, n)
+    return joint @ bits
