@@ -18,6 +18,7 @@ from typing import ClassVar
 import numpy as np
 import xarray as xr
 
+from devices.limits import run_within_limits
 from devices.protocol import Device
 from devices.schedule import Schedule
 from devices.sequences import GateSequence
@@ -88,7 +89,7 @@ def run_experiment(experiment: Experiment, device: Device, calibration: dict[int
     grid = list(itertools.product(*[s.values for s in sweeps]))
     schedules = [experiment.schedule(calibration, dict(zip([s.name for s in sweeps], point)))
                  for point in grid]
-    raw = device.run(schedules, shots, seed, qubits=experiment.qubits)
+    raw = run_within_limits(device, schedules, shots, seed, qubits=experiment.qubits)
     shape = tuple(len(s.values) for s in sweeps) + (len(experiment.qubits),)
     counts = np.asarray(raw["counts"].values).reshape(shape)
     dims = tuple(s.name for s in sweeps) + ("qubit",)

@@ -56,6 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 from evosax.algorithms import CMA_ES
 
+from devices.limits import run_within_limits
 from devices.protocol import Device
 from devices.schedule import Delay, Play
 from devices.sequences import GateSequence
@@ -266,7 +267,7 @@ def closed_loop_cmaes(device: Device, calibration: QubitCalibration, qubit: int,
         z, state = strategy.ask(ask_key, state, params)
         candidates = [candidate_calibration(calibration, options.sigma_init, zi) for zi in np.asarray(z)]
         schedules = [s for c in candidates for s in amplification_sequences(options.cost, c)]
-        counts = device.run(schedules, per_sequence, qubits=(qubit,))["counts"].sel(qubit=qubit).values
+        counts = run_within_limits(device, schedules, per_sequence, qubits=(qubit,))["counts"].sel(qubit=qubit).values
         shots += per_sequence * len(schedules)
         cost = pair_cost(np.asarray(counts, dtype=float).reshape(options.population, n_sequences) / per_sequence)
         if not np.all(np.isfinite(cost)):

@@ -55,6 +55,7 @@ from calibrate.ml.verification import (TOLERANCES, Verification, VerificationErr
                                        probe_sensitivity, verify)
 from devices.chip import Chip
 from devices.device_spec import DeviceSpec
+from devices.limits import run_within_limits
 from devices.metrics import gate_metrics, optimal_drag
 from devices.options import Closed
 from devices.protocol import Device
@@ -567,7 +568,7 @@ def _correct(controller: Controller, read_one, frequency, x_amp, beta):
 
 def measure_probes(device: Device, controller: Controller, calibration: QubitCalibration, qubit: int) -> np.ndarray:
     shots = controller.probes.shots
-    counts = device.run(probe_sequences(controller.probes, calibration), shots, qubits=(qubit,))["counts"]
+    counts = run_within_limits(device, probe_sequences(controller.probes, calibration), shots, qubits=(qubit,))["counts"]
     return np.asarray(counts.sel(qubit=qubit).values, dtype=float) / shots
 
 

@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from devices.limits import run_within_limits
 from devices.protocol import Device
 from devices.schedule import Delay, Play
 from devices.sequences import GateSequence
@@ -158,7 +159,7 @@ def fine_frequency(device: Device, calibration: QubitCalibration, qubit: int,
     sequences = [s for delay in options.delays for s in fine_sequences(calibration, delay)]
     read_one = []
     for k, shots in enumerate(options.shots):  # one run per stage: stages may differ in shots
-        counts = device.run(sequences[4 * k:4 * k + 4], shots, qubits=(qubit,))["counts"]
+        counts = run_within_limits(device, sequences[4 * k:4 * k + 4], shots, qubits=(qubit,))["counts"]
         read_one.append(np.asarray(counts.sel(qubit=qubit).values, dtype=float) / shots)
     read_one = np.array(read_one)
     offset, stderr, stage_offsets, stage_stderr, amplitudes, problem = estimate_offset(read_one, options,
