@@ -417,9 +417,6 @@ RIPPLE_PLAN = (
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open (issue 13 section 4): on seed 131 the fit converges with alpha "
-                   "-0.233782 +- 0.000231 GHz against the truth -0.232513 (5.5 stderr off), even when the joint fit "
-                   "starts from the fit without the RB dataset")
 def test_the_anharmonicity_from_drag_data_survives_randomized_benchmarking(spec):
     """With RB datasets the NLL ripples in the anharmonicity (every ~0.1 MHz) over the smooth well
     DRAG data dig; the fit must find that well and report its width, not a ripple's (sim-1q seed 4
