@@ -16,8 +16,8 @@ byte stays), and writes each changed file atomically.
 
 Our pulses are lifted Gaussians (zero at their ends); qibolab's Gaussian and Drag are not
 lifted. The exported pulse has the calibrated duration and sigma, the same pulse area
-(rotation angle) and the same DRAG ratio Q = beta dI/dt: equal to first order, not sample
-for sample (the qibolab adapter plays our exact samples; a native gate played by qibolab
+(rotation angle) and the same DRAG ratio Im s = beta dRe(s)/dt: equal to first order, not
+sample for sample (the qibolab adapter plays our exact samples; a native gate played by qibolab
 itself plays this equivalent).
 """
 
@@ -33,7 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from calibrate.json_edit import JsonPath, apply_edits, get_in
+from devices.qibolab import units
 
 PARAMETERS_FILE = "parameters.json"
 CALIBRATION_FILE = "calibration.json"
@@ -74,9 +77,9 @@ class PulseShape:
         return self.sigma / self.duration
 
 
-# --- conversions (kept here until devices/qibolab/units.py holds them all) ------------------
+# --- conversions: units and signs from devices/qibolab/units.py; the envelope equivalence here
 def hertz(ghz: float) -> float:
-    return round(ghz * 1e9, 3)  # mHz: below any drive's resolution, and no 4.9e9000000001 noise
+    return round(units.hz(ghz), 3)  # mHz: below any drive's resolution, and no 5012345678.900001 noise
 
 
 def qibolab_amplitude(amp: float, shape: PulseShape) -> float:
@@ -90,8 +93,10 @@ def qibolab_amplitude(amp: float, shape: PulseShape) -> float:
 
 
 def qibolab_beta(beta_ns: float, shape: PulseShape) -> float:
-    """qibolab's Drag differentiates per sample, ours per ns: Q = beta dI/dt in both."""
-    return beta_ns / shape.dt
+    """Ours: Im s = beta dRe(s)/dt, per ns. qibolab's Drag: Q = beta dI/dk, per sample k, and
+    its Q is the toolkit's -Im s (units.iq_of): beta_q = -beta / dt, the sign taken from there."""
+    _, quadrature = units.iq_of(np.array([1j]))
+    return float(quadrature[0]) * beta_ns / shape.dt
 
 
 # --- the plan ---------------------------------------------------------------------------------
@@ -140,11 +145,19 @@ def platform_qubits(parameters: Mapping) -> list[str]:
 
 
 def plan_qibolab_export(current: Mapping[tuple[int, str], StoredValue], parameters: Mapping,
-                        calibration: Mapping | None, shape: PulseShape, *,
-                        qubits: Sequence[int] | None = None) -> ExportPlan:
+                        calibration: Mapping | None, shape: PulseShape, *, qubits: Sequence[int] | None = None,
+                        qubit_names: Sequence[str] | None = None) -> ExportPlan:
     """Which values of `parameters.json` (and of qibocal's `calibration.json`, when given)
-    the store's current values change, and why each value the store has is left out."""
+    the store's current values change, and why each value the store has is left out.
+    Our qubit i is `qubit_names[i]` (the adapter's platform qubits), by default the i-th
+    qubit of the file's single-qubit natives."""
     names = platform_qubits(parameters)
+    if qubit_names is not None:
+        unknown = [str(n) for n in qubit_names if str(n) not in names]
+        if unknown:
+            raise ExportError(f"the device's platform qubit {unknown[0]!r} has no single-qubit natives in "
+                              f"{PARAMETERS_FILE}, which names {', '.join(names)}: is PLATFORM_DIR the device's platform?")
+        names = [str(n) for n in qubit_names]
     stored_qubits = sorted({q for q, _ in current})
     chosen = stored_qubits if qubits is None else list(qubits)
     outside = [q for q in chosen if not (isinstance(q, int) and 0 <= q < len(names))]
@@ -393,7 +406,8 @@ class ExportResult:
 
 
 def export_to_qibolab(current: Mapping[tuple[int, str], StoredValue], platform_dir: str | os.PathLike,
-                      shape: PulseShape, *, qubits: Sequence[int] | None = None, dry_run: bool = False) -> ExportResult:
+                      shape: PulseShape, *, qubits: Sequence[int] | None = None,
+                      qubit_names: Sequence[str] | None = None, dry_run: bool = False) -> ExportResult:
     """Plan, splice and (unless `dry_run`) write. Everything is checked and every new text is
     built before the first file is replaced; each file is replaced atomically."""
     parameters, calibration = read_platform(platform_dir)
@@ -401,7 +415,7 @@ def export_to_qibolab(current: Mapping[tuple[int, str], StoredValue], platform_d
         raise ExportError("The store has no current values for this device: run `calibrate run` first "
                           "(or check --device and --store).")
     plan = plan_qibolab_export(current, parameters.data, None if calibration is None else calibration.data,
-                               shape, qubits=qubits)
+                               shape, qubits=qubits, qubit_names=qubit_names)
     if qubits is not None and not any(q in qubits for q, _ in current):
         raise ExportError(f"The store has no current values for qubits {', '.join(map(str, qubits))} of this "
                           "device: run `calibrate run` on them first (or check --qubits).")

@@ -31,13 +31,15 @@ def parse_qubits(text: str | None) -> list[int] | None:
 
 
 def store_device(device: str, seed: int | None):
-    """(the store's name for the device, the pulse shape its values were calibrated with),
-    resolved as every other command resolves --device and --seed."""
+    """(the store's name for the device, the pulse shape its values were calibrated with, the
+    platform qubit of each of its qubits or None), resolved as every command resolves --device."""
     from calibrate.export import PulseShape
     from calibrate.resolve import resolve_device, store_id
 
     lab = resolve_device(device, seed=seed)
-    return store_id(lab), PulseShape(duration=lab.spec.x_duration, sigma=lab.spec.x_sigma, dt=lab.dt)
+    names = getattr(lab, "qubit_ids", None)  # a qibolab device's platform qubits; else the file's order
+    return (store_id(lab), PulseShape(duration=lab.spec.x_duration, sigma=lab.spec.x_sigma, dt=lab.dt),
+            None if names is None else [str(n) for n in names])
 
 
 def export(
@@ -64,10 +66,10 @@ def export(
 
     try:
         chosen = parse_qubits(qubits)
-        ident, shape = store_device(device, seed)
+        ident, shape, names = store_device(device, seed)
         with Store.open(store, read_only=True) as opened:
             current = opened.current(ident)
-        result = export_to_qibolab(current, platform_dir, shape, qubits=chosen, dry_run=dry_run)
+        result = export_to_qibolab(current, platform_dir, shape, qubits=chosen, qubit_names=names, dry_run=dry_run)
     except (ExportError, ValueError, DeviceSpecError, StoreError) as exc:
         fail(str(exc), as_json)
     except OSError as exc:  # a write that failed midway: write_atomically left the old file
@@ -84,7 +86,9 @@ def print_export(report: dict, console: Console) -> None:
         table = Table("qubit", "value", "file: path", "old", "new",
                       title=f"{report['device']} -> {report['platform']}" + (" (dry run)" if report["dry_run"] else ""))
         for c in report["changes"]:
-            table.add_row(str(c["qubit"]), c["name"], f"{c['file']}: {c['path']}", _short(c["old"]), _short(c["new"]))
+            gate = c["path"].split("/")[3] if c["path"].startswith("native_gates/") else None
+            table.add_row(str(c["qubit"]), c["name"] + (f" ({gate})" if gate else ""), f"{c['file']}: {c['path']}",
+                          _short(c["old"]), _short(c["new"]))
         console.print(table)
     else:
         console.print(f"{report['platform']} already holds the current values of {report['device']}.")

@@ -117,14 +117,14 @@ def qibolab_loads(text: str, monkeypatch):
 def test_export_writes_the_calibrated_values_and_keeps_every_other_byte(platform, monkeypatch):
     result = export_to_qibolab(stored(), platform, SHAPE)
     loaded = qibolab_loads((platform / PARAMETERS_FILE).read_text(), monkeypatch)
-    assert loaded.native_gates.single_qubit[0].RX90[0][1].envelope.beta == 0.62  # qibolab reads what we wrote
+    assert loaded.native_gates.single_qubit[0].RX90[0][1].envelope.beta == -0.62  # qibolab reads what we wrote
     new = json.loads((platform / PARAMETERS_FILE).read_text())
     rx = new["native_gates"]["single_qubit"]["0"]["RX"][0][1]
     rx90 = new["native_gates"]["single_qubit"]["0"]["RX90"][0][1]
     assert new["configs"]["0/drive"]["frequency"] == 5012345678.9  # Hz
-    assert rx["amplitude"] == pytest.approx(qibolab_amplitude(0.41, SHAPE)) and rx["envelope"]["beta"] == 0.62
+    assert rx["amplitude"] == pytest.approx(qibolab_amplitude(0.41, SHAPE)) and rx["envelope"]["beta"] == -0.62
     assert rx90["amplitude"] == pytest.approx(qibolab_amplitude(0.2051, SHAPE))
-    assert rx90["envelope"] == {"kind": "drag", "rel_sigma": 0.25, "beta": 0.62}  # gaussian -> drag for beta
+    assert rx90["envelope"] == {"kind": "drag", "rel_sigma": 0.25, "beta": -0.62}  # gaussian -> drag for beta
     assert rx90["duration"] == 20.0 and any("RX90" in note and "drag" in note for note in result.plan.notes)
     calibration = json.loads((platform / CALIBRATION_FILE).read_text())["single_qubits"]["0"]
     assert calibration["t1"] == [20000.0, 900.0] and calibration["t2_spin_echo"] == [15000.0, 800.0]
@@ -156,21 +156,23 @@ def test_export_writes_the_calibrated_values_and_keeps_every_other_byte(platform
 
 
 def test_conversions_agree_with_qibolabs_own_drag_sampling():
-    """Same area (rotation angle) as our lifted DRAG, and Q = beta dI/dt with beta in ns, on
-    qibolab's samples, for two sample times (qibolab's beta is per sample)."""
+    """qibolab's Drag sampled by qibolab, read back in our frame (devices/qibolab/units.py):
+    the same area as our lifted DRAG (rotation angle) and Im s = beta dRe(s)/dt with beta in
+    ns, for two sample times (qibolab's beta is per sample, and of the opposite sign)."""
     from qibolab._core.pulses.envelope import Drag as QibolabDrag
 
     from devices.pulses import Drag
+    from devices.qibolab.units import samples_of
 
     for dt in (0.5, 2.0):
         shape = PulseShape(duration=40.0, sigma=10.0, dt=dt)
         n = round(shape.duration / dt)
         ours = np.asarray(Drag(shape.duration, amp=0.4, sigma=shape.sigma, beta=0.7).samples(dt))
-        i, q = qibolab_amplitude(0.4, shape) * QibolabDrag(rel_sigma=shape.rel_sigma,
-                                                           beta=qibolab_beta(0.7, shape)).envelopes(n)
+        envelope = QibolabDrag(rel_sigma=shape.rel_sigma, beta=qibolab_beta(0.7, shape))
+        exported = samples_of(*(qibolab_amplitude(0.4, shape) * envelope.envelopes(n)))
         t = (np.arange(n) + 0.5) * dt - shape.duration / 2
-        assert i.sum() == pytest.approx(ours.real.sum(), rel=1e-12)
-        np.testing.assert_allclose(q, 0.7 * (-t / shape.sigma**2) * i, rtol=1e-12, atol=1e-15)
+        assert exported.real.sum() == pytest.approx(ours.real.sum(), rel=1e-12)
+        np.testing.assert_allclose(exported.imag, 0.7 * (-t / shape.sigma**2) * exported.real, rtol=1e-12, atol=1e-15)
 
 
 def test_a_pulse_of_another_shape_becomes_the_calibrated_one_and_missing_files_are_reported():
@@ -188,6 +190,11 @@ def test_a_pulse_of_another_shape_becomes_the_calibrated_one_and_missing_files_a
     assert new["configs"] == parameters["configs"]  # T1 never goes into the hamiltonian
     with pytest.raises(ExportError, match="qubit 2 is not on the platform.*0..1"):
         plan_qibolab_export(stored(qubit=2), parameters, None, SHAPE)
+    # a device over some of the platform's qubits: our qubit 0 is the adapter's platform qubit "1"
+    mapped = plan_qibolab_export(stored({"x_amp": (0.4, 1e-4, "")}), parameters, None, SHAPE, qubit_names=["1"])
+    assert {c.path[2] for c in mapped.changes} == {"1"}
+    with pytest.raises(ExportError, match="platform qubit 'q7' has no single-qubit natives"):
+        plan_qibolab_export(stored(), parameters, None, SHAPE, qubit_names=["q7"])
 
 
 def test_dry_run_prints_the_diff_and_writes_nothing(platform, store_url):
