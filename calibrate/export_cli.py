@@ -60,7 +60,8 @@ def export(
     Exit status 0 (also when nothing changed), 2 on bad input (nothing written), 3 when
     writing a file failed (that file is left as it was)."""
     from calibrate.cli.app import crashed, fail
-    from calibrate.export import ExportError, export_to_qibolab
+    from calibrate.export import ExportError
+    from calibrate.export_files import export_to_qibolab
     from calibrate.store import Store, StoreError
     from devices.device_spec import DeviceSpecError
 

@@ -14,8 +14,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from calibrate.export import (CALIBRATION_FILE, PARAMETERS_FILE, ExportError, PulseShape, export_to_qibolab,
-                              plan_qibolab_export, qibolab_amplitude, qibolab_beta)
+from calibrate.export import (CALIBRATION_FILE, PARAMETERS_FILE, ExportError, PulseShape, plan_qibolab_export,
+                              qibolab_amplitude, qibolab_beta)
+from calibrate.export_files import export_to_qibolab
 from calibrate.export_cli import export
 from calibrate.json_edit import apply_edits
 from calibrate.store import Store
