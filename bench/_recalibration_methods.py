@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._recalibration_setup import MEASURED_NODES, SPEC, Case, score
+from bench._recalibration_setup import MEASURED_NODES, SPEC, AsFiled, Case, score
 from calibrate.graph.toml import load_graph
 from calibrate.ml.learned_graph import LEARNED_NODE, REPLACED
 from calibrate.run import RunRequest, device_id, run_calibration
@@ -29,8 +29,8 @@ def _graph_run(case: Case, graph, path: Path) -> tuple[dict, float, QubitCalibra
     device = case.device()
     with case.store(path, graph) as store:
         started = time.perf_counter()
-        report = run_calibration(store, RunRequest(spec=SPEC, seed=case.seed, qubits=(0,), graph=graph,
-                                                   data_dir=path / "data"), device=device)
+        report = run_calibration(store, RunRequest(qubits=(0,), graph=graph,
+                                                   data_dir=path / "data"), device=AsFiled(device))
         wall = time.perf_counter() - started
         calibration = QubitActions.calibration_from(store.current(device_id(SPEC, case.seed), 0), SPEC, 0)
     shutil.rmtree(path / "data", ignore_errors=True)

@@ -1,4 +1,5 @@
-"""What `calibrate device show` reports: nominal design or hidden truth, in internal units."""
+"""What `calibrate device show` and `device list` report: the nominal design of any device,
+the hidden truth of a device that has one (HasTruth), the catalog and the adapters."""
 
 from __future__ import annotations
 
@@ -16,26 +17,44 @@ def _transmon_values(t) -> dict[str, float]:
     return {name: float(getattr(t, name)) for name in PARAMETER_UNITS}
 
 
-def device_report(name_or_path: str, *, seed: int, truth: bool, progress: bool = False) -> dict:
-    from devices.catalog import load_spec
+def catalog_and_adapters() -> dict:
+    """`device list --json`: the catalog's devices and every adapter a device file may name."""
+    from devices.adapters import known_adapters
+    from devices.catalog import device_names, load_spec
 
-    spec = load_spec(name_or_path)
-    report: dict = {"device": spec.name, "description": spec.description, "dt_ns": spec.dt,
+    specs = [load_spec(name) for name in device_names()]
+    return {"devices": [{"name": s.name, "qubits": s.n_qubits, "description": s.description} for s in specs],
+            "adapters": [{"name": a.name, "origin": a.origin} for a in known_adapters().values()]}
+
+
+def device_report(name_or_path: str, *, seed: int | None, truth: bool, progress: bool = False) -> dict:
+    from calibrate.resolve import resolve_device, seed_of
+    from devices.adapters import AdapterError, adapter_of
+    from devices.catalog import device_file
+    from devices.device_spec import read_device_config
+    from devices.protocol import HasTruth
+
+    path = device_file(name_or_path)
+    adapter = adapter_of(read_device_config(path), path).name
+    device = resolve_device(name_or_path, seed=seed)
+    spec = device.spec
+    report: dict = {"device": device.name, "adapter": adapter, "description": spec.description, "dt_ns": device.dt,
                     "units": PARAMETER_UNITS, "kind": "truth" if truth else "nominal"}
     if not truth:
         report["qubits"] = {str(q): {k: float(getattr(qs, k)) for k in PARAMETER_UNITS}
                             for q, qs in enumerate(spec.qubits)}
         report["couplings"] = [{"qubits": [q, r], "j": j} for q, r, j in spec.couplings]
         return report
+    if not isinstance(device, HasTruth):
+        raise AdapterError(f"--truth: device {device.name} (adapter {adapter}) has no hidden truth to show; "
+                           "leave --truth out for its nominal design.")
 
     from devices.nominal import nominal_x_schedule
-    from devices.simulated import SimulatedDevice
     from devices.truth import x_gate_truth
 
-    device = SimulatedDevice(spec, seed=seed)
     chip = device.truth()
     n = chip.n_qubits
-    report.update(seed=seed, clock_s=device.now())
+    report.update(seed=seed_of(device), clock_s=device.now())
     report["qubits"] = {str(q): _transmon_values(chip.transmons[q]) for q in range(n)}
     report["couplings"] = [{"qubits": [q, r], "j": float(chip.couplings[q, r])}
                            for q in range(n) for r in range(q + 1, n) if float(chip.couplings[q, r]) != 0]
@@ -53,6 +72,8 @@ def print_report(report: dict, console: Console) -> None:
     title = f"{report['device']}: {'hidden true' if report['kind'] == 'truth' else 'nominal'} parameters"
     if report["kind"] == "truth":
         title += f" (seed {report['seed']})"
+    elif report["adapter"] != "simulated":
+        title += f" (adapter {report['adapter']})"
     table = Table("qubit", "f01 [GHz]", "alpha [MHz]", "drive MHz", "T1 us", "T2 us",
                   "P(1|0)", "P(0|1)", title=title)
     for q, v in report["qubits"].items():

@@ -3,7 +3,8 @@
 One task per device: a device's qubits share its clock and drift, so they run in turn
 within the task, while devices run side by side on the workers. Each task opens the
 store by URL itself and writes its node updates as it goes, so a worker lost mid-night
-leaves every finished update stored. With `days`, a simulated device's clock moves on to
+leaves every finished update stored. Each task resolves its device itself (calibrate/resolve.py),
+as every command does. With `days`, a Drifting device's clock moves on to
 the start of its next day between nights (as a nightly cron job starts), so a month of
 operation replays in minutes, and strategies that spend different device time per night
 meet the same drift at the same clocks.
@@ -43,7 +44,7 @@ class DaskScheduler:
 @dataclass(frozen=True)
 class NightlyDevice:
     device: str  # catalog name or TOML path
-    seed: int
+    seed: int | None  # None: the device's own (0 for simulated devices; devices without a seed)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class DeviceCrash:
     """How one device's nights stopped: the night, its run (None if the store never created
     one), whether the run is recorded as "error", and the reason."""
     device: str
-    seed: int
+    seed: int | None
     night: int
     run_id: int | None
     recorded: bool
@@ -110,23 +111,22 @@ def night_task(job: NightlyJob, target: NightlyDevice) -> list[dict]:
 
 def _nights(job: NightlyJob, target: NightlyDevice, reports: list[dict]) -> None:
     from calibrate.graph.toml import load_graph
-    from calibrate.run import Maintain, RecalibrateAll, RunRequest, open_device, run_calibration
-    from calibrate.run_cli import data_dir_for
+    from calibrate.resolve import require_drifting, resolve_device, restore_state
+    from calibrate.run import Maintain, RecalibrateAll, RunRequest, data_dir_for, run_calibration
     from calibrate.store import Store
-    from devices.catalog import load_spec
 
-    spec = load_spec(target.device)
     graph = load_graph(job.graph)
     strategy = RecalibrateAll() if job.recalibrate_all else Maintain()
     with Store.open(job.store_url) as store:
         data_dir = data_dir_for(store, job.data_dir)
         for _ in range(max(job.days, 1)):
-            device = open_device(store, spec, target.seed)
+            device = restore_state(store, resolve_device(target.device, seed=target.seed))
             if job.days:
                 day_s = HOURS_PER_DAY * 3600.0
-                device.advance(hours=((device.now() // day_s + 1.0) * day_s - device.now()) / 3600.0)
-            request = RunRequest(spec=spec, seed=target.seed, qubits=tuple(range(spec.n_qubits)), graph=graph,
-                                 strategy=strategy, data_dir=data_dir, command="nightly")
+                require_drifting(device, "--simulate-days").advance(
+                    hours=((device.now() // day_s + 1.0) * day_s - device.now()) / 3600.0)
+            request = RunRequest(qubits=tuple(device.qubits), graph=graph, strategy=strategy, data_dir=data_dir,
+                                 command="nightly")
             reports.append(run_calibration(store, request, device=device))
 
 
@@ -186,11 +186,13 @@ def _reports_or_raise(outcomes: list[list[dict] | DeviceCrashed]) -> list[list[d
 
 
 def summarize(reports: list[list[dict]]) -> dict:
-    """Per night and device: shots, and the true error over the coherence limit per qubit."""
+    """Per night and device: shots, and the true error over the coherence limit per qubit (None
+    for devices without a truth)."""
     nights = []
     for per_device in reports:
         for night, report in enumerate(per_device):
-            ratios = {q: v["truth"]["gate_error"] / v["truth"]["coherence_limit"] for q, v in report["qubits"].items()}
+            ratios = {q: v["truth"]["gate_error"] / v["truth"]["coherence_limit"] if v["truth"] is not None else None
+                      for q, v in report["qubits"].items()}
             nights.append({"device": report["device"], "seed": report["seed"], "night": night,
                            "run_id": report["run_id"], "shots": report["shots"], "seconds": report["seconds"],
                            "error_over_limit": ratios,

@@ -1,9 +1,11 @@
 """One calibration run: maintain (or recalibrate) a graph on chosen qubits of a device,
 recording everything in the store, and report in the JSON contract of DESIGN.md.
 
-A simulated device's state (clock, drift, random streams) lives in the store, so a
-second run continues the same device. It is saved after every qubit: a killed run
-loses at most the device time of one qubit, never a stored value.
+The run sees its device through the `Device` protocol only (calibrate/resolve.py opens it).
+A Stateful device's state (a simulator's clock, drift, random streams) lives in the store,
+so a second run continues the same device. It is saved after every qubit: a killed run
+loses at most the device time of one qubit, never a stored value. Reports carry a `truth`
+block for HasTruth devices only; it is null for the others.
 
 A run that crashes, or whose store fails, after its run row exists raises `RunError`: the
 run is recorded with status "error" and the reason in its summary (`{"error": reason}`)
@@ -22,9 +24,10 @@ from pathlib import Path
 from calibrate.graph.policy import Policy
 from calibrate.graph.spec import Graph
 from calibrate.node_actions import NodeEvent, QubitActions
+from calibrate.resolve import save_state, seed_of, seeded_id, store_id
 from calibrate.store import Store
 from devices.device_spec import DeviceSpec
-from devices.simulated import SimulatedDevice
+from devices.protocol import Device, HasTruth
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,6 @@ class RecalibrateAll:
 
 @dataclass(frozen=True)
 class RunRequest:
-    spec: DeviceSpec
-    seed: int
     qubits: tuple[int, ...]
     graph: Graph
     strategy: Maintain | RecalibrateAll = field(default_factory=Maintain)
@@ -49,25 +50,30 @@ class RunRequest:
 
 
 def device_id(spec: DeviceSpec, seed: int) -> str:
-    """The store's name for a simulated device: the design and the seed that drew it."""
-    return f"{spec.name}/seed-{seed}"
+    """The store's name for the simulated device `spec` drawn with `seed` (its `store_id`)."""
+    return seeded_id(spec.name, seed)
 
 
-def open_device(store: Store, spec: DeviceSpec, seed: int) -> SimulatedDevice:
-    """The simulated device as the store last left it (fresh from fabrication the first time)."""
-    device = SimulatedDevice(spec, seed=seed)
-    state = store.load_device_state(device_id(spec, seed))
-    if state is not None:
-        device.restore(state)
-    return device
+def data_dir_for(store: Store, explicit: str | Path | None) -> Path:
+    """Datasets sit next to a SQLite store, else under ./calibration-data."""
+    if explicit:
+        return Path(explicit)
+    if store.sqlite_path is not None:
+        return store.sqlite_path.resolve().parent / "datasets"
+    return Path("calibration-data") / "datasets"
 
 
-def check_qubits(spec: DeviceSpec, qubits: Sequence[int] | None) -> tuple[int, ...]:
+def describe_qubits(device: Device) -> str:
+    qubits = tuple(device.qubits)
+    return f"0..{len(qubits) - 1}" if qubits == tuple(range(len(qubits))) else str(list(qubits))
+
+
+def check_qubits(device: Device, qubits: Sequence[int] | None) -> tuple[int, ...]:
     if qubits is None:
-        return tuple(range(spec.n_qubits))
-    bad = [q for q in qubits if not 0 <= q < spec.n_qubits]
+        return tuple(device.qubits)
+    bad = [q for q in qubits if q not in device.qubits]
     if bad or not qubits:
-        raise ValueError(f"--qubits is {list(qubits)}, but {spec.name} has qubits 0..{spec.n_qubits - 1}.")
+        raise ValueError(f"--qubits is {list(qubits)}, but {device.name} has qubits {describe_qubits(device)}.")
     return tuple(dict.fromkeys(qubits))
 
 
@@ -96,19 +102,20 @@ def crash_reason(exc: BaseException, where: str = "") -> str:
     return f"crashed{at}: {type(exc).__name__}: {exc}"
 
 
-def run_calibration(store: Store, request: RunRequest, *, device: SimulatedDevice | None = None,
+def run_calibration(store: Store, request: RunRequest, *, device: Device,
                     on_event: Callable[[NodeEvent], None] | None = None,
                     on_start: Callable[[int, str, str], None] | None = None) -> dict:
-    """Run the graph on each requested qubit in turn; return the run's report.
+    """Run the graph on each requested qubit of `device` in turn; return the run's report.
+    A Stateful device is used as it is given (see resolve.restore_state) and its state saved
+    after each qubit.
 
     Raises RunError when the run crashes or its store fails (after recording the run as "error"
     where the store still answers); a KeyboardInterrupt is recorded the same way and re-raised."""
     started = time.perf_counter()
-    ident = device_id(request.spec, request.seed)
+    ident = store_id(device)
     try:
-        device = device or open_device(store, request.spec, request.seed)
         run_id = store.start_run(ident, command=request.command, qubits=list(request.qubits),
-                                 device_seed=request.seed)
+                                 device_seed=seed_of(device))
     except Exception as exc:
         raise RunError(crash_reason(exc, "before the run started")) from exc
     shots = 0
@@ -125,7 +132,7 @@ def run_calibration(store: Store, request: RunRequest, *, device: SimulatedDevic
     try:
         for qubit in request.qubits:
             actions = QubitActions(store=store, run_id=run_id, device=device, device_id=ident,
-                                   spec=request.spec, qubit=qubit, data_dir=request.data_dir,
+                                   spec=device.spec, qubit=qubit, data_dir=request.data_dir,
                                    on_event=on_event, on_start=track)
             uncounted = actions
             policy = Policy(request.graph, actions)
@@ -138,7 +145,7 @@ def run_calibration(store: Store, request: RunRequest, *, device: SimulatedDevic
             events[qubit] = actions.events
             policies[qubit] = policy
             doing[0] = f"after qubit {qubit}"
-            store.save_device_state(ident, device.state(), run_id=run_id)
+            save_state(store, device, run_id=run_id)
         doing[0] = "while reporting"
         report = build_report(store, request, device, run_id, events, policies, shots,
                               time.perf_counter() - started)
@@ -167,11 +174,9 @@ def _record_error(store: Store, run_id: int, reason: str, shots: int, seconds: f
     return True
 
 
-def build_report(store: Store, request: RunRequest, device: SimulatedDevice, run_id: int,
+def build_report(store: Store, request: RunRequest, device: Device, run_id: int,
                  events: dict[int, list[NodeEvent]], policies: dict[int, Policy], shots: int, seconds: float) -> dict:
-    from devices.truth import x_gate_truth
-
-    ident = device_id(request.spec, request.seed)
+    ident = store_id(device)
     current = store.current(ident)
     parameters = _parameter_names(request.graph)
     qubits = {}
@@ -182,7 +187,7 @@ def build_report(store: Store, request: RunRequest, device: SimulatedDevice, run
         recovered = dict(policies[qubit].recovered)
         stored = {name: current[(qubit, name)] for name in parameters if (qubit, name) in current}
         gate_error = stored.get("gate_error")
-        cal = QubitActions.calibration_from(current, request.spec, qubit)
+        cal = QubitActions.calibration_from(current, device.spec, qubit)
         qubits[str(qubit)] = {
             "status": "failed" if failed else "calibrated",
             "failed_nodes": failed,
@@ -191,11 +196,20 @@ def build_report(store: Store, request: RunRequest, device: SimulatedDevice, run
             "estimated_gate_error": gate_error.value if gate_error is not None else None,
             "nodes": [{"node": e.node, "action": e.action, "outcome": e.outcome, "reason": e.reason,
                        "shots": e.shots} for e in events.get(qubit, [])],
-            # The one place a report reads the hidden truth: simulated devices only.
-            "truth": x_gate_truth(device, qubit, cal.x_schedule()),
+            "truth": truth_block(device, qubit, cal.x_schedule()),
         }
-    return {"device": request.spec.name, "seed": request.seed, "run_id": run_id, "seconds": round(seconds, 3),
+    return {"device": device.name, "seed": seed_of(device), "run_id": run_id, "seconds": round(seconds, 3),
             "shots": shots, "device_clock_s": device.now(), "qubits": qubits}
+
+
+def truth_block(device: Device, qubit: int, x_schedule) -> dict | None:
+    """How good the calibrated X gate really is: the one place a report reads a hidden truth,
+    for HasTruth devices only (None, JSON null, for the others)."""
+    if not isinstance(device, HasTruth):
+        return None
+    from devices.truth import x_gate_truth
+
+    return x_gate_truth(device, qubit, x_schedule)
 
 
 def _parameter_names(graph: Graph) -> list[str]:

@@ -1,5 +1,8 @@
 """Simulated-device description files (TOML): nominal design, fabrication spread, drift.
 
+A device file may name its adapter (`adapter = "simulated"`, the default; see
+devices/adapters.py for the others): this module reads the simulated ones.
+
 User-facing units in the file (GHz, MHz, kHz, us) are converted to internal units
 (GHz, ns) here, at the boundary. Every key is checked: unknown keys (typos), missing
 keys, wrong types and out-of-range values each give a DeviceSpecError naming the
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+SIMULATED_ADAPTER = "simulated"  # a device file without `adapter` describes a simulated device
 MAX_LEVELS = 6  # a cap on cost: 3 open transmons of 6 levels already need 46656-square superoperators
 
 
@@ -173,6 +177,12 @@ def _qubit(t: _Table) -> QubitSpec:
 
 def parse_spec(data: dict, source: str) -> DeviceSpec:
     root = _Table(data, "file", source)
+    adapter = root.text("adapter", default=SIMULATED_ADAPTER)
+    if adapter != SIMULATED_ADAPTER:
+        raise DeviceSpecError(
+            f"{source}: adapter is {adapter!r}, so the file describes no simulated device; "
+            "open it through devices.adapters.open_device_file (as every --device does)."
+        )
     schema = root.integer("schema", low=1, high=10**6)
     if schema > SCHEMA_VERSION:
         raise DeviceSpecError(
@@ -243,6 +253,12 @@ def parse_spec(data: dict, source: str) -> DeviceSpec:
 
 
 def read_spec(path: Path) -> DeviceSpec:
+    return parse_spec(read_device_config(path), path.name)
+
+
+def read_device_config(path: Path) -> dict:
+    """A device file's parsed TOML, whatever its adapter; unreadable or malformed files raise
+    DeviceSpecError naming the file."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -251,4 +267,4 @@ def read_spec(path: Path) -> DeviceSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DeviceSpecError(f"{path.name}: not valid TOML ({exc}).") from None
-    return parse_spec(data, path.name)
+    return data

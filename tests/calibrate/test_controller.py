@@ -197,7 +197,7 @@ def run_after_a_good_calibration(tmp_path, controller, *, seed: int = 2, jump_gh
     with Store.open(f"sqlite:///{tmp_path / 'store.sqlite'}") as store:
         for name in ("frequency", "x_amp", "sx_amp", "beta"):
             store.set_value(f"sim-1q/seed-{seed}", 0, name, getattr(calibration, name), None, UNITS[name])
-        request = RunRequest(spec=SPEC, seed=seed, qubits=(0,), graph=load_graph(str(graph_file)),
+        request = RunRequest(qubits=(0,), graph=load_graph(str(graph_file)),
                              data_dir=tmp_path / "data")
         return run_calibration(store, request, device=device)["qubits"]["0"]
 

@@ -12,7 +12,8 @@ import pytest
 
 from calibrate.graph.toml import load_graph
 from calibrate.nightly import LocalDask, NightlyDevice, NightlyJob, Serial, run_nightly
-from calibrate.run import RecalibrateAll, RunRequest, open_device, run_calibration
+from calibrate.resolve import resolve_device, restore_state
+from calibrate.run import RecalibrateAll, RunRequest, run_calibration
 from calibrate.store import Store
 from devices.catalog import load_spec
 from devices.dressing import dressed_transmon
@@ -24,19 +25,24 @@ from support.graphs import AMPLITUDE_GRAPH as SMALL_GRAPH
 LIMIT = 1.5  # true gate error / coherence limit that a calibrated qubit must reach
 
 
+def sim_1q(store: Store, seed: int):
+    """sim-1q drawn with `seed`, as the store last left it (as every command opens it)."""
+    return restore_state(store, resolve_device("sim-1q", seed=seed))
+
+
 def ratio(truth: dict) -> float:
     return truth["gate_error"] / truth["coherence_limit"]
 
 
 def test_a_frequency_jump_is_caught_and_the_gate_recovers(tmp_path):
     spec, graph = load_spec("sim-1q"), load_graph()
-    request = RunRequest(spec=spec, seed=4, qubits=(0,), graph=graph)
+    request = RunRequest(qubits=(0,), graph=graph)
     with Store.open(f"sqlite:///{tmp_path / 'store.sqlite'}") as store:
-        first = run_calibration(store, request)
+        first = run_calibration(store, request, device=sim_1q(store, 4))
         assert first["qubits"]["0"]["status"] == "calibrated"
         assert ratio(first["qubits"]["0"]["truth"]) < LIMIT
 
-        device = open_device(store, spec, 4)
+        device = sim_1q(store, 4)
         device.advance(hours=24.0)  # the next night: the short timeouts have expired
         device.jump_frequency(0, ghz=0.002)
         true_frequency = float(dressed_transmon(device.truth(), 0).frequency)
@@ -58,14 +64,13 @@ def test_a_frequency_jump_is_caught_and_the_gate_recovers(tmp_path):
 
 
 def test_a_bad_fit_fails_its_node_writes_nothing_and_skips_its_dependents(tmp_path):
-    spec = load_spec("sim-1q")
     graph_file = tmp_path / "graph.toml"
     # A Rabi sweep that cannot reach a pi rotation: the fit is bad.
     graph_file.write_text(SMALL_GRAPH.replace('[[nodes.rabi.calibrate]]\nexperiment = "rabi"',
                                               '[[nodes.rabi.calibrate]]\nexperiment = "rabi"\noptions = { span = 0.2 }'))
-    request = RunRequest(spec=spec, seed=1, qubits=(0,), graph=load_graph(str(graph_file)))
+    request = RunRequest(qubits=(0,), graph=load_graph(str(graph_file)))
     with Store.open(f"sqlite:///{tmp_path / 'store.sqlite'}") as store:
-        report = run_calibration(store, request)
+        report = run_calibration(store, request, device=sim_1q(store, 1))
         q = report["qubits"]["0"]
         assert q["status"] == "failed"
         assert set(q["failed_nodes"]) == {"rabi", "fine_amplitude"}
@@ -77,19 +82,18 @@ def test_a_bad_fit_fails_its_node_writes_nothing_and_skips_its_dependents(tmp_pa
 
 
 def test_a_second_run_continues_the_same_device(tmp_path):
-    spec = load_spec("sim-1q")
     graph_file = tmp_path / "graph.toml"
     graph_file.write_text(SMALL_GRAPH)
-    request = RunRequest(spec=spec, seed=2, qubits=(0,), graph=load_graph(str(graph_file)))
+    request = RunRequest(qubits=(0,), graph=load_graph(str(graph_file)))
     with Store.open(f"sqlite:///{tmp_path / 'store.sqlite'}") as store:
-        first = run_calibration(store, request)
-        second = run_calibration(store, request)
+        first = run_calibration(store, request, device=sim_1q(store, 2))
+        second = run_calibration(store, request, device=sim_1q(store, 2))
         assert second["shots"] == 0  # within the timeouts nothing needs running
         # the device was restored where the first run left it, not made anew
         assert second["device_clock_s"] == first["device_clock_s"] > 0
-        assert open_device(store, spec, 2).now() == first["device_clock_s"]
-        third = run_calibration(store, RunRequest(spec=spec, seed=2, qubits=(0,), graph=request.graph,
-                                                  strategy=RecalibrateAll()))
+        assert sim_1q(store, 2).now() == first["device_clock_s"]
+        third = run_calibration(store, RunRequest(qubits=(0,), graph=request.graph, strategy=RecalibrateAll()),
+                                device=sim_1q(store, 2))
         assert [n["action"] for n in third["qubits"]["0"]["nodes"]] == ["calibrate", "calibrate"]
 
 

@@ -261,7 +261,7 @@ def test_bad_input_names_the_value(calibrated, tmp_path):
 
 
 def test_nightly_reports_one_file_per_device_and_night(calibrated, tmp_path):
-    from calibrate.dashboard_cli import write_night_reports
+    from calibrate.cli.dashboard import write_night_reports
 
     # as calibrate.nightly.summarize has them: the design's name and the seed
     nights = [{"device": "sim-1q", "seed": SEED, "night": 0, "run_id": calibrated["run"]["run_id"]}]

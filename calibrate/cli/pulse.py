@@ -105,42 +105,45 @@ def save_pulse(path: Path, report: dict) -> None:
                                    | {"pulse": pulse}, indent=1))
 
 
-def optimize_pulse_command(*, device: str, seed: int, qubit: int, duration: float, shape: str, cutoff: float,
+def optimize_pulse_command(*, device: str, seed: int | None, qubit: int, duration: float, shape: str, cutoff: float,
                            ensemble: int, steps: int, store_url: str | None, out: str | None, as_json: bool,
                            console: Console) -> int:
     from calibrate.ml.ensemble import ensemble_around
     from calibrate.ml.robust_control import RobustOptions, optimize_pulse
     from calibrate.node_actions import QubitActions
-    from calibrate.run import device_id, open_device
-    from devices.catalog import load_spec
+    from calibrate.resolve import resolve_device, restore_state, seed_of, store_id
+    from calibrate.run import describe_qubits, truth_block
     from devices.schedule import Play, Schedule
-    from devices.simulated import SimulatedDevice
-    from devices.truth import x_gate_truth
 
     started = time.perf_counter()
-    spec = load_spec(device)
-    if not 0 <= qubit < spec.n_qubits:
-        raise ValueError(f"--qubit is {qubit}, but {spec.name} has qubits 0..{spec.n_qubits - 1}.")
+    lab = resolve_device(device, seed=seed)
+    spec, seed = lab.spec, seed_of(lab)
+    if qubit not in lab.qubits:
+        raise ValueError(f"--qubit is {qubit}, but {lab.name} has qubits {describe_qubits(lab)}.")
     check_duration(duration, spec.dt)
     shape_option = parse_shape(shape, cutoff)
     store = _open_store(store_url)
     try:
-        current = store.current(device_id(spec, seed), qubit) if store is not None else {}
+        current = store.current(store_id(lab), qubit) if store is not None else {}
         calibration = QubitActions.calibration_from(current, spec, qubit)
         centre, spread, described = posterior(spec, qubit, current, calibration)
-        models = ensemble_around(centre, spread, ensemble, seed)
+        draws = seed or 0  # the ensemble's and optimizer's random draws
+        models = ensemble_around(centre, spread, ensemble, draws)
         result = optimize_pulse(models, calibration, duration=duration, dt=spec.dt, shape=shape_option,
-                                options=RobustOptions(steps=steps, seed=seed))
-        # The one place this command reads the hidden truth: simulated devices only.
-        lab = open_device(store, spec, seed) if store is not None else SimulatedDevice(spec, seed=seed)
+                                options=RobustOptions(steps=steps, seed=draws))
+        # The one place this command reads a hidden truth: devices that have one (HasTruth), as
+        # the store last left them; null for the others.
+        if store is not None:
+            restore_state(store, lab)
         drag = Schedule([Play(0, result.initial)], [calibration.frequency])
-        truth = {"optimized": x_gate_truth(lab, qubit, result.schedule), "drag": x_gate_truth(lab, qubit, drag)}
+        optimized = truth_block(lab, qubit, result.schedule)
+        truth = None if optimized is None else {"optimized": optimized, "drag": truth_block(lab, qubit, drag)}
     finally:
         if store is not None:
             store.close()
     samples = result.samples
     report = {
-        "device": spec.name, "seed": seed, "qubit": qubit, "duration": duration, "shape": shape,
+        "device": lab.name, "seed": seed, "qubit": qubit, "duration": duration, "shape": shape,
         "ensemble": {"size": ensemble, "parameters": described},
         "steps": steps,
         "before": result.before._asdict(), "after": result.after._asdict(),
@@ -150,7 +153,7 @@ def optimize_pulse_command(*, device: str, seed: int, qubit: int, duration: floa
                   "amp_max": shape_option.amp_max},
         "store": store.url if store is not None else None,
     }
-    path = Path(out) if out else _default_path(store_url, spec.name, seed, qubit, shape, duration)
+    path = Path(out) if out else _default_path(store_url, lab.name, seed, qubit, shape, duration)
     save_pulse(path, report)
     report["saved"] = str(path)
     report["truth"] = truth
@@ -162,25 +165,28 @@ def optimize_pulse_command(*, device: str, seed: int, qubit: int, duration: floa
     return 0
 
 
-def _default_path(store_url: str | None, name: str, seed: int, qubit: int, shape: str, duration: float) -> Path:
+def _default_path(store_url: str | None, name: str, seed: int | None, qubit: int, shape: str, duration: float) -> Path:
     from calibrate.store.urls import parse_store_url
 
     sqlite = parse_store_url(store_url).sqlite_path
     folder = sqlite.resolve().parent if sqlite is not None else Path("calibration-data")
-    return folder / "pulses" / f"{name}-seed-{seed}-q{qubit}-{shape}-{duration:g}ns.json"
+    seeded = "" if seed is None else f"-seed-{seed}"
+    return folder / "pulses" / f"{name}{seeded}-q{qubit}-{shape}-{duration:g}ns.json"
 
 
 def print_report(report: dict, console: Console) -> None:
     table = Table("", "mean gate error", "mean leakage", "worst error",
-                  title=f"{report['device']} seed {report['seed']} q{report['qubit']}: {report['shape']} "
+                  title=f"{report['device']}{'' if report['seed'] is None else ' seed ' + str(report['seed'])} "
+                        f"q{report['qubit']}: {report['shape']} "
                         f"{report['duration']:g} ns over {report['ensemble']['size']} models")
     for label, key in (("calibrated DRAG", "before"), ("optimized", "after")):
         m = report[key]
         table.add_row(label, f"{m['mean_error']:.3g}", f"{m['mean_leakage']:.3g}", f"{m['worst_error']:.3g}")
     truth = report["truth"]
-    table.add_section()
-    for label, key in (("true device: DRAG", "drag"), ("true device: optimized", "optimized")):
-        table.add_row(label, f"{truth[key]['gate_error']:.3g}", f"{truth[key]['leakage']:.3g}", "")
-    table.add_row("coherence limit", f"{truth['optimized']['coherence_limit']:.3g}", "", "")
+    if truth is not None:  # devices with a hidden truth only
+        table.add_section()
+        for label, key in (("true device: DRAG", "drag"), ("true device: optimized", "optimized")):
+            table.add_row(label, f"{truth[key]['gate_error']:.3g}", f"{truth[key]['leakage']:.3g}", "")
+        table.add_row("coherence limit", f"{truth['optimized']['coherence_limit']:.3g}", "", "")
     console.print(table)
     console.print(f"pulse saved to {report['saved']} ({report['seconds']:.1f} s)", highlight=False)

@@ -77,6 +77,7 @@ def write_night_reports(store_url: str, nights: list[dict], folder: str) -> None
     with StoreReader.open(store_url) as reader:
         for night in nights:
             device = re.sub(r"[^A-Za-z0-9_.-]", "_", night["device"])
-            name = f"{device}-seed{night['seed']}-night{night['night']:03d}-run{night['run_id']}.html"
+            seed = "" if night["seed"] is None else f"-seed{night['seed']}"
+            name = f"{device}{seed}-night{night['night']:03d}-run{night['run_id']}.html"
             path, _ = write_report(reader, night["run_id"], target / name)
             night["report"] = str(path.resolve())

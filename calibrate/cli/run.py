@@ -1,5 +1,7 @@
 """`calibrate run | status | history | revert`: the graph on a device, and the store's view.
 
+Every command resolves --device (and --seed) through calibrate/resolve.py, whatever the adapter.
+
 Everything a command needs is checked before the store is opened for writing (device,
 graph file, qubits, data folder, store URL), so bad input exits 2 with nothing written.
 Once the store is open, `run` is running: whatever fails from there on (a crash, a store
@@ -43,15 +45,6 @@ def check_folder(flag: str, value: str | None) -> None:
         raise ValueError(f"{flag} is {value!r}, but {existing} is a file: give a folder (created if missing).")
 
 
-def data_dir_for(store: Store, explicit: str | None) -> Path:
-    """Datasets sit next to a SQLite store, else under ./calibration-data."""
-    if explicit:
-        return Path(explicit)
-    if store.sqlite_path is not None:
-        return store.sqlite_path.resolve().parent / "datasets"
-    return Path("calibration-data") / "datasets"
-
-
 @contextmanager
 def node_progress(total: int, enabled: bool):
     """A progress bar over node updates on stderr; the JSON on stdout stays clean."""
@@ -74,24 +67,28 @@ def node_progress(total: int, enabled: bool):
         yield on_event, on_start
 
 
-def run_command(*, device: str, seed: int, qubits: str | None, store_url: str | None, graph: str | None,
+def run_command(*, device: str, seed: int | None, qubits: str | None, store_url: str | None, graph: str | None,
                 recalibrate_all: bool, data_dir: str | None, as_json: bool, console: Console) -> int:
     from calibrate.graph.toml import load_graph
+    from calibrate.resolve import resolve_device, restore_state
     from calibrate.run import (Maintain, RecalibrateAll, RunError, RunRequest, check_qubits, crash_reason,
-                               run_calibration)
-    from devices.catalog import load_spec
+                               data_dir_for, run_calibration)
 
-    spec = load_spec(device)
-    chosen = check_qubits(spec, parse_qubits(qubits))
+    lab = resolve_device(device, seed=seed)
+    chosen = check_qubits(lab, parse_qubits(qubits))
     graph_spec = load_graph(graph)
     check_folder("--data-dir", data_dir)
     with Store.open(store_url) as store:  # the last check: a bad or unreachable store is bad input
-        request = RunRequest(spec=spec, seed=seed, qubits=chosen, graph=graph_spec,
+        request = RunRequest(qubits=chosen, graph=graph_spec,
                              strategy=RecalibrateAll() if recalibrate_all else Maintain(),
                              data_dir=data_dir_for(store, data_dir), command="run")
         try:
+            restore_state(store, lab)
+        except Exception as exc:  # a saved state the device cannot take: the run has not started
+            raise RunError(crash_reason(exc, "before the run started")) from exc
+        try:
             with node_progress(len(chosen) * len(graph_spec.nodes), enabled=not as_json) as (on_event, on_start):
-                report = run_calibration(store, request, on_event=on_event, on_start=on_start)
+                report = run_calibration(store, request, device=lab, on_event=on_event, on_start=on_start)
         except RunError:
             raise
         except Exception as exc:  # outside the run itself (the progress display): still a crash
@@ -106,14 +103,16 @@ def run_command(*, device: str, seed: int, qubits: str | None, store_url: str | 
 
 def print_run(report: dict, console: Console) -> None:
     qubits = report["qubits"]
-    table = Table("", *[f"q{q}" for q in qubits], title=f"{report['device']} seed {report['seed']}: run {report['run_id']}")
+    seeded = f" seed {report['seed']}" if report["seed"] is not None else ""
+    table = Table("", *[f"q{q}" for q in qubits], title=f"{report['device']}{seeded}: run {report['run_id']}")
     table.add_row("status", *[q["status"] for q in qubits.values()])
     for name in dict.fromkeys(n for q in qubits.values() for n in q["parameters"]):
         table.add_row(name, *[_value(q["parameters"][name]) if name in q["parameters"] else "-" for q in qubits.values()])
     table.add_section()
     table.add_row("estimated gate error (RB)", *[_number(q["estimated_gate_error"]) for q in qubits.values()])
-    table.add_row("true gate error", *[_number(q["truth"]["gate_error"]) for q in qubits.values()])
-    table.add_row("coherence limit", *[_number(q["truth"]["coherence_limit"]) for q in qubits.values()])
+    if any(q["truth"] is not None for q in qubits.values()):  # devices with a hidden truth only
+        table.add_row("true gate error", *[_number((q["truth"] or {}).get("gate_error")) for q in qubits.values()])
+        table.add_row("coherence limit", *[_number((q["truth"] or {}).get("coherence_limit")) for q in qubits.values()])
     console.print(table)
     for qubit, q in qubits.items():
         for node, reason in q["failed_nodes"].items():
@@ -138,11 +137,11 @@ def _number(x) -> str:
 
 
 # --- status, history, revert ----------------------------------------------------------
-def _device_id(device: str, seed: int) -> str:
-    from calibrate.run import device_id
-    from devices.catalog import load_spec
+def _device_id(device: str, seed: int | None) -> str:
+    """The store's name of the device: the same resolution as `run`'s, so every command agrees."""
+    from calibrate.resolve import resolve_device, store_id
 
-    return device_id(load_spec(device), seed)
+    return store_id(resolve_device(device, seed=seed))
 
 
 def _row(v) -> dict:
@@ -151,7 +150,7 @@ def _row(v) -> dict:
             "experiment": v.experiment, "valid": v.valid, "note": v.note}
 
 
-def status_command(*, device: str, seed: int, store_url: str | None, as_json: bool, console: Console) -> int:
+def status_command(*, device: str, seed: int | None, store_url: str | None, as_json: bool, console: Console) -> int:
     ident = _device_id(device, seed)
     with Store.open(store_url, read_only=True) as store:
         current = store.current(ident)
@@ -171,7 +170,7 @@ def status_command(*, device: str, seed: int, store_url: str | None, as_json: bo
     return 0
 
 
-def history_command(*, name: str, device: str, seed: int, qubit: int | None, store_url: str | None,
+def history_command(*, name: str, device: str, seed: int | None, qubit: int | None, store_url: str | None,
                     as_json: bool, console: Console) -> int:
     ident = _device_id(device, seed)
     with Store.open(store_url, read_only=True) as store:
@@ -188,7 +187,7 @@ def history_command(*, name: str, device: str, seed: int, qubit: int | None, sto
     return 0
 
 
-def revert_command(*, device: str, seed: int, run_id: int | None, name: str | None, qubit: int | None,
+def revert_command(*, device: str, seed: int | None, run_id: int | None, name: str | None, qubit: int | None,
                    store_url: str | None, as_json: bool, console: Console) -> int:
     if (run_id is None) == (name is None):
         raise ValueError("Give either --run RUN_ID (revert a whole run) or --parameter NAME --qubit Q.")

@@ -46,7 +46,7 @@ def _run_datasets(store_url: str | None, run_id: int, ident: str, qubit: int | N
     return paths, qubit
 
 
-def _load(paths: list[str], spec, qubit: int | None, *, from_run: bool) -> tuple[dict, int]:
+def _load(paths: list[str], spec, name: str, qubit: int | None, *, from_run: bool) -> tuple[dict, int]:
     """Datasets by path, checked to be single-qubit experiments of one qubit on this device.
     A run's two-qubit experiments (ZZ) are left out; named files must all be single-qubit."""
     from calibrate.ml.likelihood import measured_qubits, replay
@@ -60,8 +60,8 @@ def _load(paths: list[str], spec, qubit: int | None, *, from_run: bool) -> tuple
     measured = {}
     for path, ds in data.items():
         taken_on = ds.attrs.get("device")
-        if taken_on != spec.name:
-            raise ValueError(f"Dataset {path} was taken on device {taken_on!r}, not on {spec.name!r} (--device).")
+        if taken_on != name:
+            raise ValueError(f"Dataset {path} was taken on device {taken_on!r}, not on {name!r} (--device).")
         measured[path] = replay(ds, path).qubit
     if qubit is None:
         qubits = sorted(set(measured.values()))
@@ -77,17 +77,16 @@ def _load(paths: list[str], spec, qubit: int | None, *, from_run: bool) -> tuple
     return data, qubit
 
 
-def learn_model_command(*, device: str, seed: int, qubit: int | None, datasets: list[str], store_url: str | None,
+def learn_model_command(*, device: str, seed: int | None, qubit: int | None, datasets: list[str], store_url: str | None,
                         out: str | None, as_json: bool, console: Console) -> int:
     """Returns the exit status: 0 learned, 1 the fit did not converge (nothing learned is stored)."""
     from calibrate.ml.model_learning import learn_model
-    from calibrate.run import device_id
-    from calibrate.run_cli import data_dir_for
-    from devices.catalog import load_spec
+    from calibrate.resolve import resolve_device, seed_of, store_id
+    from calibrate.run import data_dir_for
 
     started = time.perf_counter()
-    spec = load_spec(device)
-    ident = device_id(spec, seed)
+    lab = resolve_device(device, seed=seed)
+    spec, ident, seed = lab.spec, store_id(lab), seed_of(lab)
     if qubit is not None and not 0 <= qubit < spec.n_qubits:
         raise ValueError(f"--qubit is {qubit}, but {spec.name} has qubits 0..{spec.n_qubits - 1}.")
     if not datasets:
@@ -99,7 +98,7 @@ def learn_model_command(*, device: str, seed: int, qubit: int | None, datasets: 
         paths, qubit = _run_datasets(store_url, int(datasets[0]), ident, qubit)
     else:
         paths = datasets
-    data, qubit = _load(paths, spec, qubit, from_run=from_run)
+    data, qubit = _load(paths, spec, lab.name, qubit, from_run=from_run)
     with console.status(f"Learning the model of {ident} qubit {qubit} from {len(data)} datasets",
                         spinner="dots") if not as_json else _Quiet():
         model = learn_model(data, spec, qubit)
@@ -116,7 +115,7 @@ def learn_model_command(*, device: str, seed: int, qubit: int | None, datasets: 
                          seconds=time.perf_counter() - started,
                          summary={"datasets": list(data), "device_file": device_file})
         url = store.url
-    report = {"device": spec.name, "seed": seed, "device_id": ident, "qubit": qubit, "datasets": list(data),
+    report = {"device": lab.name, "seed": seed, "device_id": ident, "qubit": qubit, "datasets": list(data),
               "values": {name: model.estimate(name).as_dict() for name in model.values},
               "learned": list(model.learned), "fixed": list(model.fixed), "nll": _finite(model.nll),
               "deviance": _finite(model.deviance), "dof": model.dof,

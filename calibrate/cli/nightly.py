@@ -18,7 +18,10 @@ from rich.table import Table
 EXIT_CRASHED = 3
 
 
-def parse_seeds(text: str) -> list[int]:
+def parse_seeds(text: str | None) -> list[int | None]:
+    """None (no --seeds): each device's own seed."""
+    if text is None:
+        return [None]
     try:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -40,20 +43,25 @@ def check_scheduler(address: str) -> None:
         raise ValueError(f"--scheduler is {address!r}, but no Dask scheduler answers there ({exc}).") from None
 
 
-def nightly_command(*, devices: list[str], seeds: str, days: int, scheduler: str | None, workers: int,
+def nightly_command(*, devices: list[str], seeds: str | None, days: int, scheduler: str | None, workers: int,
                     store_url: str | None, graph: str | None, recalibrate_all: bool, as_json: bool,
                     console: Console, report_dir: str | None = None) -> int:
     from calibrate.graph.toml import load_graph
     from calibrate.nightly import (DaskScheduler, LocalDask, NightlyCrashed, NightlyDevice, NightlyJob,
                                    run_nightly, summarize)
     from calibrate.run import RunError, crash_reason
-    from calibrate.run_cli import check_folder
+    from calibrate.cli.run import check_folder
+    from calibrate.resolve import require_drifting, resolve_device, seed_of
     from calibrate.store import Store
-    from devices.catalog import load_spec
 
     seed_list = parse_seeds(seeds)
-    for name in devices:
-        load_spec(name)
+    targets = []
+    for name in devices:  # every device opens here first: bad input before any night
+        for seed in seed_list:
+            device = resolve_device(name, seed=seed)
+            if days:
+                require_drifting(device, "--simulate-days")
+            targets.append(NightlyDevice(name, seed_of(device)))
     load_graph(graph)
     check_folder("--report-dir", report_dir)  # before the nights, not after hours of them
     if scheduler is not None:
@@ -62,10 +70,10 @@ def nightly_command(*, devices: list[str], seeds: str, days: int, scheduler: str
     with Store.open(store_url) as store:
         url = store.url
     if report_dir is not None:
-        from calibrate.dashboard_cli import check_report_dir
+        from calibrate.cli.dashboard import check_report_dir
 
         check_report_dir(report_dir)  # creates it
-    targets = tuple(NightlyDevice(name, seed) for name in devices for seed in seed_list)
+    targets = tuple(targets)
     job = NightlyJob(devices=targets, store_url=url, graph=graph, days=days, recalibrate_all=recalibrate_all)
     executor = DaskScheduler(scheduler) if scheduler else LocalDask(workers=min(workers, len(targets)))
     crashes = []
@@ -87,7 +95,7 @@ def nightly_command(*, devices: list[str], seeds: str, days: int, scheduler: str
     errors = [{"device": c.device, "seed": c.seed, "night": c.night, "run_id": c.run_id, "recorded": c.recorded,
                "error": c.error} for c in crashes]
     if report_dir is not None:
-        from calibrate.dashboard_cli import write_night_reports
+        from calibrate.cli.dashboard import write_night_reports
 
         try:
             write_night_reports(url, summary["nights"], report_dir)  # adds each night's `report` path
@@ -106,8 +114,8 @@ def nightly_command(*, devices: list[str], seeds: str, days: int, scheduler: str
         table = Table("device", "seed", "night", "shots", "true error / coherence limit", "failed nodes",
                       title="Nightly tuning")
         for n in summary["nights"]:
-            ratios = ", ".join(f"q{q} {r:.2f}" for q, r in n["error_over_limit"].items())
-            table.add_row(n["device"], str(n["seed"]), str(n["night"]), f"{n['shots']:,}", ratios,
+            ratios = ", ".join(f"q{q} {r:.2f}" for q, r in n["error_over_limit"].items() if r is not None) or "-"
+            table.add_row(n["device"], "-" if n["seed"] is None else str(n["seed"]), str(n["night"]), f"{n['shots']:,}", ratios,
                           ", ".join(f"q{q}: {', '.join(nodes)}" for q, nodes in n["failed"].items()) or "-")
         console.print(table)
         if report_dir is not None:

@@ -20,9 +20,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Pulse-level calibration of superconducting qubits.", no_args_is_help=True,
+DEVICE_FILES = """A device is a catalog name (`calibrate device list`) or a device file (TOML) that names its adapter:
+
+- simulated (the default): the catalog's format (devices/catalog/sim-1q.toml); --seed draws the device.
+
+- qibolab: adapter = "qibolab" and a \\[qibolab] table with platform = "NAME or PATH" (relative to the file); needs `pip install qubit-calibrate\\[qibolab]`.
+
+- python: adapter = "python", factory = "package.module:function" and an optional \\[options] table of keyword arguments; the function returns a devices.protocol.Device (the module may sit beside the file).
+
+Installed packages add adapters through the entry-point group qubit_calibrate.adapters."""
+
+app = typer.Typer(help="Pulse-level calibration of superconducting qubits.\n\n" + DEVICE_FILES, no_args_is_help=True,
                   add_completion=False)
-device_app = typer.Typer(help="Simulated and real devices.", no_args_is_help=True)
+device_app = typer.Typer(help="Simulated and real devices, and the adapters that open them.\n\n" + DEVICE_FILES,
+                         no_args_is_help=True)
 app.add_typer(device_app, name="device")
 
 console = Console()
@@ -30,8 +41,8 @@ EXIT_BAD_INPUT = 2
 EXIT_CRASHED = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it; click's default (1) would read as "failed nodes"
 
-DeviceOption = Annotated[str, typer.Option("--device", help="Catalog name (see `device list`) or path of a device TOML file.")]
-SeedOption = Annotated[int, typer.Option("--seed", min=0, help="Draws the concrete simulated device from its fabrication prior.")]
+DeviceOption = Annotated[str, typer.Option("--device", help="Catalog name (see `device list`) or path of a device TOML file (any adapter: see `calibrate --help`).")]
+SeedOption = Annotated[Optional[int], typer.Option("--seed", min=0, help="Draws the concrete simulated device from its fabrication prior (default 0); refused for devices without a seed.", show_default=False)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 
 
@@ -61,24 +72,28 @@ def emit(obj: dict) -> None:
 
 @device_app.command("list")
 def device_list(as_json: JsonOption = False) -> None:
-    """The built-in simulated devices."""
-    from devices.catalog import device_names, load_spec
+    """The built-in simulated devices, and the adapters that open device files."""
+    from calibrate.device_report import catalog_and_adapters
 
-    specs = [load_spec(name) for name in device_names()]
+    listing = catalog_and_adapters()
     if as_json:
-        emit({"devices": [{"name": s.name, "qubits": s.n_qubits, "description": s.description} for s in specs]})
+        emit(listing)
         return
     table = Table("name", "qubits", "description", title="Built-in simulated devices")
-    for s in specs:
-        table.add_row(s.name, str(s.n_qubits), s.description)
+    for d in listing["devices"]:
+        table.add_row(d["name"], str(d["qubits"]), d["description"])
     console.print(table)
+    adapters = Table("adapter", "from", title="Adapters (`adapter = ...` in a device file)")
+    for a in listing["adapters"]:
+        adapters.add_row(a["name"], a["origin"])
+    console.print(adapters)
 
 
 @device_app.command("show")
 def device_show(
     device: DeviceOption,
-    seed: SeedOption = 0,
-    truth: Annotated[bool, typer.Option("--truth", help="Show the hidden true parameters of a simulated device and how good its nominal X gates really are.")] = False,
+    seed: SeedOption = None,
+    truth: Annotated[bool, typer.Option("--truth", help="Show the hidden true parameters of a simulated device and how good its nominal X gates really are (devices with a truth only).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """A device's nominal description, or with --truth its hidden parameters."""
@@ -102,7 +117,7 @@ def device_show(
 def experiment(
     name: Annotated[str, typer.Argument(help="Experiment name, or `list` to name them all.")],
     device: Annotated[Optional[str], typer.Option("--device", help="Catalog name or path of a device TOML file.")] = None,
-    seed: SeedOption = 0,
+    seed: SeedOption = None,
     qubit: Annotated[int, typer.Option("--qubit", help="The qubit to measure.")] = 0,
     shots: Annotated[int, typer.Option("--shots", min=1, max=10**7, help="Shots per sweep point.")] = 1000,
     out: Annotated[Optional[str], typer.Option("--out", help="Save the dataset as NetCDF (FILE.nc).")] = None,
@@ -114,7 +129,7 @@ def experiment(
     """Run one experiment with the device's nominal calibration and print its fit.
 
     Exit status 1 when the analysis is bad (its reason is printed), 2 on bad input."""
-    from calibrate.experiment_cli import list_experiments, run_command
+    from calibrate.cli.experiment import list_experiments, run_command
 
     if name == "list":
         list_experiments(as_json, console)
@@ -165,7 +180,7 @@ def _guarded(as_json: bool, body) -> None:
 @app.command("run")
 def run(
     device: DeviceOption,
-    seed: SeedOption = 0,
+    seed: SeedOption = None,
     qubits: Annotated[Optional[str], typer.Option("--qubits", help="Comma-separated qubits (default: all).")] = None,
     store: StoreOption = None,
     graph: GraphOption = None,
@@ -179,7 +194,7 @@ def run(
     ran), 2 on bad input (nothing written), 3 when the run crashed or its store failed (the run
     is recorded as error where the store still answers; finished node updates stay, the
     interrupted node wrote nothing)."""
-    from calibrate.run_cli import run_command
+    from calibrate.cli.run import run_command
 
     _guarded(as_json, lambda: run_command(device=device, seed=seed, qubits=qubits, store_url=store, graph=graph,
                                           recalibrate_all=recalibrate_all, data_dir=data_dir, as_json=as_json,
@@ -187,9 +202,9 @@ def run(
 
 
 @app.command("status")
-def status(device: DeviceOption, seed: SeedOption = 0, store: StoreOption = None, as_json: JsonOption = False) -> None:
+def status(device: DeviceOption, seed: SeedOption = None, store: StoreOption = None, as_json: JsonOption = False) -> None:
     """Table of current calibrated values (newest valid) of a device."""
-    from calibrate.run_cli import status_command
+    from calibrate.cli.run import status_command
 
     _guarded(as_json, lambda: status_command(device=device, seed=seed, store_url=store, as_json=as_json, console=console))
 
@@ -198,13 +213,13 @@ def status(device: DeviceOption, seed: SeedOption = 0, store: StoreOption = None
 def history(
     name: Annotated[str, typer.Argument(help="Parameter name, e.g. frequency, x_amp, beta, t1, gate_error.")],
     device: DeviceOption,
-    seed: SeedOption = 0,
+    seed: SeedOption = None,
     qubit: Annotated[Optional[int], typer.Option("--qubit", help="Only this qubit.")] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Every stored value of a parameter, oldest first (reverts included)."""
-    from calibrate.run_cli import history_command
+    from calibrate.cli.run import history_command
 
     _guarded(as_json, lambda: history_command(name=name, device=device, seed=seed, qubit=qubit, store_url=store,
                                               as_json=as_json, console=console))
@@ -213,7 +228,7 @@ def history(
 @app.command("revert")
 def revert(
     device: DeviceOption,
-    seed: SeedOption = 0,
+    seed: SeedOption = None,
     run_id: Annotated[Optional[int], typer.Option("--run", help="Revert every value this run wrote.")] = None,
     parameter: Annotated[Optional[str], typer.Option("--parameter", help="Revert one parameter to its previous value.")] = None,
     qubit: Annotated[Optional[int], typer.Option("--qubit", help="The qubit of --parameter.")] = None,
@@ -221,7 +236,7 @@ def revert(
     as_json: JsonOption = False,
 ) -> None:
     """Restore previous values (appended to the history; nothing is deleted)."""
-    from calibrate.run_cli import revert_command
+    from calibrate.cli.run import revert_command
 
     _guarded(as_json, lambda: revert_command(device=device, seed=seed, run_id=run_id, name=parameter, qubit=qubit,
                                              store_url=store, as_json=as_json, console=console))
@@ -230,8 +245,8 @@ def revert(
 @app.command("nightly")
 def nightly(
     device: Annotated[list[str], typer.Option("--device", help="Device(s) to tune (repeatable): catalog name or TOML path.")],
-    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds: one simulated device per device and seed.")] = "0",
-    simulate_days: Annotated[int, typer.Option("--simulate-days", min=0, max=3650, help="Replay N nights, each simulated device drifting one day before each.")] = 0,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Comma-separated seeds: one simulated device per device and seed (default 0); refused for devices without a seed.", show_default=False)] = None,
+    simulate_days: Annotated[int, typer.Option("--simulate-days", min=0, max=3650, help="Replay N nights, each device drifting one day before each (devices that drift, i.e. simulated ones, only).")] = 0,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="An existing Dask scheduler, tcp://host:port (default: a LocalCluster).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="LocalCluster worker processes.")] = 2,
     store: StoreOption = None,
@@ -245,7 +260,7 @@ def nightly(
     Exit status, the worst over the devices: 3 when a device crashed or its store writes failed
     (the other devices still run; see `errors`), else 1 when a night had failed nodes, else 0;
     2 on bad input, before anything ran (nothing written)."""
-    from calibrate.nightly_cli import nightly_command
+    from calibrate.cli.nightly import nightly_command
 
     _guarded(as_json, lambda: nightly_command(devices=device, seeds=seeds, days=simulate_days, scheduler=scheduler,
                                               workers=workers, store_url=store, graph=graph,
@@ -257,7 +272,7 @@ def nightly(
 def optimize_pulse_cmd(
     device: DeviceOption,
     qubit: Annotated[int, typer.Option("--qubit", help="The qubit whose X gate to optimize.")],
-    seed: SeedOption = 0,
+    seed: SeedOption = None,
     duration: Annotated[float, typer.Option("--duration", help="Gate length [ns]: a multiple of the AWG sample time, at least 4 samples.")] = 20.0,
     shape: Annotated[str, typer.Option("--shape", help="drag-corrected (DRAG plus smooth corrections) or samples (filtered samples at the AWG rate).")] = "drag-corrected",
     cutoff: Annotated[float, typer.Option("--cutoff", help="Low-pass cutoff [GHz] of --shape samples (-40 dB from there up).")] = 0.5,
@@ -269,7 +284,7 @@ def optimize_pulse_cmd(
 ) -> None:
     """Robust optimal control: the X pulse with the least mean error and leakage over the
     qubit's posterior ensemble (the stored calibration with its uncertainties)."""
-    from calibrate.ml.pulse_cli import optimize_pulse_command
+    from calibrate.cli.pulse import optimize_pulse_command
 
     _guarded(as_json, lambda: optimize_pulse_command(device=device, seed=seed, qubit=qubit, duration=duration, shape=shape,
                                                      cutoff=cutoff, ensemble=ensemble, steps=steps, store_url=store,
@@ -281,7 +296,7 @@ def learn_model_cmd(
     device: DeviceOption,
     datasets: Annotated[Optional[list[str]], typer.Option("--datasets", help="A run id of the store (its datasets), or dataset files FILE.nc ... (several may follow one --datasets).")] = None,
     more: Annotated[Optional[list[str]], typer.Argument(help="More dataset files after --datasets.", show_default=False)] = None,
-    seed: SeedOption = 0,
+    seed: SeedOption = None,
     qubit: Annotated[Optional[int], typer.Option("--qubit", help="The qubit to learn (default: the one the datasets measured).")] = None,
     store: StoreOption = None,
     out: Annotated[Optional[str], typer.Option("--out", help="Write the learned device file here (.toml; default: beside the store, under learned/).")] = None,
@@ -290,7 +305,7 @@ def learn_model_cmd(
     """Model learning: the maximum-likelihood model of a qubit (frequency, anharmonicity, drive
     scale, T1, T2, readout errors) from datasets, with uncertainties; stored, and written as a
     simulated device of its own. Exit status 1 when the fit does not converge, 2 on bad input."""
-    from calibrate.ml.learn_cli import learn_model_command
+    from calibrate.cli.learn import learn_model_command
 
     _guarded(as_json, lambda: learn_model_command(device=device, seed=seed, qubit=qubit,
                                                   datasets=[*(datasets or []), *(more or [])], store_url=store,
@@ -311,14 +326,14 @@ def train_controller_cmd(
 ) -> None:
     """Train a learned recalibration controller through the differentiable simulator, over the
     family's fabrication prior and drift, with shot noise (see calibrate/ml/controller.py)."""
-    from calibrate.ml.controller_cli import train_controller_command
+    from calibrate.cli.controller import train_controller_command
 
     _guarded(as_json, lambda: train_controller_command(device_family=device_family, out=out, qubit=qubit, steps=steps,
                                                        batch=batch, rounds=rounds, shots=shots, seed=seed,
                                                        as_json=as_json, console=console))
 
 
-# --- dashboards (calibrate/dashboard_cli.py; the dashboards package is imported lazily) -------
+# --- dashboards (calibrate/cli/dashboard.py; the dashboards package is imported lazily) -------
 
 def _guarded_reader(as_json: bool, body) -> None:
     """_guarded for the commands that only read the store: bad input exits 2 with its message,
@@ -343,7 +358,7 @@ def dashboard(
 ) -> None:
     """Live Bokeh dashboard of a store (read-only): fidelity and parameters over time, node
     outcomes with their datasets and fits, running jobs. Runs until Ctrl-C."""
-    from calibrate.dashboard_cli import dashboard_command
+    from calibrate.cli.dashboard import dashboard_command
 
     _guarded_reader(False, lambda: dashboard_command(store_url=store, host=host, port=port,
                                                      allow_origins=allow_origin or [], controllers=controller or [],
@@ -358,7 +373,7 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Static HTML report of a run: the dashboard's plots for its device, its nodes, datasets and fits."""
-    from calibrate.dashboard_cli import report_command
+    from calibrate.cli.dashboard import report_command
 
     _guarded_reader(as_json, lambda: report_command(run=run, store_url=store, out=out, as_json=as_json,
                                                     console=console))

@@ -59,25 +59,25 @@ def calibration_for(spec, qubits, overrides: dict[str, str], target: int):
     return cal
 
 
-def run_command(name: str, device: str, seed: int, qubit: int, shots: int, out: str | None,
+def run_command(name: str, device: str, seed: int | None, qubit: int, shots: int, out: str | None,
                 plot: str | None, options: list[str], settings: list[str], as_json: bool,
                 console: Console) -> int:
     """Returns the exit status: 0 good fit, 1 bad fit (reason printed)."""
-    from devices.catalog import load_spec
-    from devices.simulated import SimulatedDevice
+    from calibrate.resolve import resolve_device, seed_of
+    from calibrate.run import describe_qubits
     from experiments.base import run_experiment
 
-    spec = load_spec(device)
-    if not 0 <= qubit < spec.n_qubits:
-        raise ValueError(f"--qubit is {qubit}, but {spec.name} has qubits 0..{spec.n_qubits - 1}.")
+    lab = resolve_device(device, seed=seed)
+    if qubit not in lab.qubits:
+        raise ValueError(f"--qubit is {qubit}, but {lab.name} has qubits {describe_qubits(lab)}.")
     experiment = build_experiment(name, qubit, _parse_pairs(options, "--option"))
     for q in experiment.qubits:
-        if not 0 <= q < spec.n_qubits:
-            raise ValueError(f"{name} uses qubit {q}, but {spec.name} has qubits 0..{spec.n_qubits - 1}.")
-    calibration = calibration_for(spec, experiment.qubits, _parse_pairs(settings, "--set"), qubit)
-    sim = SimulatedDevice(spec, seed=seed)
-    with console.status(f"Running {name} on {spec.name} qubit {qubit}", spinner="dots") if not as_json else _nothing():
-        ds = run_experiment(experiment, sim, calibration, shots=shots, seed=seed)
+        if q not in lab.qubits:
+            raise ValueError(f"{name} uses qubit {q}, but {lab.name} has qubits {describe_qubits(lab)}.")
+    calibration = calibration_for(lab.spec, experiment.qubits, _parse_pairs(settings, "--set"), qubit)
+    drawn = seed_of(lab)  # a seeded device's shots are reproducible with it; others' are the hardware's own
+    with console.status(f"Running {name} on {lab.name} qubit {qubit}", spinner="dots") if not as_json else _nothing():
+        ds = run_experiment(experiment, lab, calibration, shots=shots, seed=drawn)
         result = experiment.analyze(ds)
     saved = plotted = None
     if out:
@@ -86,7 +86,7 @@ def run_command(name: str, device: str, seed: int, qubit: int, shots: int, out: 
     if plot:
         from experiments.plotting import write_plot
         plotted = str(write_plot(ds, result, plot))
-    report = {"device": spec.name, "seed": seed, **result.as_dict(), "dataset": saved, "plot": plotted,
+    report = {"device": lab.name, "seed": drawn, **result.as_dict(), "dataset": saved, "plot": plotted,
               "calibration_used": json.loads(ds.attrs["calibration"])}
     if as_json:
         print(json.dumps(report, indent=2))

@@ -19,9 +19,9 @@ def train_controller_command(*, device_family: str, out: str, qubit: int, steps:
     from calibrate.ml.controller import (META_FILE, PLOT_FILE, TRAINING_FILE, WEIGHTS_FILE, ProbeSet, TrainOptions,
                                          family_of, save_controller, train_controller)
     from calibrate.ml.fine_frequency import FineFrequency
-    from devices.catalog import load_spec
+    from calibrate.resolve import resolve_device
 
-    spec = load_spec(device_family)
+    spec = resolve_device(device_family).spec  # the family: the device's nominal design, its prior and drift
     target = Path(out)
     if target.exists() and not target.is_dir():
         raise ValueError(f"--out is {out!r}, which is a file: give a directory for the controller's files.")
