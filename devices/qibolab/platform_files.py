@@ -28,8 +28,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-
 from devices.device_spec import DeviceSpec, DeviceSpecError, DriftSpec, FabricationSpread, QubitSpec
 from devices.qibolab import units
 
@@ -170,9 +168,3 @@ def nominal_spec(platform, qubit_ids: list, *, name: str, description: str, sour
         source=source, n_levels=3,
     )
 
-
-def rx_envelope_area(platform, qid) -> float:
-    """In-phase area per unit amplitude of the qubit's RX envelope [ns] (tests and docs)."""
-    _, rx = _drive_pulse(platform.natives.single_qubit[qid].ensure("RX"), f"qubit {qid} RX")
-    n = int(rx.duration * platform.sampling_rate)
-    return float(np.sum(rx.envelope.i(n))) / float(platform.sampling_rate)
