@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices._validate import DeviceModelError
 from devices.device_spec import SIMULATED_ADAPTER, DeviceSpecError, read_device_config
 from devices.protocol import Device
 
@@ -158,10 +159,17 @@ def open_device(config: dict, *, source: Path | None, seed: int | None = None) -
     that take one (whether the device is then seeded is for the caller to check: `Seeded`)."""
     adapter = adapter_of(config, source)
     opener = adapter.load()
-    device = (opener(config, source=source, seed=seed) if seed is not None and _takes_keyword(opener, "seed")
-              else opener(config, source=source))
-    check_device(device, f"adapter {adapter.name!r}" + (f" ({config['factory']})" if adapter.name == "python"
-                                                         and "factory" in config else ""))
+    made_by = f"adapter {adapter.name!r}" + (f" ({config['factory']})" if adapter.name == "python"
+                                             and "factory" in config else "")
+    try:
+        device = (opener(config, source=source, seed=seed) if seed is not None and _takes_keyword(opener, "seed")
+                  else opener(config, source=source))
+    except (DeviceSpecError, DeviceModelError):
+        raise
+    except Exception as exc:  # a lab's driver that cannot reach its instrument, a broken platform file, ...
+        raise AdapterError(f"{_where(source)}: {made_by} could not open the device: "
+                           f"{type(exc).__name__}: {exc}") from exc
+    check_device(device, made_by)
     return device
 
 

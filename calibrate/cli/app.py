@@ -83,7 +83,7 @@ def device_list(as_json: JsonOption = False) -> None:
     for d in listing["devices"]:
         table.add_row(d["name"], str(d["qubits"]), d["description"])
     console.print(table)
-    adapters = Table("adapter", "from", title="Adapters (`adapter = ...` in a device file)")
+    adapters = Table("adapter", "from", title="Adapters a device file may name")
     for a in listing["adapters"]:
         adapters.add_row(a["name"], a["origin"])
     console.print(adapters)

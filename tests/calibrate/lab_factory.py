@@ -59,3 +59,8 @@ def open_lab_adapter(config: dict, *, source) -> LabDevice:
 def not_a_device(**options) -> object:
     """A factory that returns something without `run`, `spec`, ...: refused when opened."""
     return {"name": "lab-1q", **options}
+
+
+def unreachable(**options) -> LabDevice:
+    """A driver whose instrument does not answer."""
+    raise ConnectionError("no answer from the instrument at 192.0.2.1")

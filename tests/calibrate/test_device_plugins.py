@@ -119,6 +119,8 @@ def test_device_show_gives_the_nominal_design_of_any_adapter():
     ('adapter = "python"\nfactory = "lab_factory"\n', ["factory is 'lab_factory'", "package.module:function"]),
     ('adapter = "python"\nfactory = "lab_factory:open_lab"\n[options]\ncolour = 3\n', ["open_lab", "colour"]),
     ('adapter = "python"\nfactory = "no_such_lab_module:open"\n', ["no_such_lab_module", "cannot be imported"]),
+    ('adapter = "python"\nfactory = "lab_factory:unreachable"\n',
+     ["(lab_factory:unreachable) could not open the device", "ConnectionError", "192.0.2.1"]),
     ('adapter = "python"\nfactory = "lab_factory:open_lab"\nplatform = 1\n', ["unknown key(s) platform"]),
 ])
 def test_a_bad_device_file_exits_2_naming_the_problem(tmp_path, text, fragments):
