@@ -1,7 +1,8 @@
 """Devices are plugins: a device file names its adapter, and every command opens its device
 through calibrate/resolve.py. A lab's `python` factory device (lab_factory.py: sim-1q seed 2
-behind a plain Device, without state, truth, drift or seed) runs `run`, `status`, `report`
-and the dashboard's data path through the same code as a catalog device."""
+behind a plain Device, without state, truth, drift or seed) and the qibolab adapter's
+emulated transmon (devices/qibolab/) run `run`, `status`, `report` and the dashboard's data
+path through the same code as a catalog device."""
 
 from __future__ import annotations
 
@@ -22,6 +23,21 @@ from support.cli import calibrate_json
 from support.graphs import AMPLITUDE_GRAPH
 
 LAB_FILE = Path(__file__).with_name("lab-1q.toml")
+QIBOLAB_FILE = Path(__file__).parents[2] / "devices" / "qibolab" / "platforms" / "emulated-transmon.toml"
+# One node, sized for qibolab's emulator (seconds): the command path is under test, not the physics
+RABI_GRAPH = """
+schema = 1
+name = "rabi-only"
+[nodes.rabi]
+timeout_h = 10.0
+update = { x_amp = "x_amp", sx_amp = "sx_amp" }
+tolerance.x_amp = { relative = 0.05 }
+check = { experiment = "rabi", shots = 300, options = { points = 21 } }
+[[nodes.rabi.calibrate]]
+experiment = "rabi"
+shots = 300
+options = { points = 21 }
+"""
 
 
 def invoke(*args: str) -> tuple[int, dict]:
@@ -93,6 +109,25 @@ def test_status_report_and_dashboard_read_the_lab_device_like_any_other(lab_and_
         session = DashboardSession(reader, DashboardOptions())
         assert session.qubits.value == ["lab-1q q0"]
         assert len(session.nodes.data["id"]) == len(lab_and_catalog["lab"]["qubits"]["0"]["nodes"])
+
+
+def test_a_qibolab_device_runs_status_report_and_dashboard_through_the_same_path(tmp_path):
+    from dashboards.app import DashboardOptions, DashboardSession
+    from dashboards.data import StoreReader
+
+    graph, url = tmp_path / "graph.toml", f"sqlite:///{tmp_path / 'store.sqlite'}"
+    graph.write_text(RABI_GRAPH)
+    run, _ = calibrate_json("run", "--device", str(QIBOLAB_FILE), "--graph", str(graph), "--store", url, cwd=tmp_path)
+    q = run["qubits"]["0"]
+    assert (run["device"], run["seed"], q["status"], q["truth"]) == ("emulated-transmon", None, "calibrated", None)
+    code, status = invoke("status", "--device", str(QIBOLAB_FILE), "--store", url)
+    assert code == 0 and status["qubits"]["0"]["x_amp"]["value"] == q["parameters"]["x_amp"]["value"]
+    code, report = invoke("report", "--store", url, "--out", str(tmp_path / "report.html"))
+    assert code == 0 and report["device"] == "emulated-transmon"
+    with StoreReader.open(url) as reader:
+        assert DashboardSession(reader, DashboardOptions()).qubits.value == ["emulated-transmon q0"]
+    code, out = invoke("run", "--device", str(QIBOLAB_FILE), "--seed", "1", "--store", url)
+    assert code == 2 and "device emulated-transmon" in out["error"] and "has no seed" in out["error"]
 
 
 def test_seed_and_simulated_days_are_refused_for_a_device_without_them(tmp_path):
