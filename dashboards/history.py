@@ -36,7 +36,7 @@ TRUTH = "fidelity|truth"
 
 @dataclass(frozen=True, order=True)
 class SeriesKey:
-    """Whose series: one qubit of one device (simulated devices are NAME/seed-N)."""
+    """Whose series: one qubit of one device (as the store names it: NAME/seed-N for seeded devices)."""
 
     device: str
     qubit: int

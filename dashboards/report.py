@@ -58,7 +58,8 @@ def _summary_html(run: RunInfo, estimated: dict[int, float]) -> str:
     return (f"<h2>Run {run.id} on {html.escape(run.device)}: {html.escape(run.status)}</h2>"
             f"<p>Command <code>{html.escape(run.command)}</code>; started {run.started:%Y-%m-%d %H:%M:%S UTC}, ended {ended}; "
             f"{_fmt(run.shots, ',')} shots, {_fmt(run.seconds, '.1f')} s.</p>{table}"
-            "<p>True values exist for simulated devices only (the device's hidden truth at the end of each run).</p>")
+            "<p>True values exist only for devices with a hidden truth, simulated ones (the truth at the end of each run); "
+            "for any other device these columns show -.</p>")
 
 
 def _dataset_panel(plot: DatasetPlot):
