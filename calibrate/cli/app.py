@@ -381,6 +381,11 @@ def report(
 
 # --- end of dashboards ---------------------------------------------------------------------------
 
+# `calibrate export --to qibolab PLATFORM_DIR`: typer and rich only at import, like the rest
+from calibrate.cli.export import export as _export  # noqa: E402
+
+app.command("export")(_export)
+
 
 def main() -> None:  # pragma: no cover - console entry point
     if "--json" not in sys.argv[1:]:

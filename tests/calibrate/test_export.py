@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from calibrate.export import (CALIBRATION_FILE, PARAMETERS_FILE, ExportError, PulseShape, plan_qibolab_export,
                               qibolab_amplitude, qibolab_beta)
 from calibrate.export_files import export_to_qibolab
-from calibrate.export_cli import export
+from calibrate.cli.export import export
 from calibrate.json_edit import apply_edits
 from calibrate.store import Store
 
@@ -257,3 +257,16 @@ def test_bad_input_exits_2_with_a_message_and_writes_nothing(platform, store_url
 def test_an_unknown_target_is_refused_naming_the_allowed_ones(platform, store_url):
     result = cli(str(platform), "--to", "qiskit", "--device", DEVICE, "--store", store_url)
     assert result.exit_code == 2 and "qibolab" in result.output
+
+
+def test_the_calibrate_command_has_export(platform, store_url):
+    """The real `calibrate` app, as a lab types it: the command is wired, --dry-run writes nothing."""
+    from calibrate.cli import app
+
+    before = files(platform)
+    result = CliRunner().invoke(app, ["export", str(platform), "--to", "qibolab", "--device", DEVICE,
+                                      "--store", store_url, "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["dry_run"] and report["written"] == [] and files(platform) == before
+    assert any(change["name"] == "frequency" for change in report["changes"])

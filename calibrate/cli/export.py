@@ -1,7 +1,7 @@
 """`calibrate export --to qibolab PLATFORM_DIR`: parse, read the store, call calibrate.export, print.
 
-Registered in the app by the CLI package (`app.command("export")(export)`); the command
-function is self-contained so it can be tested on a Typer app of its own.
+Registered in calibrate/cli/app.py (`app.command("export")(export)`); the command function is
+self-contained so it can be tested on a Typer app of its own.
 """
 
 from __future__ import annotations
