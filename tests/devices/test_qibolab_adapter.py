@@ -236,3 +236,33 @@ def test_run_refuses_what_it_cannot_play(device, truth):
         device.run([x], 10, qubits=(3,))
     with pytest.raises(DeviceModelError, match="plays at most 50 us"):
         device.run([Schedule([ToolkitDelay(None, 60_000.0)], [truth.frequency])], 10)
+
+
+# --- joint readout of two emulated transmons ---------------------------------------------------
+
+TWO_TRANSMONS = Path(__file__).parent / "qibolab_platforms" / "two-transmons"
+
+
+def test_joint_counts_of_two_transmons_put_the_first_qubit_leftmost():
+    two = open_device({"adapter": "qibolab", "name": "two-transmons", "qibolab": {"platform": str(TWO_TRANSMONS)}},
+                      source=None)
+    assert two.qubits == (0, 1) and two.limits.max_qubits == 2
+    shots, frequencies = 300, [5.0, 5.3]  # the emulated transmons' own (tests/devices/qibolab_platforms)
+    pi = Gaussian(40.0, amp=pi_amplitude(0.045, Gaussian(40.0, amp=1.0, sigma=10.0), 1.0), sigma=10.0)
+    schedules = [
+        Schedule([ToolkitDelay(None, 40.0)], frequencies),  # "00"
+        Schedule([Play(0, pi)], frequencies),  # "10"
+        Schedule([ToolkitDelay(0, 20.0), Play(1, pi)], frequencies),  # "01"
+        Schedule([Play(0, pi), Barrier(), Play(1, pi)], frequencies),  # "11"
+    ]
+    ds = two.run(schedules, shots, seed=21, qubits=(0, 1))
+    assert list(ds["outcome"].values) == ["00", "01", "10", "11"]
+    joint = ds["joint_counts"].values
+    assert [ds["outcome"].values[k] for k in joint.argmax(axis=1)] == ["00", "10", "01", "11"]
+    assert np.all(joint.max(axis=1) > 0.9 * shots) and np.all(joint.sum(axis=1) == shots)
+    # per-qubit counts are the joint counts' marginals
+    np.testing.assert_array_equal(ds["counts"].values[:, 0], joint[:, 2] + joint[:, 3])
+    np.testing.assert_array_equal(ds["counts"].values[:, 1], joint[:, 1] + joint[:, 3])
+    # channel c drives qubits[c]: read in the other order, channel 0 plays on qubit 1
+    flipped = two.run([Schedule([Play(0, pi)], frequencies[::-1])], shots, seed=22, qubits=(1, 0))
+    assert flipped["counts"].sel(qubit=1).item() > 0.9 * shots and flipped["counts"].sel(qubit=0).item() < 0.1 * shots
