@@ -3,7 +3,7 @@ emulator (its Hamiltonian and solver, not ours) through the Device protocol.
 
 The emulator's truth (tests/support/qibolab_truth.py) is read here only, to set up pulses whose
 outcome is known; the adapter builds its nominal spec from the platform's gates alone. Emulator
-runs are few and small: the emulator integrates the lab-frame master equation (~2.5 s per us).
+runs are few and small: the emulator integrates the lab-frame master equation (~2 s per us).
 """
 
 import tomllib
