@@ -6,6 +6,7 @@ outcome is known; the adapter builds its nominal spec from the platform's gates 
 runs are few and small: the emulator integrates the lab-frame master equation (~2 s per us).
 """
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -126,7 +127,7 @@ def test_nominal_spec_comes_from_the_platform_gates_not_its_hamiltonian(device, 
     assert isinstance(device, Device)
     spec = device.spec
     q = spec.qubits[0]
-    parameters = __import__("json").loads((EMULATED_TRANSMON / "parameters.json").read_text())
+    parameters = json.loads((EMULATED_TRANSMON / "parameters.json").read_text())
     rx = parameters["native_gates"]["single_qubit"]["0"]["RX"][0][1]
     assert spec.dt == device.dt == 1.0 and spec.x_duration == 40.0 and spec.x_sigma == 10.0
     assert q.frequency == pytest.approx(parameters["configs"]["0/drive"]["frequency"] * 1e-9)
