@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from calibrate.json_edit import JsonPath
-from devices.qibolab import units
+from devices.adapters.qibolab import units
 
 PARAMETERS_FILE = "parameters.json"
 CALIBRATION_FILE = "calibration.json"
@@ -73,7 +73,7 @@ class PulseShape:
         return self.sigma / self.duration
 
 
-# --- conversions: units and signs from devices/qibolab/units.py; the envelope equivalence here
+# --- conversions: units and signs from devices/adapters/qibolab/units.py; the envelope equivalence here
 def hertz(ghz: float) -> float:
     return round(units.hz(ghz), 3)  # mHz: below any drive's resolution, and no 5012345678.900001 noise
 

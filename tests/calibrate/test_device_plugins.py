@@ -1,7 +1,7 @@
 """Devices are plugins: a device file names its adapter, and every command opens its device
 through calibrate/resolve.py. A lab's `python` factory device (lab_factory.py: sim-1q seed 2
 behind a plain Device, without state, truth, drift or seed) and the qibolab adapter's
-emulated transmon (devices/qibolab/) run `run`, `status`, `report` and the dashboard's data
+emulated transmon (devices/adapters/qibolab/) run `run`, `status`, `report` and the dashboard's data
 path through the same code as a catalog device."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from support.cli import calibrate_json
 from support.graphs import AMPLITUDE_GRAPH
 
 LAB_FILE = Path(__file__).with_name("lab-1q.toml")
-QIBOLAB_FILE = Path(__file__).parents[2] / "devices" / "qibolab" / "platforms" / "emulated-transmon.toml"
+QIBOLAB_FILE = Path(__file__).parents[2] / "devices" / "adapters" / "qibolab" / "platforms" / "emulated-transmon.toml"
 # One node, sized for qibolab's emulator (seconds): the command path is under test, not the physics
 RABI_GRAPH = """
 schema = 1
@@ -184,6 +184,6 @@ def test_installed_adapters_are_found_through_their_entry_points(monkeypatch, tm
 
 
 def test_the_qibolab_adapter_says_how_to_install_it_when_it_cannot_load(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "devices.qibolab", None)  # as if the package were not installed
+    monkeypatch.setitem(sys.modules, "devices.adapters.qibolab", None)  # as if the package were not installed
     with pytest.raises(AdapterError, match=r"pip install qubit-calibrate\[qibolab\]"):
         resolve_device(device_file(tmp_path, 'adapter = "qibolab"\n[qibolab]\nplatform = "dummy"\n'))

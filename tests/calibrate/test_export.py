@@ -157,13 +157,13 @@ def test_export_writes_the_calibrated_values_and_keeps_every_other_byte(platform
 
 
 def test_conversions_agree_with_qibolabs_own_drag_sampling():
-    """qibolab's Drag sampled by qibolab, read back in our frame (devices/qibolab/units.py):
+    """qibolab's Drag sampled by qibolab, read back in our frame (devices/adapters/qibolab/units.py):
     the same area as our lifted DRAG (rotation angle) and Im s = beta dRe(s)/dt with beta in
     ns, for two sample times (qibolab's beta is per sample, and of the opposite sign)."""
     from qibolab._core.pulses.envelope import Drag as QibolabDrag
 
     from devices.pulses import Drag
-    from devices.qibolab.units import samples_of
+    from devices.adapters.qibolab.units import samples_of
 
     for dt in (0.5, 2.0):
         shape = PulseShape(duration=40.0, sigma=10.0, dt=dt)

@@ -19,7 +19,7 @@ from devices.metrics import gate_metrics  # noqa: E402
 from devices.nominal import pi_amplitude  # noqa: E402
 from devices.options import Open  # noqa: E402
 from devices.pulses import Drag  # noqa: E402
-from devices.qibolab import open_device  # noqa: E402
+from devices.adapters.qibolab import open_device  # noqa: E402
 from devices.schedule import Play, Schedule  # noqa: E402
 from devices.transmon import Transmon  # noqa: E402
 from support.emulator_gate import x_gate_on_emulator  # noqa: E402

@@ -20,8 +20,8 @@ from devices.device_spec import DeviceSpecError
 from devices.nominal import pi_amplitude
 from devices.protocol import Device
 from devices.pulses import Constant, Drag, Gaussian, GaussianSquare, Samples
-from devices.qibolab import QibolabDevice, open_device, units
-from devices.qibolab.translate import Channels, qibolab_pulse, to_pulse_sequence
+from devices.adapters.qibolab import QibolabDevice, open_device, units
+from devices.adapters.qibolab.translate import Channels, qibolab_pulse, to_pulse_sequence
 from devices.schedule import Barrier, Delay as ToolkitDelay, Play, Schedule, ShiftPhase
 from devices.sequences import GateSequence
 

@@ -20,7 +20,7 @@ from support.qibolab_truth import EMULATED_TRANSMON, emulator_truth, precession_
 from calibrate.graph.toml import parse_graph
 from calibrate.run import RunRequest, run_calibration
 from calibrate.store import Store
-from devices.qibolab import open_device
+from devices.adapters.qibolab import open_device
 from experiments.calibration import nominal_calibration
 
 DEVICE_FILE = EMULATED_TRANSMON.parent / "emulated-transmon.toml"

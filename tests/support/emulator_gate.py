@@ -9,7 +9,7 @@ Average gate fidelity: the mean, over the six Pauli eigenstates of the 0-1 subsp
 2-design), of <target psi| rho_out |target psi>, rho_out taken to the frame rotating at the
 carrier (the frame the toolkit's schedules are written in); population left in level 2 counts
 as error. The emulator drives the charge quadrature -i(a - a^dag), so in its basis a toolkit
-X is the emulator's Y (devices/qibolab/units.py: the basis change |n> -> i^n |n>); a global
+X is the emulator's Y (devices/adapters/qibolab/units.py: the basis change |n> -> i^n |n>); a global
 phase aside, Y and -Y are the same gate.
 """
 
@@ -54,17 +54,17 @@ def _pauli_states() -> list[np.ndarray]:
 
 def x_gate_on_emulator(device, qubit: int, x_schedule: Schedule) -> EmulatedGate:
     """The true average-gate error of the single-Play X `x_schedule` on `qubit` of the qibolab
-    `device` (a devices.qibolab QibolabDevice on an emulator platform)."""
+    `device` (a devices.adapters.qibolab QibolabDevice on an emulator platform)."""
     from qibolab import PulseSequence
 
-    from devices.qibolab import translate, units
+    from devices.adapters.qibolab import translate, units
 
     plays = [ins for ins in x_schedule.instructions if isinstance(ins, Play)]
     if len(plays) != 1 or x_schedule.n_channels != 1:
         raise ValueError("x_gate_on_emulator takes a single-channel schedule of one Play.")
     platform = device.platform
     emulator = _emulator(platform)
-    qid = device._qubit_ids[qubit]  # noqa: SLF001 - the test's own reading of the platform
+    qid = device.qubit_ids[qubit]
     drive = platform.qubits[qid].drive
     carrier = float(np.asarray(x_schedule.frequencies)[0])
     pulse = translate.qibolab_pulse(plays[0].pulse, device.dt, float(platform.sampling_rate))

@@ -3,7 +3,7 @@
 qibolab's emulator keeps the emulated chip in the platform's parameters.json: the
 `hamiltonian` config (qubit frequency and anharmonicity in Hz, T1 and T2 per transition in ns)
 and each drive-emulator channel's `rabi_frequency` (Hz per unit amplitude). The adapter and
-calibration code never read these (devices/qibolab/platform_files.py reads only what a real
+calibration code never read these (devices/adapters/qibolab/platform_files.py reads only what a real
 platform has); tests compare what calibration finds with them.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from devices.device_spec import DeviceSpec, DriftSpec, FabricationSpread, QubitSpec
 
-EMULATED_TRANSMON = Path(__file__).resolve().parents[2] / "devices" / "qibolab" / "platforms" / "emulated-transmon"
+EMULATED_TRANSMON = Path(__file__).resolve().parents[2] / "devices" / "adapters" / "qibolab" / "platforms" / "emulated-transmon"
 
 
 @dataclass(frozen=True)

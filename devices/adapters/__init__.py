@@ -1,4 +1,5 @@
-"""Device adapters: what turns a device file into a `Device`.
+"""Device adapters: what turns a device file into a `Device`. One module (or package) per
+adapter beside this registry: simulated.py, python.py, qibolab/.
 
 A device file (TOML) names its adapter with `adapter = "..."`:
 
@@ -6,7 +7,7 @@ A device file (TOML) names its adapter with `adapter = "..."`:
              (devices/device_spec.py); `seed` draws the concrete device from its fabrication
              prior, 0 unless given.
   qibolab    a qibolab platform: a [qibolab] table with platform = "<name, or a path relative
-             to the device file>" (devices/qibolab/; `pip install qubit-calibrate[qibolab]`).
+             to the device file>" (devices/adapters/qibolab/; `pip install qubit-calibrate[qibolab]`).
   python     a lab's own code: factory = "package.module:function", called with the [options]
              table as keyword arguments, returning an object that satisfies
              devices.protocol.Device. The module is imported from the installed packages, else
@@ -27,7 +28,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,6 @@ from devices.protocol import Device
 
 ENTRY_POINT_GROUP = "qubit_calibrate.adapters"
 QIBOLAB_INSTALL = "pip install qubit-calibrate[qibolab]"
-PYTHON_KEYS = ("adapter", "description", "factory", "options", "schema")
 
 Opener = Callable[..., Device]
 
@@ -60,59 +59,23 @@ class Adapter:
 
 # --- the built-in adapters ------------------------------------------------------------------
 
-def open_simulated_device(config: dict, *, source: Path | None, seed: int | None = None) -> Device:
-    """A SimulatedDevice drawn with `seed` (0 unless given) from the file's fabrication prior."""
-    from devices.device_spec import parse_spec
-    from devices.simulated import SimulatedDevice
-
-    spec = parse_spec(config, source.name if source is not None else "device config")
-    return SimulatedDevice(spec, seed=0 if seed is None else seed)
-
-
-def open_python_device(config: dict, *, source: Path | None, seed: int | None = None) -> Device:
-    """The device a lab's factory function returns, called with the file's [options]."""
-    where = _where(source)
-    unknown = sorted(set(config) - set(PYTHON_KEYS))
-    if unknown:
-        raise AdapterError(f"{where} has unknown key(s) {', '.join(unknown)}; a python device file allows: "
-                           f"{', '.join(PYTHON_KEYS)}.")
-    reference = config.get("factory")
-    if not isinstance(reference, str) or reference.count(":") != 1 or not all(reference.split(":")):
-        raise AdapterError(f"{where}: factory is {reference!r}, but must be \"package.module:function\", the "
-                           "function that opens the device.")
-    options = config.get("options", {})
-    if not isinstance(options, dict):
-        raise AdapterError(f"{where}: options must be a table [options] of keyword arguments, but is {options!r}.")
-    factory = _import_factory(reference, source)
-    kwargs = dict(options)
-    if seed is not None:
-        if "seed" in options:
-            raise AdapterError(f"{where}: [options] already holds seed = {options['seed']!r}; give the seed "
-                               "there or by --seed, not both.")
-        if _takes_keyword(factory, "seed"):
-            kwargs["seed"] = seed
-    try:
-        inspect.signature(factory).bind(**kwargs)
-    except TypeError as exc:
-        raise AdapterError(f"{where}: factory {reference} cannot take the keyword arguments "
-                           f"{sorted(kwargs)} ([options]): {exc}.") from None
-    except ValueError:  # no signature to check (a builtin): the call itself will tell
-        pass
-    return factory(**kwargs)
+def _builtin(module: str, opener: str) -> Opener:
+    # imported when a device needs it: the openers import this registry (AdapterError, ...)
+    return getattr(importlib.import_module(f"devices.adapters.{module}"), opener)
 
 
 def _load_qibolab() -> Opener:
     try:
-        from devices.qibolab import open_device
+        from devices.adapters.qibolab import open_device
     except ImportError as exc:
         raise AdapterError(f"The qibolab adapter cannot be loaded ({exc}): install it with `{QIBOLAB_INSTALL}`.") from None
     return open_device
 
 
 BUILT_IN: dict[str, Adapter] = {
-    SIMULATED_ADAPTER: Adapter(SIMULATED_ADAPTER, "built-in", lambda: open_simulated_device),
+    SIMULATED_ADAPTER: Adapter(SIMULATED_ADAPTER, "built-in", lambda: _builtin("simulated", "open_simulated_device")),
     "qibolab": Adapter("qibolab", "built-in", _load_qibolab),
-    "python": Adapter("python", "built-in", lambda: open_python_device),
+    "python": Adapter("python", "built-in", lambda: _builtin("python", "open_python_device")),
 }
 
 
@@ -149,7 +112,7 @@ def adapter_of(config: dict, source: Path | None) -> Adapter:
     adapters = known_adapters()
     name = config.get("adapter", SIMULATED_ADAPTER)
     if name not in adapters:
-        raise AdapterError(f"{_where(source)}: adapter is {name!r}, but must be one of the known adapters: "
+        raise AdapterError(f"{describe_source(source)}: adapter is {name!r}, but must be one of the known adapters: "
                            f"{', '.join(sorted(adapters))}.")
     return adapters[name]
 
@@ -162,12 +125,12 @@ def open_device(config: dict, *, source: Path | None, seed: int | None = None) -
     made_by = f"adapter {adapter.name!r}" + (f" ({config['factory']})" if adapter.name == "python"
                                              and "factory" in config else "")
     try:
-        device = (opener(config, source=source, seed=seed) if seed is not None and _takes_keyword(opener, "seed")
+        device = (opener(config, source=source, seed=seed) if seed is not None and takes_keyword(opener, "seed")
                   else opener(config, source=source))
     except (DeviceSpecError, DeviceModelError):
         raise
     except Exception as exc:  # a lab's driver that cannot reach its instrument, a broken platform file, ...
-        raise AdapterError(f"{_where(source)}: {made_by} could not open the device: "
+        raise AdapterError(f"{describe_source(source)}: {made_by} could not open the device: "
                            f"{type(exc).__name__}: {exc}") from exc
     check_device(device, made_by)
     return device
@@ -196,37 +159,14 @@ def device_members() -> list[str]:
 
 # --- helpers -----------------------------------------------------------------------------------
 
-def _where(source: Path | None) -> str:
+def describe_source(source: Path | None) -> str:
     return f"Device file {source.name}" if source is not None else "The device config"
 
 
-def _takes_keyword(function: Callable, name: str) -> bool:
+def takes_keyword(function: Callable, name: str) -> bool:
     try:
         parameters = inspect.signature(function).parameters.values()
     except (TypeError, ValueError):
         return False
     return any(p.name == name and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) or p.kind == p.VAR_KEYWORD
                for p in parameters)
-
-
-def _import_factory(reference: str, source: Path | None) -> Callable:
-    """`package.module:function`, from the installed packages, else from the device file's
-    folder (a lab keeps its driver module beside its device file)."""
-    module_name, function_name = reference.split(":")
-    folder = str(source.resolve().parent) if source is not None else None
-    added = folder is not None and folder not in sys.path
-    if added:
-        sys.path.append(folder)  # last: an installed package of the same name wins
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise AdapterError(f"{_where(source)}: factory {reference}: module {module_name!r} cannot be imported "
-                           f"({exc}); it must be installed or sit beside the device file.") from None
-    finally:
-        if added:
-            sys.path.remove(folder)
-    factory = getattr(module, function_name, None)
-    if not callable(factory):
-        raise AdapterError(f"{_where(source)}: factory {reference}: module {module_name} has no function "
-                           f"{function_name!r}.")
-    return factory

@@ -11,6 +11,6 @@ Needs the optional extra: `pip install qubit-calibrate[qibolab]`.
                      device file, emulated-transmon.toml
 """
 
-from devices.qibolab.adapter import QibolabDevice, open_device
+from devices.adapters.qibolab.adapter import QibolabDevice, open_device
 
 __all__ = ["QibolabDevice", "open_device"]

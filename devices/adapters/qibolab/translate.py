@@ -1,6 +1,6 @@
 """Schedules and gate sequences as qibolab pulse sequences.
 
-Instruction by instruction (conversions in devices/qibolab/units.py):
+Instruction by instruction (conversions in devices/adapters/qibolab/units.py):
 
   Play(c, pulse)        a qibolab Pulse on the drive channel of qubit `qubits[c]`: a `Constant`
                         as qibolab's `Rectangular` envelope (it samples identically), every other
@@ -28,7 +28,7 @@ from qibolab import Align, Custom, Delay, Pulse, PulseSequence, Rectangular, Vir
 from devices._validate import DeviceModelError
 from devices.pulses import Constant
 from devices.pulses import Pulse as ToolkitPulse
-from devices.qibolab import units
+from devices.adapters.qibolab import units
 from devices.schedule import Barrier, ChannelDelay, Play, Schedule, ShiftPhase
 from devices.schedule import Delay as ToolkitDelay
 from devices.sequences import GateSequence

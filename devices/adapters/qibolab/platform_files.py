@@ -29,7 +29,7 @@ import math
 from pathlib import Path
 
 from devices.device_spec import DeviceSpec, DeviceSpecError, DriftSpec, FabricationSpread, QubitSpec
-from devices.qibolab import units
+from devices.adapters.qibolab import units
 
 PLATFORM_FILE = "platform.py"
 PARAMETERS_FILE = "parameters.json"

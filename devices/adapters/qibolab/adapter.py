@@ -18,7 +18,7 @@ A device file names it:
     readout_p01 = 0.02
     readout_p10 = 0.02
 
-`run` translates every schedule (devices/qibolab/translate.py), groups them by carrier
+`run` translates every schedule (devices/adapters/qibolab/translate.py), groups them by carrier
 frequencies (a channel has one frequency per execute: it is set through the execute's config
 updates) and plays each group in as few `platform.execute` calls as `sequences_per_execute`
 allows, single-shot and discriminated. Each shot's bits give the counts and joint counts.
@@ -39,8 +39,8 @@ import xarray as xr
 from devices._validate import DeviceModelError
 from devices.device_spec import DeviceSpec, DeviceSpecError
 from devices.protocol import DeviceLimits, outcome_labels
-from devices.qibolab import translate, units
-from devices.qibolab.platform_files import load_platform, nominal_spec
+from devices.adapters.qibolab import translate, units
+from devices.adapters.qibolab.platform_files import load_platform, nominal_spec
 from devices.schedule import Schedule
 from devices.sequences import GateSequence
 
@@ -87,6 +87,11 @@ class QibolabDevice:
     @property
     def qubits(self) -> tuple[int, ...]:
         return tuple(range(len(self._qubit_ids)))
+
+    @property
+    def qubit_ids(self) -> tuple:
+        """The platform's name of each of our qubits: qubit i is the platform's qubit_ids[i]."""
+        return tuple(self._qubit_ids)
 
     @property
     def dt(self) -> float:
