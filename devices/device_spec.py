@@ -156,6 +156,53 @@ class _Table:
             )
 
 
+# A hardware device (devices/adapters/) may state the same prior as optional tables: then a
+# missing key means no spread, a drift without correlation time one of an hour.
+NO_FABRICATION_SPREAD = FabricationSpread(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+NO_DRIFT = DriftSpec(0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def fabrication_spread(t: _Table, *, optional: bool = False) -> FabricationSpread:
+    """A [fabrication] table: 1-sigma spreads of the fabrication prior (every key required
+    unless `optional`, then missing keys are zero)."""
+    d = 0.0 if optional else None
+    return FabricationSpread(
+        frequency=t.number("frequency_mhz", low=0, default=d) * 1e-3,
+        anharmonicity=t.number("anharmonicity_mhz", low=0, default=d) * 1e-3,
+        drive_scale_rel=t.number("drive_scale_rel", low=0, high=0.5, default=d),
+        t1_rel=t.number("t1_rel", low=0, high=1, default=d),
+        t2_rel=t.number("t2_rel", low=0, high=1, default=d),
+        readout_abs=t.number("readout_abs", low=0, high=0.1, default=d),
+        coupling_rel=t.number("coupling_rel", low=0, high=1, default=d),
+    )
+
+
+def drift_spec(t: _Table, *, optional: bool = False) -> DriftSpec:
+    """A [drift] table: the drift processes (every key required unless `optional`, then
+    missing keys are NO_DRIFT's)."""
+    d = 0.0 if optional else None
+    return DriftSpec(
+        frequency_walk=t.number("frequency_walk_khz_per_sqrt_h", low=0, default=d) * 1e-6,
+        telegraph_jump=t.number("telegraph_jump_khz", low=0, default=d) * 1e-6,
+        telegraph_rate=t.number("telegraph_rate_per_h", low=0, default=d),
+        amplitude_walk_rel=t.number("amplitude_walk_rel_per_sqrt_h", low=0, high=0.5, default=d),
+        t1_fluctuation_rel=t.number("t1_fluctuation_rel", low=0, high=1, default=d),
+        t1_correlation_hours=t.number("t1_correlation_h", low=0, low_open=True,
+                                      default=NO_DRIFT.t1_correlation_hours if optional else None),
+    )
+
+
+def read_prior(data: dict, source: str) -> tuple[FabricationSpread, DriftSpec]:
+    """The optional [fabrication] and [drift] tables of a hardware device file (the lab's
+    prior over its chips, as a simulated device file states it; keys and checks the same)."""
+    root = _Table(data, "file", source)
+    fab, drift = root.optional_table("fabrication"), root.optional_table("drift")
+    prior = fabrication_spread(fab, optional=True), drift_spec(drift, optional=True)
+    fab.done()
+    drift.done()
+    return prior
+
+
 def _qubit(t: _Table) -> QubitSpec:
     t1 = t.number("t1_us", low=0, low_open=True) * 1e3
     t2 = t.number("t2_us", low=0, low_open=True) * 1e3
@@ -224,23 +271,8 @@ def parse_spec(data: dict, source: str) -> DeviceSpec:
         x_duration=gates.number("x_duration_ns", low=0, low_open=True),
         x_sigma=gates.number("x_sigma_ns", low=0, low_open=True),
         qubits=qubits, couplings=tuple(couplings), crosstalk=tuple(crosstalk),
-        fabrication=FabricationSpread(
-            frequency=fab.number("frequency_mhz", low=0) * 1e-3,
-            anharmonicity=fab.number("anharmonicity_mhz", low=0) * 1e-3,
-            drive_scale_rel=fab.number("drive_scale_rel", low=0, high=0.5),
-            t1_rel=fab.number("t1_rel", low=0, high=1),
-            t2_rel=fab.number("t2_rel", low=0, high=1),
-            readout_abs=fab.number("readout_abs", low=0, high=0.1),
-            coupling_rel=fab.number("coupling_rel", low=0, high=1),
-        ),
-        drift=DriftSpec(
-            frequency_walk=drift.number("frequency_walk_khz_per_sqrt_h", low=0) * 1e-6,
-            telegraph_jump=drift.number("telegraph_jump_khz", low=0) * 1e-6,
-            telegraph_rate=drift.number("telegraph_rate_per_h", low=0),
-            amplitude_walk_rel=drift.number("amplitude_walk_rel_per_sqrt_h", low=0, high=0.5),
-            t1_fluctuation_rel=drift.number("t1_fluctuation_rel", low=0, high=1),
-            t1_correlation_hours=drift.number("t1_correlation_h", low=0, low_open=True),
-        ),
+        fabrication=fabrication_spread(fab),
+        drift=drift_spec(drift),
         source=source,
         n_levels=simulation.integer("n_levels", low=2, high=MAX_LEVELS, default=3),
     )

@@ -17,6 +17,11 @@ A device file names it:
     anharmonicity_mhz = -200.0
     readout_p01 = 0.02
     readout_p10 = 0.02
+    [fabrication]                 # optional: the lab's prior over its chips (keys as in a simulated
+    frequency_mhz = 3.0           # device file; missing ones are zero): what a learned controller
+    drive_scale_rel = 0.06        # trained on this family (calibrate train-controller) learns from
+    [drift]                       # optional: drift processes (as in a simulated device file)
+    frequency_walk_khz_per_sqrt_h = 30.0
 
 `run` translates every schedule (devices/adapters/qibolab/translate.py), groups them by carrier
 frequencies (a channel has one frequency per execute: it is set through the execute's config
@@ -37,7 +42,7 @@ import numpy as np
 import xarray as xr
 
 from devices._validate import DeviceModelError
-from devices.device_spec import DeviceSpec, DeviceSpecError
+from devices.device_spec import NO_DRIFT, NO_FABRICATION_SPREAD, DeviceSpec, DeviceSpecError, DriftSpec, FabricationSpread, read_prior
 from devices.protocol import DeviceLimits, outcome_labels
 from devices.adapters.qibolab import translate, units
 from devices.adapters.qibolab.platform_files import load_platform, nominal_spec
@@ -47,7 +52,7 @@ from devices.sequences import GateSequence
 DEFAULT_MAX_SCHEDULE_US = 200.0
 DEFAULT_MAX_SCHEDULES = 1000
 DEFAULT_MAX_SHOTS = 100_000
-TOP_KEYS = ("adapter", "name", "description", "schema", "qibolab", "nominal")
+TOP_KEYS = ("adapter", "name", "description", "schema", "qibolab", "nominal", "fabrication", "drift")
 QIBOLAB_KEYS = ("platform", "qubits", "max_schedule_us", "max_schedules", "max_shots", "sequences_per_execute")
 NOMINAL_KEYS = {"t1_us": ("t1", 1e3), "t2_us": ("t2", 1e3), "anharmonicity_mhz": ("anharmonicity", 1e-3),
                 "readout_p01": ("readout_p01", 1.0), "readout_p10": ("readout_p10", 1.0)}
@@ -59,7 +64,8 @@ class QibolabDevice:
     def __init__(self, platform, *, name: str, qubit_ids: Sequence | None = None, description: str = "",
                  source: str = "qibolab platform", folder: Path | None = None, nominal: dict | None = None,
                  max_schedule_us: float = DEFAULT_MAX_SCHEDULE_US, max_schedules: int = DEFAULT_MAX_SCHEDULES,
-                 max_shots: int = DEFAULT_MAX_SHOTS, sequences_per_execute: int = 0):
+                 max_shots: int = DEFAULT_MAX_SHOTS, sequences_per_execute: int = 0,
+                 fabrication: FabricationSpread = NO_FABRICATION_SPREAD, drift: DriftSpec = NO_DRIFT):
         self.platform = platform
         self.name = name
         ids = list(platform.qubits) if qubit_ids is None else list(qubit_ids)
@@ -74,7 +80,7 @@ class QibolabDevice:
                                     native_shapes=translate.NATIVE_SHAPES)
         self._spec = nominal_spec(platform, ids, name=name, description=description or f"qibolab platform {platform.name}",
                                   source=source, folder=folder, overrides=nominal or {},
-                                  max_schedule_ns=self._limits.max_schedule_ns)
+                                  max_schedule_ns=self._limits.max_schedule_ns, fabrication=fabrication, drift=drift)
         self._per_execute = int(sequences_per_execute)
         self.executes = 0  # platform.execute calls so far, and their wall time [s]
         self.execute_s = 0.0
@@ -277,6 +283,7 @@ def open_device(config: dict, *, source: Path | None = None) -> QibolabDevice:
             _number(nominal_table, f"{file}: nominal", key, None, low=0.0,
                     high=0.5 if key.startswith("readout") else None)
         nominal[field] = float(value) * scale
+    fabrication, drift = read_prior(config, file)  # checked before the platform loads
     name = config.get("name")
     platform, folder = load_platform(platform_name, source)
     if name is None:
@@ -293,4 +300,5 @@ def open_device(config: dict, *, source: Path | None = None) -> QibolabDevice:
         max_schedules=_number(table, where, "max_schedules", DEFAULT_MAX_SCHEDULES, low=1, integer=True),
         max_shots=_number(table, where, "max_shots", DEFAULT_MAX_SHOTS, low=1, integer=True),
         sequences_per_execute=_number(table, where, "sequences_per_execute", 0, low=0, integer=True),
+        fabrication=fabrication, drift=drift,
     )

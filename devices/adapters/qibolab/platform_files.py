@@ -28,7 +28,7 @@ import json
 import math
 from pathlib import Path
 
-from devices.device_spec import DeviceSpec, DeviceSpecError, DriftSpec, FabricationSpread, QubitSpec
+from devices.device_spec import NO_DRIFT, NO_FABRICATION_SPREAD, DeviceSpec, DeviceSpecError, DriftSpec, FabricationSpread, QubitSpec
 from devices.adapters.qibolab import units
 
 PLATFORM_FILE = "platform.py"
@@ -115,8 +115,11 @@ def _drive_pulse(native, what: str):
 
 
 def nominal_spec(platform, qubit_ids: list, *, name: str, description: str, source: str,
-                 folder: Path | None, overrides: dict, max_schedule_ns: float) -> DeviceSpec:
-    """The platform's nominal design as a DeviceSpec (fabrication and drift spreads zero)."""
+                 folder: Path | None, overrides: dict, max_schedule_ns: float,
+                 fabrication: FabricationSpread = NO_FABRICATION_SPREAD, drift: DriftSpec = NO_DRIFT) -> DeviceSpec:
+    """The platform's nominal design as a DeviceSpec. A platform states no spreads: the
+    fabrication prior and drift are the device file's (its [fabrication] and [drift] tables,
+    the lab's prior over its chips), else zero."""
     calibration = read_calibration(folder).get("single_qubits", {})
     sampling_rate = float(platform.sampling_rate)
     dt = units.dt_of(sampling_rate)
@@ -163,8 +166,7 @@ def nominal_spec(platform, qubit_ids: list, *, name: str, description: str, sour
     return DeviceSpec(
         name=name, description=description, dt=dt, max_schedule=max_schedule_ns, repetition=repetition,
         x_duration=x_duration, x_sigma=x_sigma, qubits=tuple(qubits), couplings=(), crosstalk=(),
-        fabrication=FabricationSpread(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-        drift=DriftSpec(0.0, 0.0, 0.0, 0.0, 0.0, 1.0),
+        fabrication=fabrication, drift=drift,
         source=source, n_levels=3,
     )
 
