@@ -28,6 +28,9 @@ from support.graphs import AMPLITUDE_GRAPH
 
 SEED = 2  # a sim-1q device close enough to nominal for a graph without spectroscopy
 DEVICE = f"sim-1q/seed-{SEED}"
+# a lab's device through the python adapter: sim-1q seed 2 behind a plain Device, without truth or seed
+LAB_FILE = Path(__file__).parents[1] / "calibrate" / "lab-1q.toml"
+LAB = "lab-1q"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the `test` extra installs playwright")
 
@@ -68,6 +71,18 @@ def calibrated(tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="module")
+def lab_calibrated(tmp_path_factory) -> dict:
+    """A store filled by the same small `calibrate run` on the lab's device, which has no truth."""
+    folder = tmp_path_factory.mktemp("lab")
+    graph = folder / "small.toml"
+    graph.write_text(AMPLITUDE_GRAPH)
+    url = f"sqlite:///{folder / 'store.sqlite'}"
+    report, _ = calibrate_json("run", "--device", str(LAB_FILE), "--graph", str(graph), "--store", url, cwd=folder)
+    assert report["qubits"]["0"]["status"] == "calibrated" and report["qubits"]["0"].get("truth") is None
+    return {"folder": folder, "url": url, "path": folder / "store.sqlite", "run": report}
+
+
+@pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
@@ -100,7 +115,8 @@ class DashboardProcess:
         self.stop()
         raise AssertionError(f"the dashboard did not start: {self.process.stderr.read()[-3000:]}")
 
-    def stop(self) -> None:
+    def stop(self) -> str:
+        """Stop the server; returns what it wrote on stderr."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
@@ -108,8 +124,10 @@ class DashboardProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        errors = self.process.stderr.read()
         self.process.stdout.close()
         self.process.stderr.close()
+        return errors
 
 
 def run_cli(*args: str):
@@ -122,9 +140,9 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def store_values(url: str, name: str) -> list[float]:
+def store_values(url: str, name: str, device: str = DEVICE) -> list[float]:
     with Store.open(url, read_only=True) as store:
-        return [v.value for v in store.history(DEVICE, name, qubit=0) if v.valid and v.value is not None]
+        return [v.value for v in store.history(device, name, qubit=0) if v.valid and v.value is not None]
 
 
 def wait_for(page, name: str, columns: list[str], condition, timeout: float = 2.0):
@@ -269,3 +287,60 @@ def test_nightly_reports_one_file_per_device_and_night(calibrated, tmp_path):
     report = Path(nights[0]["report"])
     assert report == tmp_path / "reports" / "sim-1q-seed2-night000-run1.html"
     assert "Run 1 on sim-1q/seed-2" in report.read_text()
+
+
+NO_TRUTH = {"series": [], "gate_error": [], "coherence_limit": []}
+
+
+def page_errors(page) -> list[str]:
+    """Console errors and uncaught exceptions of the page, collected from now on."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def test_dashboard_and_report_of_a_device_without_truth(lab_calibrated, browser, tmp_path):
+    url = lab_calibrated["url"]
+    stored = store_values(url, "x_amp", device=LAB)
+    assert len(stored) == 2  # rabi's and fine_amplitude's
+    server = DashboardProcess("--store", url, "--port", str(free_port()))
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        errors = page_errors(page)
+        page.goto(server.wait_for_url())
+        page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=30_000)
+        amplitudes = wait_for(page, "parameter|x_amp", ["series", "value"], lambda d: len(d["value"]) == 2)
+        assert amplitudes["value"] == pytest.approx(stored, rel=1e-12)
+        assert set(amplitudes["series"]) == {f"{LAB} q0"}
+        nodes = wait_for(page, "nodes", ["node", "outcome"], lambda d: len(d["node"]) == 2)
+        assert sorted(zip(nodes["node"], nodes["outcome"])) == [("fine_amplitude", "calibrated"), ("rabi", "calibrated")]
+        wait_for(page, "dataset-points", ["x"], lambda d: len(d["x"]) == 2 * 21)  # fine_amplitude's dataset
+        # no truth: the truth panel's points and lines stay empty, nothing is drawn for them
+        assert page.evaluate(READ_SOURCE, ["fidelity|truth", list(NO_TRUTH)]) == NO_TRUTH
+        assert page.evaluate(READ_SOURCE, ["fidelity|truth|lines|gate_error", ["series"]]) == {"series": []}
+        assert f"{LAB} q0" in page.evaluate(MODEL_TEXT, "series-key")
+        page.screenshot(path=tmp_path / "dashboard-lab.png", full_page=True)
+        assert errors == []
+    finally:
+        logged = server.stop()
+    assert "Traceback" not in logged and "ERROR" not in logged, logged[-3000:]
+
+    out = tmp_path / "report.html"
+    done = run_cli("report", "--store", url, "--out", str(out), "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["run_id"] == lab_calibrated["run"]["run_id"]
+    context = browser.new_context(offline=True)
+    page = context.new_page()
+    errors = page_errors(page)
+    page.goto(out.as_uri())
+    page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=15_000)
+    assert page.evaluate(READ_SOURCE, ["parameter|x_amp", ["value"]])["value"] == pytest.approx(stored, rel=1e-12)
+    assert page.evaluate(READ_SOURCE, ["fidelity|truth", list(NO_TRUTH)]) == NO_TRUTH
+    summary = page.evaluate(MODEL_TEXT, "run-summary")
+    assert f"Run 1 on {LAB}: ok" in summary
+    # the qubit's row: its status, and "-" for the RB estimate and every true value
+    assert "<tr><td>0</td><td>calibrated</td>" + "<td>-</td>" * 4 + "</tr>" in summary
+    page.screenshot(path=tmp_path / "report-lab.png", full_page=True)
+    assert errors == []
+    context.close()
