@@ -3,10 +3,12 @@
 Every command takes --json and then prints exactly one JSON object on stdout.
 Exit status: 0 success, 1 calibration finished with failed nodes, 2 bad input (nothing
 written; with --json `{"error": ...}`), 3 crashed or the store failed mid-run: the run is
-recorded as "error" with its reason where the store still answers; with --json `run` prints
-`{"error": ..., "run_id": ..., "recorded": ...}` and `nightly` (the worst over its devices)
-its usual object plus `error` and `errors`. 130 interrupted (Ctrl-C): `run` records the run
-as "error" and prints the same object as for 3.
+recorded as "error" with its reason where the store still answers; with --json `run`,
+`learn-model`, `optimize-pulse`, `train-controller` (and the other store commands) print
+`{"error": ..., "run_id": ..., "recorded": ...}` (run_id null: the crash came before any run
+row) and `nightly` (the worst over its devices) its usual object plus `error` and `errors`.
+130 interrupted (Ctrl-C): the run, if one was under way, is recorded as "error", and the same
+object as for 3 is printed.
 Heavy imports (JAX) happen inside commands so that --help stays instant.
 """
 
@@ -154,7 +156,8 @@ GraphOption = Annotated[Optional[str], typer.Option("--graph", help="Built-in gr
 
 def _guarded(as_json: bool, body) -> None:
     """Run a store-backed command: bad input of any kind exits 2 with its message; a run that
-    crashed or whose store failed after it started (RunError) exits 3; Ctrl-C exits 130."""
+    crashed or whose store failed after it started (RunError), or any other exception, exits 3;
+    Ctrl-C exits 130."""
     from calibrate.graph.spec import GraphError
     from calibrate.run import RunError
     from calibrate.store import StoreError
@@ -174,6 +177,12 @@ def _guarded(as_json: bool, body) -> None:
             print(json.dumps({"error": run.message, "run_id": run.run_id, "recorded": run.recorded}))
         Console(stderr=True).print(f"[bold red]error:[/] {run.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise
+    except Exception as exc:  # a crash no command anticipated: still 3, never a traceback's 1 ("failed nodes")
+        from calibrate.run import crash_reason
+
+        crashed(crash_reason(exc), as_json, run_id=None, recorded=False)
     raise typer.Exit(status)
 
 
@@ -283,7 +292,9 @@ def optimize_pulse_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Robust optimal control: the X pulse with the least mean error and leakage over the
-    qubit's posterior ensemble (the stored calibration with its uncertainties)."""
+    qubit's posterior ensemble (the stored calibration with its uncertainties).
+
+    Exit status 0 saved, 2 on bad input, 3 when the optimization crashed, 130 interrupted."""
     from calibrate.cli.pulse import optimize_pulse_command
 
     _guarded(as_json, lambda: optimize_pulse_command(device=device, seed=seed, qubit=qubit, duration=duration, shape=shape,
@@ -304,7 +315,8 @@ def learn_model_cmd(
 ) -> None:
     """Model learning: the maximum-likelihood model of a qubit (frequency, anharmonicity, drive
     scale, T1, T2, readout errors) from datasets, with uncertainties; stored, and written as a
-    simulated device of its own. Exit status 1 when the fit does not converge, 2 on bad input."""
+    simulated device of its own. Exit status 1 when the fit does not converge, 2 on bad input, 3
+    when learning or storing crashed (a run row it created is recorded as error), 130 interrupted."""
     from calibrate.cli.learn import learn_model_command
 
     _guarded(as_json, lambda: learn_model_command(device=device, seed=seed, qubit=qubit,
@@ -325,7 +337,9 @@ def train_controller_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Train a learned recalibration controller through the differentiable simulator, over the
-    family's fabrication prior and drift, with shot noise (see calibrate/ml/controller.py)."""
+    family's fabrication prior and drift, with shot noise (see calibrate/ml/controller.py).
+
+    Exit status 0 trained, 2 on bad input, 3 when training crashed, 130 interrupted (nothing written)."""
     from calibrate.cli.controller import train_controller_command
 
     _guarded(as_json, lambda: train_controller_command(device_family=device_family, out=out, qubit=qubit, steps=steps,

@@ -16,8 +16,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 def train_controller_command(*, device_family: str, out: str, qubit: int, steps: int, batch: int, rounds: int,
                              shots: int, seed: int, as_json: bool, console: Console) -> int:
+    """Returns the exit status 0; raises ValueError on bad input (exit 2) and RunError when
+    training or saving crashes (exit 3; nothing is written before training has finished)."""
+    from calibrate.cli.crashes import crash_boundary
     from calibrate.ml.controller import (META_FILE, PLOT_FILE, TRAINING_FILE, WEIGHTS_FILE, ProbeSet, TrainOptions,
-                                         family_of, save_controller, train_controller)
+                                         family_of, save_controller)
     from calibrate.ml.fine_frequency import FineFrequency
     from calibrate.resolve import resolve_device
 
@@ -27,25 +30,11 @@ def train_controller_command(*, device_family: str, out: str, qubit: int, steps:
         raise ValueError(f"--out is {out!r}, which is a file: give a directory for the controller's files.")
     options = TrainOptions(steps=steps, batch=batch, rounds=rounds, seed=seed, probes=ProbeSet(shots=shots))
     family = family_of(spec, qubit)
-
-    if as_json:
-        trained = train_controller(family, options)
-    else:
-        columns = (TextColumn("[bold]training[/]"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]}  validation {task.fields[validation]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=False) as bar:
-            task = bar.add_task("train", total=steps, loss="-", validation="-")
-
-            def progress(step: int, loss: float, validation: float | None) -> None:
-                fields = {"loss": f"{loss:.2e}"}
-                if validation is not None:
-                    fields["validation"] = f"{validation:.2e}"
-                bar.update(task, completed=step, **fields)
-
-            console.print(f"Compiling the probe model of {spec.name} qubit {qubit} (first steps are slow)")
-            trained = train_controller(family, options, progress=progress)
-    save_controller(trained, target, options=options, family=family)
+    # the input is accepted: from here an exception is a crash (exit 3), not bad input
+    with crash_boundary("while training"):
+        trained = _train(family, options, spec.name, qubit, steps, as_json, console)
+    with crash_boundary(f"while saving the controller to {target}"):
+        save_controller(trained, target, options=options, family=family)
     finals = [v for v in trained.validation_error if v == v]
     report = {
         "family": spec.name, "qubit": qubit, "fingerprint": family.fingerprint, "out": str(target),
@@ -64,3 +53,25 @@ def train_controller_command(*, device_family: str, out: str, qubit: int, steps:
                       "with its fine-frequency step and verification).")
         console.print(f"Wrote {target}/: {WEIGHTS_FILE}, {META_FILE}, {TRAINING_FILE}, {PLOT_FILE}")
     return 0
+
+
+def _train(family, options, name: str, qubit: int, steps: int, as_json: bool, console: Console):
+    """Train, with a progress bar unless the output is JSON."""
+    from calibrate.ml.controller import train_controller
+
+    if as_json:
+        return train_controller(family, options)
+    columns = (TextColumn("[bold]training[/]"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]}  validation {task.fields[validation]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("train", total=steps, loss="-", validation="-")
+
+        def progress(step: int, loss: float, validation: float | None) -> None:
+            fields = {"loss": f"{loss:.2e}"}
+            if validation is not None:
+                fields["validation"] = f"{validation:.2e}"
+            bar.update(task, completed=step, **fields)
+
+        console.print(f"Compiling the probe model of {name} qubit {qubit} (first steps are slow)")
+        return train_controller(family, options, progress=progress)

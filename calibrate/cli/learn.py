@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from calibrate.cli.crashes import crash_boundary, recorded_run
 from calibrate.store import Store
 
 NODE = "learn_model"
@@ -79,7 +80,9 @@ def _load(paths: list[str], spec, name: str, qubit: int | None, *, from_run: boo
 
 def learn_model_command(*, device: str, seed: int | None, qubit: int | None, datasets: list[str], store_url: str | None,
                         out: str | None, as_json: bool, console: Console) -> int:
-    """Returns the exit status: 0 learned, 1 the fit did not converge (nothing learned is stored)."""
+    """Returns the exit status: 0 learned, 1 the fit did not converge (nothing learned is stored).
+    Raises RunError when learning or storing crashes (exit 3; a run row it created is finished
+    as "error")."""
     from calibrate.ml.model_learning import learn_model
     from calibrate.resolve import resolve_device, seed_of, store_id
     from calibrate.run import data_dir_for
@@ -99,21 +102,25 @@ def learn_model_command(*, device: str, seed: int | None, qubit: int | None, dat
     else:
         paths = datasets
     data, qubit = _load(paths, spec, lab.name, qubit, from_run=from_run)
-    with console.status(f"Learning the model of {ident} qubit {qubit} from {len(data)} datasets",
-                        spinner="dots") if not as_json else _Quiet():
+    # the input is accepted: from here an exception is a crash (exit 3), not bad input
+    with crash_boundary("while learning"), console.status(
+            f"Learning the model of {ident} qubit {qubit} from {len(data)} datasets",
+            spinner="dots") if not as_json else _Quiet():
         model = learn_model(data, spec, qubit)
     clock = max(float(ds.attrs.get("device_clock_s", 0.0)) for ds in data.values())
     with Store.open(store_url) as store:
-        run_id = store.start_run(ident, command="learn-model", qubits=[qubit], device_seed=seed)
-        device_file = None
-        if model.converged:
-            target = Path(out) if out else (data_dir_for(store, None).parent / "learned" /
-                                            f"{re.sub(r'[^A-Za-z0-9_.-]', '_', ident)}-q{qubit}-run{run_id:06d}.toml")
-            device_file = str(model.write_device_file(target))
-        record_learned_model(store, model, run_id=run_id, device=ident, device_time_s=clock)
-        store.finish_run(run_id, status="ok" if model.converged else "failed_nodes", shots=0,
-                         seconds=time.perf_counter() - started,
-                         summary={"datasets": list(data), "device_file": device_file})
+        with crash_boundary("before the run started"):
+            run_id = store.start_run(ident, command="learn-model", qubits=[qubit], device_seed=seed)
+        with recorded_run(store, run_id, "while storing the learned model", started):
+            device_file = None
+            if model.converged:
+                target = Path(out) if out else (data_dir_for(store, None).parent / "learned" /
+                                                f"{re.sub(r'[^A-Za-z0-9_.-]', '_', ident)}-q{qubit}-run{run_id:06d}.toml")
+                device_file = str(model.write_device_file(target))
+            record_learned_model(store, model, run_id=run_id, device=ident, device_time_s=clock)
+            store.finish_run(run_id, status="ok" if model.converged else "failed_nodes", shots=0,
+                             seconds=time.perf_counter() - started,
+                             summary={"datasets": list(data), "device_file": device_file})
         url = store.url
     report = {"device": lab.name, "seed": seed, "device_id": ident, "qubit": qubit, "datasets": list(data),
               "values": {name: model.estimate(name).as_dict() for name in model.values},

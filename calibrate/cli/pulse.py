@@ -108,6 +108,9 @@ def save_pulse(path: Path, report: dict) -> None:
 def optimize_pulse_command(*, device: str, seed: int | None, qubit: int, duration: float, shape: str, cutoff: float,
                            ensemble: int, steps: int, store_url: str | None, out: str | None, as_json: bool,
                            console: Console) -> int:
+    """Returns the exit status 0; raises ValueError on bad input (exit 2) and RunError when the
+    optimization or saving the pulse crashes (exit 3)."""
+    from calibrate.cli.crashes import crash_boundary
     from calibrate.ml.ensemble import ensemble_around
     from calibrate.ml.robust_control import RobustOptions, optimize_pulse
     from calibrate.node_actions import QubitActions
@@ -124,20 +127,22 @@ def optimize_pulse_command(*, device: str, seed: int | None, qubit: int, duratio
     shape_option = parse_shape(shape, cutoff)
     store = _open_store(store_url)
     try:
-        current = store.current(store_id(lab), qubit) if store is not None else {}
-        calibration = QubitActions.calibration_from(current, spec, qubit)
-        centre, spread, described = posterior(spec, qubit, current, calibration)
-        draws = seed or 0  # the ensemble's and optimizer's random draws
-        models = ensemble_around(centre, spread, ensemble, draws)
-        result = optimize_pulse(models, calibration, duration=duration, dt=spec.dt, shape=shape_option,
-                                options=RobustOptions(steps=steps, seed=draws))
-        # The one place this command reads a hidden truth: devices that have one (HasTruth), as
-        # the store last left them; null for the others.
-        if store is not None:
-            restore_state(store, lab)
-        drag = Schedule([Play(0, result.initial)], [calibration.frequency])
-        optimized = truth_block(lab, qubit, result.schedule)
-        truth = None if optimized is None else {"optimized": optimized, "drag": truth_block(lab, qubit, drag)}
+        # the input is accepted: from here an exception is a crash (exit 3), not bad input
+        with crash_boundary("while optimizing"):
+            current = store.current(store_id(lab), qubit) if store is not None else {}
+            calibration = QubitActions.calibration_from(current, spec, qubit)
+            centre, spread, described = posterior(spec, qubit, current, calibration)
+            draws = seed or 0  # the ensemble's and optimizer's random draws
+            models = ensemble_around(centre, spread, ensemble, draws)
+            result = optimize_pulse(models, calibration, duration=duration, dt=spec.dt, shape=shape_option,
+                                    options=RobustOptions(steps=steps, seed=draws))
+            # The one place this command reads a hidden truth: devices that have one (HasTruth), as
+            # the store last left them; null for the others.
+            if store is not None:
+                restore_state(store, lab)
+            drag = Schedule([Play(0, result.initial)], [calibration.frequency])
+            optimized = truth_block(lab, qubit, result.schedule)
+            truth = None if optimized is None else {"optimized": optimized, "drag": truth_block(lab, qubit, drag)}
     finally:
         if store is not None:
             store.close()
@@ -154,7 +159,8 @@ def optimize_pulse_command(*, device: str, seed: int | None, qubit: int, duratio
         "store": store.url if store is not None else None,
     }
     path = Path(out) if out else _default_path(store_url, lab.name, seed, qubit, shape, duration)
-    save_pulse(path, report)
+    with crash_boundary(f"while saving the pulse to {path}"):
+        save_pulse(path, report)
     report["saved"] = str(path)
     report["truth"] = truth
     report["seconds"] = round(time.perf_counter() - started, 3)

@@ -332,3 +332,83 @@ def test_nightly_bad_input_exits_2_naming_field_and_value_and_writes_nothing(cal
                     cwd=tmp_path)
     assert_bad_input(out, [f.format(**names) for f in fragments])
     assert files(tmp_path) == before and not (tmp_path / "reports").exists()
+
+
+# --- learn-model, optimize-pulse, train-controller --------------------------------------------------
+# Once a command has accepted its input, a crash of its worker exits 3 (not a traceback's 1, which
+# reads as "failed nodes"), and Ctrl-C exits 130; nothing is stored or written. The workers are
+# broken in the command's own process (faulty_cli.py), so nothing is learned, optimized or trained.
+
+def worker_commands(calibrated: dict, store: str, folder: Path) -> dict[str, tuple[str, list[str]]]:
+    """Command -> (its worker, as faulty_cli breaks it; a valid command line)."""
+    device = ["--device", "sim-1q", "--seed", str(SEED)]
+    return {
+        "learn-model": ("calibrate.ml.model_learning:learn_model",
+                        ["learn-model", *device, "--datasets", "1", "--store", store, "--json"]),
+        "optimize-pulse": ("calibrate.ml.robust_control:optimize_pulse",
+                           ["optimize-pulse", *device, "--qubit", "0", "--steps", "5", "--store", store,
+                            "--out", str(folder / "pulse.json"), "--json"]),
+        "train-controller": ("calibrate.ml.controller:train_controller",
+                             ["train-controller", "--device-family", "sim-1q", "--out", str(folder / "controller"),
+                              "--steps", "5", "--json"]),
+    }
+
+
+WORKER_CRASHES = {"learn-model": "crashed while learning", "optimize-pulse": "crashed while optimizing",
+                  "train-controller": "crashed while training"}
+
+
+# Ctrl-C once: the three commands share its path (crash boundaries catch Exception only, and
+# _guarded maps KeyboardInterrupt to 130); each subprocess costs seconds of imports
+CASES = [(command, "--raise-in") for command in WORKER_CRASHES] + [("learn-model", "--interrupt-in")]
+
+
+@pytest.mark.parametrize(("command", "fault"), CASES)
+def test_worker_crash_exits_3_and_ctrl_c_exits_130_writing_nothing(calibrated, store_copy, tmp_path, command, fault):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    worker, args = worker_commands(calibrated, store_copy, folder)[command]
+    before = store_state(store_copy)
+    out = faulty(fault, worker, *args, cwd=folder)
+    function = worker.split(":")[1]
+    if fault == "--raise-in":
+        expected = (3, f"{WORKER_CRASHES[command]}: RuntimeError: injected fault in {function}")
+    else:
+        expected = (130, "interrupted (KeyboardInterrupt)")
+    assert out.returncode == expected[0], (out.returncode, out.stdout[-2000:], out.stderr[-3000:])
+    assert one_json(out) == {"error": expected[1], "run_id": None, "recorded": False}
+    assert f"error: {expected[1]}" in out.stderr and "Traceback" not in out.stderr
+    assert store_state(store_copy) == before  # no run row, no value
+    assert list(folder.iterdir()) == []  # no pulse, no controller, no learned device file
+
+
+def test_a_crash_after_the_run_row_exists_records_it_as_error(tmp_path):
+    # learn-model's store phase (recorded_run): the run it created is finished as "error" with
+    # the reason, or reported as not recorded when the store no longer answers
+    from calibrate.cli.crashes import recorded_run
+    from calibrate.run import RunError
+
+    url = sqlite_url(tmp_path)
+    with Store.open(url) as store:
+        run_id = store.start_run(DEVICE, command="learn-model", qubits=[0], device_seed=SEED)
+        with pytest.raises(RunError) as info, recorded_run(store, run_id, "while storing the learned model", 0.0):
+            raise OSError("disk full")
+        crash = info.value
+        interrupted = store.start_run(DEVICE, command="learn-model", qubits=[0], device_seed=SEED)
+        with pytest.raises(KeyboardInterrupt) as ctrl_c, recorded_run(store, interrupted, "while storing", 0.0):
+            raise KeyboardInterrupt
+    reason = "crashed while storing the learned model: OSError: disk full"
+    assert (crash.message, crash.run_id, crash.recorded) == (reason, run_id, True)
+    stopped = ctrl_c.value.run_error
+    assert (stopped.message, stopped.run_id, stopped.recorded) == ("interrupted while storing (KeyboardInterrupt)",
+                                                                   interrupted, True)
+    runs = store_state(url)["runs"]
+    assert [(r["id"], r["status"], r["summary"]) for r in runs] == [
+        (run_id, "error", {"error": reason}), (interrupted, "error", {"error": stopped.message})]
+    refuse(url, "runs", "UPDATE")  # the store no longer takes the run's finish
+    with Store.open(url) as store:
+        late = store.start_run(DEVICE, command="learn-model", qubits=[0], device_seed=SEED)
+        with pytest.raises(RunError) as info, recorded_run(store, late, "while storing", 0.0):
+            raise RuntimeError("boom")
+    assert (info.value.run_id, info.value.recorded) == (late, False)
+    assert store_state(url)["runs"][-1]["status"] == "running"
