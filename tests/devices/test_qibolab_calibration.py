@@ -8,7 +8,7 @@ Ramsey (4 MHz detuning) already pulls in +-2 MHz. The truth (the emulator's Hami
 own solver for the gate error and for the frequency the qubit really precesses at, 3.5 kHz
 above the Hamiltonian's through the solver's numerics) is read here only.
 
-The graph is sized by what it costs, the simulated time summed over every sweep point (33 us,
+The graph is sized by what it costs, the simulated time summed over every sweep point (36 us,
 ~1.5 min; the first version of this graph simulated 112 us, 4.6 min), against the precision
 the proof needs. The emulator samples shots from its final state: they cost no simulated time.
 - ramsey: 21 delays to 1 us (12 us; was 41 to 2 us, 44 us). 50 ns steps resolve fringes to
