@@ -334,6 +334,7 @@ def train_controller_cmd(
     rounds: Annotated[int, typer.Option("--rounds", min=1, max=5, help="Probe -> correct rounds before the verification.")] = 2,
     shots: Annotated[int, typer.Option("--shots", min=1, max=100_000, help="Shots per probe circuit.")] = 200,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Initial weights, training devices and shot noise.")] = 0,
+    graph: Annotated[Optional[str], typer.Option("--graph", help="The graph whose nodes the learned node stands in for when `run --graph DIR` loads it: a built-in name (e.g. emulator) or a graph TOML file (default: single-qubit).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train a learned recalibration controller through the differentiable simulator, over the
@@ -344,7 +345,7 @@ def train_controller_cmd(
 
     _guarded(as_json, lambda: train_controller_command(device_family=device_family, out=out, qubit=qubit, steps=steps,
                                                        batch=batch, rounds=rounds, shots=shots, seed=seed,
-                                                       as_json=as_json, console=console))
+                                                       graph=graph, as_json=as_json, console=console))
 
 
 # --- dashboards (calibrate/cli/dashboard.py; the dashboards package is imported lazily) -------

@@ -15,15 +15,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 def train_controller_command(*, device_family: str, out: str, qubit: int, steps: int, batch: int, rounds: int,
-                             shots: int, seed: int, as_json: bool, console: Console) -> int:
+                             shots: int, seed: int, as_json: bool, console: Console, graph: str | None = None) -> int:
     """Returns the exit status 0; raises ValueError on bad input (exit 2) and RunError when
     training or saving crashes (exit 3; nothing is written before training has finished)."""
     from calibrate.cli.crashes import crash_boundary
     from calibrate.ml.controller import (META_FILE, PLOT_FILE, TRAINING_FILE, WEIGHTS_FILE, ProbeSet, TrainOptions,
                                          family_of, save_controller)
+    from calibrate.graph.toml import graph_reference, load_graph
     from calibrate.ml.fine_frequency import FineFrequency
     from calibrate.resolve import resolve_device
 
+    base_graph = graph_reference(graph)
+    load_graph(base_graph)  # a bad --graph is bad input, found before training
     spec = resolve_device(device_family).spec  # the family: the device's nominal design, its prior and drift
     target = Path(out)
     if target.exists() and not target.is_dir():
@@ -34,10 +37,11 @@ def train_controller_command(*, device_family: str, out: str, qubit: int, steps:
     with crash_boundary("while training"):
         trained = _train(family, options, spec.name, qubit, steps, as_json, console)
     with crash_boundary(f"while saving the controller to {target}"):
-        save_controller(trained, target, options=options, family=family)
+        save_controller(trained, target, options=options, family=family, base_graph=base_graph)
     finals = [v for v in trained.validation_error if v == v]
     report = {
         "family": spec.name, "qubit": qubit, "fingerprint": family.fingerprint, "out": str(target),
+        "graph": base_graph,
         "files": {"weights": str(target / WEIGHTS_FILE), "description": str(target / META_FILE),
                   "training_curve": str(target / TRAINING_FILE), "plot": str(target / PLOT_FILE)},
         "steps": steps, "seconds": round(trained.seconds, 1),

@@ -8,6 +8,7 @@ the node and the key.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -30,15 +31,16 @@ def builtin_graphs() -> dict[str, Path]:
 
 def load_graph(name_or_path: str | None = None) -> Graph:
     """A built-in graph by name (default: single-qubit), a graph TOML file by path, or a
-    directory written by `calibrate train-controller`: the default graph with its learned
-    recalibration node (calibrate.ml.learned_graph)."""
+    directory written by `calibrate train-controller`: the graph it was trained for (its
+    `--graph`, the default graph unless given) with its learned recalibration node
+    (calibrate.ml.learned_graph)."""
     name_or_path = name_or_path or DEFAULT_GRAPH
     builtin = builtin_graphs()
     path = builtin.get(name_or_path, Path(name_or_path))
     if path.is_dir() and (path / "controller.json").is_file():
         from calibrate.ml.learned_graph import with_learned_recalibration
 
-        return with_learned_recalibration(load_graph(DEFAULT_GRAPH), path)
+        return with_learned_recalibration(load_graph(_base_graph(path)), path)
     if not path.is_file():
         raise GraphFileError(f"Graph {name_or_path!r} is neither a built-in graph ({', '.join(sorted(builtin))}) "
                              "nor an existing TOML file, nor a directory written by `calibrate train-controller`.")
@@ -47,6 +49,30 @@ def load_graph(name_or_path: str | None = None) -> Graph:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise GraphFileError(f"Graph file {path}: not valid TOML ({exc}).") from None
     return parse_graph(data, str(path))
+
+
+def graph_reference(name_or_path: str | None) -> str:
+    """How a controller directory names its base graph: a built-in graph by name, a graph file
+    by absolute path (so `--graph DIR` finds it from any working directory)."""
+    name_or_path = name_or_path or DEFAULT_GRAPH
+    if name_or_path in builtin_graphs():
+        return name_or_path
+    path = Path(name_or_path)
+    if path.is_dir():
+        raise GraphFileError(f"--graph is {name_or_path!r}, a directory: the base graph of a learned node must be "
+                             f"a built-in graph ({', '.join(sorted(builtin_graphs()))}) or a graph TOML file.")
+    return str(path.resolve())
+
+
+def _base_graph(controller_dir: Path) -> str:
+    try:
+        meta = json.loads((controller_dir / "controller.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GraphFileError(f"{controller_dir / 'controller.json'} cannot be read: {exc}.") from None
+    base = meta.get("base_graph", DEFAULT_GRAPH) if isinstance(meta, dict) else DEFAULT_GRAPH
+    if not isinstance(base, str):
+        raise GraphFileError(f"{controller_dir / 'controller.json'}: base_graph is {base!r}, but must be a graph name or path.")
+    return base
 
 
 def parse_graph(data: dict[str, Any], source: str = "<graph>") -> Graph:

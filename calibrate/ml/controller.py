@@ -468,13 +468,18 @@ def _meta(controller: Controller) -> dict:
             "tolerances": list(controller.tolerances)}
 
 
-def save_controller(trained: Trained, out_dir, *, options: TrainOptions, family: Family) -> Path:
-    """Weights, the prior they were trained on, the training curve (JSON and PNG)."""
+def save_controller(trained: Trained, out_dir, *, options: TrainOptions, family: Family,
+                    base_graph: str | None = None) -> Path:
+    """Weights, the prior they were trained on, the training curve (JSON and PNG). `base_graph`
+    (a built-in graph's name or a graph file's absolute path; None: the default graph) is the
+    graph whose nodes the learned node stands in for when `--graph DIR` loads this controller."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     controller = trained.controller
     eqx.tree_serialise_leaves(out / WEIGHTS_FILE, controller.network)
     meta = _meta(controller)
+    if base_graph is not None:
+        meta["base_graph"] = base_graph
     meta["trained_on"] = {
         "family_file": family.spec.source, "family_optimum": asdict(family.optimum),
         "fabrication": family.spec.fabrication.__dict__, "drift": family.spec.drift.__dict__,

@@ -9,6 +9,7 @@ controller has run.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -248,6 +249,29 @@ def test_a_controller_directory_is_a_graph(tmp_path, family, trained):
     assert "ramsey" not in [n for n in graph.leaves()]
 
 
+def test_a_controller_directory_builds_on_the_graph_it_was_trained_for(tmp_path, family, trained):
+    """train-controller --graph emulator: `run --graph DIR` replaces the emulator graph's nodes
+    (no spectroscopy, T1, echo or RB added back); a missing base graph is a clear error."""
+    from calibrate.graph.toml import GraphFileError, graph_reference
+
+    controller = save_controller(trained, tmp_path / "ctl", options=BRIEF, family=family,
+                                 base_graph=graph_reference("emulator"))
+    graph = load_graph(str(controller))
+    assert graph.node(LEARNED_NODE).fallback == ("ramsey", "drag", "fine_amplitude", "fine_drag")
+    assert sorted(n.name for n in graph.nodes) == sorted(["rabi", LEARNED_NODE, "ramsey", "drag", "fine_amplitude",
+                                                          "fine_drag"])
+    own = tmp_path / "mine.toml"
+    own.write_text((Path(__file__).parents[2] / "calibrate" / "graphs" / "emulator.toml").read_text())
+    assert graph_reference(str(own)) == str(own.resolve())
+    controller = save_controller(trained, tmp_path / "ctl2", options=BRIEF, family=family,
+                                 base_graph=graph_reference(str(own)))
+    own.unlink()
+    with pytest.raises(GraphFileError, match="mine.toml"):
+        load_graph(str(controller))
+    with pytest.raises(GraphFileError, match="a directory"):
+        graph_reference(str(tmp_path))
+
+
 @pytest.mark.slow  # a subprocess compiles the training step again (~50 s)
 def test_train_controller_cli_writes_weights_prior_and_curve(tmp_path):
     out = tmp_path / "ctl"
@@ -260,6 +284,9 @@ def test_train_controller_cli_writes_weights_prior_and_curve(tmp_path):
     report, _ = calibrate_json("train-controller", "--device-family", "sim-1q", "--out", str(tmp_path / "file"),
                                expect=2)
     assert "--out" in report["error"] and "is a file" in report["error"]
+    report, _ = calibrate_json("train-controller", "--device-family", "sim-1q", "--out", str(tmp_path / "ctl3"),
+                               "--graph", str(tmp_path / "no-such-graph.toml"), expect=2)
+    assert "no-such-graph.toml" in report["error"] and not (tmp_path / "ctl3").exists()
 
 
 # --- error bars and verification ----------------------------------------------------------------

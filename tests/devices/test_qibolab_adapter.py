@@ -134,7 +134,7 @@ def test_nominal_spec_comes_from_the_platform_gates_not_its_hamiltonian(device, 
     assert q.anharmonicity == pytest.approx(-0.21)  # the 1-2 drive's frequency minus the drive's
     assert q.drive_scale == pytest.approx(1 / (2 * rx["amplitude"] * gaussian(40, 10.0).sum()))
     assert (q.t1, q.t2) == (14_000.0, 10_000.0)  # calibration.json
-    assert spec.fabrication.frequency == 0 and spec.drift.frequency_walk == 0
+    assert spec.fabrication.frequency == pytest.approx(3e-3) and spec.drift.frequency_walk == pytest.approx(3e-5)  # the file's prior
     # the design is the lab's, off the emulated chip: 2 MHz and 5 %
     assert q.frequency - truth.frequency == pytest.approx(-2e-3)
     assert q.drive_scale / truth.drive_scale == pytest.approx(1 / 1.05, rel=1e-4)
