@@ -24,6 +24,10 @@ design, which is 2 MHz and 5 % (drive scale) off the emulated qubit.
                      30 kHz/sqrt(h) walks and 200 kHz jumps): does the verification catch what
                      the controller was not trained for, and does the fallback repair it?
 
+  (e) full graph     with --full, instead of (a)-(d): the `emulator-full` graph (the emulator
+                     graph, then T1, echo and a short RB sized for the emulated T1 ~15 us;
+                     ~22 min) from the design, with the T1, T2 and RB error per gate it stores
+                     against the emulated qubit's T1, T2 and true X error.
 Printed for each: shots, wall seconds split into the emulator's (QibolabDevice.execute_s, its
 platform.execute calls) and ours (everything else: translation, analysis, the store, the
 controller), the X gate's true error over its coherence limit (the emulator's own model,
@@ -33,6 +37,7 @@ too slow for repeats; no medians).
 
 Run: .venv/bin/python bench/byod.py [--controller DIR | --steps 800] [--drift-khz 300] [--drift-drive -0.03]
      [--skip-fallback] [--oof-khz 1500] [--oof-drive -0.10] [--skip-oof]
+     .venv/bin/python bench/byod.py --full
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from bench._byod_emulator import (  # noqa: E402
     DEVICE_FILE,
     Drift,
     drifted_device_file,
+    emulator_truth,
     open_emulated,
     precession_frequency,
     score,
@@ -90,6 +96,26 @@ def load_or_train(controller: str | None, steps: int, folder: Path) -> tuple[Pat
     finals = [v for v in trained.validation_error if v == v]
     return out, (f"trained here: {steps} steps, seed {SEED}, {trained.seconds:.0f} s, validation X error "
                  f"{trained.start_error:.2e} -> {finals[-1]:.2e}")
+
+
+def run_full_graph(folder: Path) -> None:
+    """(e): the emulator-full graph from the design; what T1, echo and RB store, against the truth."""
+    row = run_graph(DEVICE_FILE, folder / "full.sqlite", load_graph("emulator-full"), folder / "data")
+    for line in report_lines("(e) emulator-full graph from the design", row):
+        print(line, flush=True)
+    truth = emulator_truth(DEVICE_FILE.parent / "emulated-transmon")
+    with Store.open(f"sqlite:///{folder / 'full.sqlite'}") as store:
+        current = store.current(open_emulated(DEVICE_FILE).name)
+    for name, true, scale, unit in (("t1", truth.t1, 1e-3, "us"), ("t2", truth.t2, 1e-3, "us"),
+                                    ("gate_error", row["after"].x_error, 1.0, "")):
+        value = current.get((0, name))
+        if value is None:
+            print(f"    {name}: not stored (its node failed)")
+            continue
+        z = (value.value - true) / value.stderr if value.stderr else float("nan")
+        what = "the true X error (RB's is per physical gate)" if name == "gate_error" else f"the emulated {name.upper()}"
+        print(f"    {name}: stored {value.value * scale:.4g} +- {value.stderr * scale:.2g} {unit} against {what} "
+              f"{true * scale:.4g} {unit} ({z:+.1f} stderr)", flush=True)
 
 
 def run_graph(device_file: Path, store_path: Path, graph, data: Path) -> dict:
@@ -147,6 +173,8 @@ def main() -> None:
     parser.add_argument("--oof-khz", type=float, default=1500.0, help="the out-of-family frequency drift of (d)")
     parser.add_argument("--oof-drive", type=float, default=-0.10, help="the out-of-family drive drift of (d)")
     parser.add_argument("--skip-oof", action="store_true", help="leave out (d)")
+    parser.add_argument("--full", action="store_true", help="run (e), the emulator-full graph with T1, echo and RB, "
+                                                            "instead of (a)-(d)")
     args = parser.parse_args()
     if args.steps < 1:
         parser.error(f"--steps is {args.steps}, but must be >= 1")
@@ -157,6 +185,12 @@ def main() -> None:
     print(load_line("at start"), flush=True)
     drift = Drift(frequency=args.drift_khz * 1e-6, drive_rel=args.drift_drive)
     started = time.perf_counter()
+    if args.full:
+        with tempfile.TemporaryDirectory() as tmp:
+            run_full_graph(Path(tmp))
+        print(f"# total {time.perf_counter() - started:.0f} s (scoring with the emulator's model included)")
+        print(load_line("at end"))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         controller, how = load_or_train(args.controller, args.steps, folder)

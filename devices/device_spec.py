@@ -1,7 +1,7 @@
 """Simulated-device description files (TOML): nominal design, fabrication spread, drift.
 
 A device file may name its adapter (`adapter = "simulated"`, the default; see
-devices/adapters.py for the others): this module reads the simulated ones.
+devices/adapters/ for the others): this module reads the simulated ones.
 
 User-facing units in the file (GHz, MHz, kHz, us) are converted to internal units
 (GHz, ns) here, at the boundary. Every key is checked: unknown keys (typos), missing

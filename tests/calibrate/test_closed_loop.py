@@ -47,6 +47,14 @@ class CountingDevice:
     def dt(self):
         return self._device.dt
 
+    @property
+    def spec(self):
+        return self._device.spec
+
+    @property
+    def limits(self):
+        return self._device.limits
+
     def now(self):
         return self._device.now()
 

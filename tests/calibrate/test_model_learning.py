@@ -417,6 +417,9 @@ RIPPLE_PLAN = (
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="open (issue 13 section 4): not reproducible across runs - passed alone here "
+                   "(1.9 stderr) and on CI, failed inside make test with anharmonicity 'not constrained' (+-0.0305 GHz); "
+                   "the fit's outcome depends on state shared with other tests of this module")
 def test_the_anharmonicity_from_drag_data_survives_randomized_benchmarking(spec):
     """With RB datasets the NLL ripples in the anharmonicity (every ~0.1 MHz) over the smooth well
     DRAG data dig; the fit must find that well and report its width, not a ripple's (sim-1q seed 4

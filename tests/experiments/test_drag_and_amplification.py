@@ -25,6 +25,7 @@ from scipy.optimize import brentq, minimize_scalar
 
 from devices import Chip, Closed, Drag, Play, Schedule, ShiftPhase, coherence_limit, gate_metrics, propagator
 from devices.catalog import load_spec
+from devices.protocol import DeviceLimits
 from devices.dressing import dressed_transmon
 from devices.simulated import SimulatedDevice
 from experiments.base import run_experiment
@@ -238,6 +239,7 @@ class ScriptedDevice:
     name = "scripted"
     dt = DT
     qubits = (0,)
+    limits = DeviceLimits(max_schedule_ns=1e6, max_schedules=10**6, max_shots=10**7)
 
     def __init__(self, counts):
         self.counts = counts
