@@ -21,15 +21,6 @@ class ExportTarget(str, Enum):
     qibolab = "qibolab"
 
 
-def parse_qubits(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"--qubits is {text!r}, but must be comma-separated qubit indices such as 0,1.") from None
-
-
 def store_device(device: str, seed: int | None):
     """(the store's name for the device, the pulse shape its values were calibrated with, the
     platform qubit of each of its qubits or None), resolved as every command resolves --device."""
@@ -66,6 +57,8 @@ def export(
     from devices.device_spec import DeviceSpecError
 
     try:
+        from calibrate.cli.run import parse_qubits  # one parser for every --qubits
+
         chosen = parse_qubits(qubits)
         ident, shape, names = store_device(device, seed)
         with Store.open(store, read_only=True) as opened:
