@@ -8,11 +8,14 @@ several times and decide between runs. Procedures live in `calibrate` because th
 use what experiments must not know about (trained controllers, the device's family).
 
 - `learned_recalibration`: the learned controller's probe -> correct rounds, a two-stage
-  Ramsey fine-frequency step (calibrate.ml.fine_frequency), then a verification; a verification out of spec is a bad result, so the node fails and the
-  graph runs the node's fallback nodes (see `Node.fallback`). Its values are the applied
-  calibration, with standard errors from the shot noise of the rounds that produced it
-  (calibrate.ml.uncertainty; the frequency's from the fine step when it was applied); its
-  dataset keeps what the fine step and the verification estimated.
+  Ramsey fine-frequency step (calibrate.ml.fine_frequency), then a verification; one out of
+  spec but consistent is corrected by its own estimate and verified again
+  (calibrate.ml.controller.recalibrate). A last verification out of spec is a bad result, so
+  the node fails and the graph runs the node's fallback nodes (see `Node.fallback`). Its values
+  are the applied calibration, with standard errors from the shot noise of the rounds that
+  produced it (calibrate.ml.uncertainty; the fine step's and the correcting verification's for
+  what those set); its dataset keeps what the fine step, the corrections and the verification
+  estimated.
 - `learned_check`: one probe measurement, judged by the same model-free verification
   (Kelly's check_data: in spec or out of spec); its values are the calibration the
   controller would move to, recorded for the history but not what decides.
@@ -67,15 +70,18 @@ def _load_controller(folder: str, versions: tuple, spec: DeviceSpec, qubit: int)
 
 
 def applied_estimates(controller, read_one: np.ndarray, history: list[QubitCalibration],
-                      fine=None) -> dict[str, Estimate]:
-    """history[-1]'s values (its frequency moved by the fine-frequency step `fine`, a FineResult,
-    when that was applied), with standard errors from the probes' binomial shot noise carried
-    through the rounds that produced it (read_one[r] measured at history[r]; see
-    calibrate.ml.uncertainty) and the fine step's for the frequency it set."""
-    from calibrate.ml.uncertainty import applied_stderr, with_fine_frequency
+                      fine=None, corrections=(), final: QubitCalibration | None = None) -> dict[str, Estimate]:
+    """The applied calibration's values, with standard errors from the probes' binomial shot noise
+    carried through the rounds that produced it (read_one[r] measured at history[r]; see
+    calibrate.ml.uncertainty), the fine-frequency step's (`fine`, a FineResult) for the frequency
+    it set and a verification's for what its correction moved (`corrections`). The calibration
+    is `final`, by default history[-1] moved by the fine step when that was applied."""
+    from calibrate.ml.uncertainty import applied_stderr, with_corrections, with_fine_frequency
 
-    final = history[-1] if fine is None else fine.calibration
+    if final is None:
+        final = history[-1] if fine is None else fine.calibration
     stderr = with_fine_frequency(applied_stderr(controller, read_one, history), fine)
+    stderr = with_corrections(stderr, final, corrections, controller.tolerances)
     return {name: Estimate(float(getattr(final, name)), stderr[name], LEARNED_UNITS[name]) for name in CORRECTED}
 
 
@@ -88,6 +94,14 @@ def _fine_attrs(fine) -> dict:
                                "stage_stderr": fine.stage_stderr.tolist(), "amplitudes": fine.amplitudes.tolist(),
                                "read_one": fine.read_one.tolist(), "shots": int(fine.shots),
                                "final_frequency": float(fine.calibration.frequency)}}
+
+
+def _correction_attrs(corrections) -> dict:
+    """The out-of-spec verifications whose estimated offsets were corrected, in order."""
+    if not corrections:
+        return {}
+    return {"corrections": [{"offsets": c.offsets.tolist(), "offset_stderr": c.offset_stderr.tolist(),
+                             "chi2": c.chi2, "reason": c.reason} for c in corrections]}
 
 
 def _verification_attrs(controller_dir: str, check) -> dict:
@@ -136,12 +150,18 @@ class LearnedRecalibration:
         result = recalibrate(device, controller, calibration, self.qubit)
         check = result.verification
         # what is stored is the verified calibration itself, with the noise of the rounds that made it
-        values = applied_estimates(controller, result.read_one[:-1], result.history, result.fine)
+        rounds = len(result.history) - 1
+        values = applied_estimates(controller, result.read_one[:rounds], result.history, result.fine,
+                                   result.corrections, result.calibration)
         reason = check.reason if result.fine is None else f"{check.reason}; {result.fine.reason}"
+        if result.corrections:
+            reason += (f"; after {len(result.corrections)} correction(s) by the verification's own estimate "
+                       f"(first: {result.corrections[0].reason})")
         fit = FitResult(experiment=self.name, qubit=self.qubit, values=values, reduced_chi2=float("nan"),
                         verdict=Verdict.GOOD if check.in_spec else Verdict.BAD, reason=reason)
         ds = _dataset(self.name, controller, result.read_one, result.history, self.qubit, device,
-                      {**_verification_attrs(self.controller, check), **_fine_attrs(result.fine)})
+                      {**_verification_attrs(self.controller, check), **_fine_attrs(result.fine),
+                       **_correction_attrs(result.corrections)})
         return fit, ds, result.shots
 
 

@@ -15,8 +15,11 @@ new probe measurement from the corrected calibration; then a two-stage Ramsey (2
 both quadratures, read analytically: calibrate.ml.fine_frequency) moves the drive onto the
 qubit to ~1 kHz, which the probes' 1 us waits cannot; and a last probe measurement
 verifies the result: it estimates the applied calibration's offsets from the device's optimum
-and accepts them within tolerance (calibrate.ml.verification). The standard errors of what
-was applied are the rounds' shot noise carried through the network (calibrate.ml.uncertainty).
+and accepts them within tolerance (calibrate.ml.verification). A verification out of spec whose
+pairs agree with one offset corrects the calibration by that estimate and verifies again (one
+retry by default) before the node gives up to its fallbacks. The standard errors of what
+was applied are the rounds' shot noise carried through the network, or the fine step's and the
+correcting verification's for what those set (calibrate.ml.uncertainty).
 
 Training is end-to-end through the differentiable probe model: devices are drawn from the
 family's fabrication prior, each starts from a calibration that was good some hours ago
@@ -51,8 +54,8 @@ import optax
 
 from calibrate.ml.fine_frequency import FineFrequency, FineResult, fine_frequency
 from calibrate.ml.probes import ProbeSet, pair_features, probe_read_one, probe_sequences
-from calibrate.ml.verification import (TOLERANCES, Verification, VerificationError, check_tolerances, pair_allowance,
-                                       probe_sensitivity, verify)
+from calibrate.ml.verification import (TOLERANCES, Verification, VerificationError, check_tolerances, correct_offsets,
+                                       correctable, pair_allowance, probe_sensitivity, verify)
 from devices.chip import Chip
 from devices.device_spec import DeviceSpec
 from devices.limits import run_within_limits
@@ -559,11 +562,12 @@ def load_controller(directory, spec: DeviceSpec, qubit: int = 0) -> Controller:
 # --- on a device --------------------------------------------------------------------------
 class Recalibrated(NamedTuple):
     calibration: QubitCalibration  # the corrected calibration (whether or not it verified), fine step included
-    verification: Verification
-    shots: int  # every shot played: rounds, fine-frequency step and verification
-    read_one: np.ndarray  # (rounds + 1, n_probes): measured P(read 1), the verification last
+    verification: Verification  # the last one
+    shots: int  # every shot played: rounds, fine-frequency step, verifications
+    read_one: np.ndarray  # (rounds + 1 + len(corrections), n_probes): measured P(read 1), the rounds' then the verifications'
     history: list[QubitCalibration]  # the calibration probed in each round, then the rounds' final one
     fine: FineResult | None = None  # the fine-frequency step between the rounds and the verification
+    corrections: tuple[Verification, ...] = ()  # out-of-spec verifications whose offsets were then corrected
 
 
 @eqx.filter_jit
@@ -589,25 +593,36 @@ def predict(controller: Controller, read_one: np.ndarray, calibration: QubitCali
 
 
 def recalibrate(device: Device, controller: Controller, calibration: QubitCalibration, qubit: int,
-                fine: FineFrequency | None = FineFrequency()) -> Recalibrated:
+                fine: FineFrequency | None = FineFrequency(), retries: int = 1) -> Recalibrated:
     """probe -> correct for the controller's rounds, then the fine-frequency Ramsey step
-    (calibrate.ml.fine_frequency; None leaves it out), then verify with one more probe measurement."""
+    (calibrate.ml.fine_frequency; None leaves it out), then verify with one more probe measurement.
+    A verification out of spec but consistent with one offset is corrected by its own estimate
+    (calibrate.ml.verification.correct_offsets) and verified again, up to `retries` times: one
+    probe measurement each, where the fallback nodes would cost tens of times more."""
     if not isinstance(calibration, QubitCalibration):
         raise ControllerError(f"Argument `calibration` must be a QubitCalibration, but is {type(calibration).__name__}.")
     if qubit not in device.qubits:
         raise ControllerError(f"Qubit {qubit!r} is not on device {device.name}: it has qubits {list(device.qubits)}.")
+    if fine is not None and not isinstance(fine, FineFrequency):
+        raise ControllerError(f"Argument `fine` must be a FineFrequency or None, but is {type(fine).__name__}.")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ControllerError(f"Argument `retries` is {retries!r}, but must be an integer >= 0.")
     history, measured = [calibration], []
     for _ in range(controller.rounds):
         measured.append(measure_probes(device, controller, history[-1], qubit))
         history.append(predict(controller, measured[-1], history[-1]))
-    if fine is not None and not isinstance(fine, FineFrequency):
-        raise ControllerError(f"Argument `fine` must be a FineFrequency or None, but is {type(fine).__name__}.")
     step = None if fine is None else fine_frequency(device, history[-1], qubit, fine)
     final = history[-1] if step is None else step.calibration
     measured.append(measure_probes(device, controller, final, qubit))
+    check, corrections = verify(controller, measured[-1]), []
+    while correctable(check) and len(corrections) < retries:
+        final, _ = correct_offsets(final, check, controller.tolerances)
+        corrections.append(check)
+        measured.append(measure_probes(device, controller, final, qubit))
+        check = verify(controller, measured[-1])
     shots = len(measured) * controller.probes.n_probes * controller.probes.shots + (0 if step is None else step.shots)
-    return Recalibrated(calibration=final, verification=verify(controller, measured[-1]), shots=shots,
-                        read_one=np.array(measured), history=history, fine=step)
+    return Recalibrated(calibration=final, verification=check, shots=shots, read_one=np.array(measured),
+                        history=history, fine=step, corrections=tuple(corrections))
 
 
 __all__ = ["Controller", "ControllerError", "ControllerNetwork", "Family", "Recalibrated", "Scales", "TrainOptions",

@@ -21,6 +21,10 @@ The fine-frequency step (calibrate.ml.fine_frequency) after the rounds measures 
 detuning d of the rounds' frequency f_r directly and stores f = f_r + d_hat. Its error
 f - f_qubit = d_hat - d does not depend on f_r's, so when the step was applied the stored
 frequency's standard error is the step's own (`with_fine_frequency`), not the rounds'.
+
+Likewise a correction by an out-of-spec verification's own estimate (calibrate.ml.verification.
+correct_offsets) leaves each coordinate it moved off by u - u_hat: its standard error is that
+estimate's, from the verification probes' shot noise (`with_corrections`).
 """
 
 from __future__ import annotations
@@ -81,4 +85,23 @@ def with_fine_frequency(stderr: dict[str, float], fine) -> dict[str, float]:
     return {**stderr, "frequency": float(fine.stderr)}
 
 
-__all__ = ["applied_covariance", "applied_stderr", "with_fine_frequency"]
+def with_corrections(stderr: dict[str, float], final: QubitCalibration, corrections, tolerances) -> dict[str, float]:
+    """`stderr` with each coordinate that a verification's correction moved (a Verification
+    whose |offset| exceeded its tolerance) given that estimate's standard error, the last one
+    that moved it; `final` is the calibration after the corrections."""
+    out = dict(stderr)
+    ratio = final.sx_amp / final.x_amp if final.x_amp else 0.5
+    for check in corrections:
+        moved = np.abs(np.asarray(check.offsets)) > np.asarray(tolerances)
+        sd = np.asarray(check.offset_stderr, dtype=float)
+        if moved[0]:
+            out["frequency"] = float(sd[0])
+        if moved[1]:
+            out["x_amp"] = float(sd[1] * final.x_amp)
+            out["sx_amp"] = float(sd[1] * final.x_amp * ratio)
+        if moved[2]:
+            out["beta"] = float(sd[2])
+    return out
+
+
+__all__ = ["applied_covariance", "applied_stderr", "with_corrections", "with_fine_frequency"]

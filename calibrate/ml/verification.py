@@ -22,6 +22,13 @@ Two guards keep a device far outside tolerance from passing through the linear m
   long pairs inconsistent.
 - per pair: |d_i| within the largest difference one tolerance makes in the model plus three
   standard deviations (the earlier test, now only a coarse guard).
+
+A verification out of spec whose pairs are consistent (chi^2 within its limit: the offsets are
+in the model's linear range) also says how far off the calibration is. `correct_offsets` moves
+the calibration by -u_hat in each coordinate beyond its tolerance, a Gauss-Newton step: the
+learned node takes it and verifies again before it gives up to its fallback nodes (see
+calibrate.ml.controller.recalibrate). The moved coordinate's error is then u - u_hat, whose
+standard error is the estimate's own, whatever the calibration's error was before.
 """
 
 from __future__ import annotations
@@ -129,6 +136,25 @@ def _format(k: int, value: float) -> str:
     return (f"{value * 1e6:.1f} kHz", f"{value * 100:.2f} %", f"{value:.3f} ns")[k]
 
 
+def correctable(check: Verification) -> bool:
+    """An out-of-spec verification whose offsets the linear model can be trusted to correct: the
+    pairs agree with one offset (a wrapped Ramsey phase or an off-model device does not)."""
+    return not check.in_spec and check.chi2 <= check.chi2_limit and bool(np.all(np.isfinite(check.offsets)))
+
+
+def correct_offsets(calibration, check: Verification, tolerances):
+    """(calibration moved by -u_hat in the coordinates beyond their tolerance, which coordinates
+    moved): frequency -= u_f, both amplitudes *= exp(-u_a) (their ratio kept), beta -= u_b."""
+    u = np.asarray(check.offsets, dtype=float)
+    moved = np.abs(u) > np.asarray(tolerances, dtype=float)
+    scale = math.exp(-u[1]) if moved[1] else 1.0
+    corrected = calibration.replace(
+        frequency=calibration.frequency - (u[0] if moved[0] else 0.0),
+        x_amp=calibration.x_amp * scale, sx_amp=calibration.sx_amp * scale,
+        beta=calibration.beta - (u[2] if moved[2] else 0.0))
+    return corrected, moved
+
+
 def verify(controller, read_one: np.ndarray) -> Verification:
     """Model-free in the device (it reads only the probes' counts): in spec when the estimated
     offsets are within the controller's tolerances and both guards pass (see the module)."""
@@ -153,5 +179,5 @@ def verify(controller, read_one: np.ndarray) -> Verification:
     return Verification(not problems, reason, diff, limits, offsets, stderr, chi2, chi2_limit)
 
 
-__all__ = ["TOLERANCES", "Verification", "VerificationError", "check_tolerances", "estimate_offsets",
-           "pair_allowance", "pair_names", "probe_sensitivity", "probe_variance", "verify"]
+__all__ = ["TOLERANCES", "Verification", "VerificationError", "check_tolerances", "correct_offsets", "correctable",
+           "estimate_offsets", "pair_allowance", "pair_names", "probe_sensitivity", "probe_variance", "verify"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import tomllib
 
+import numpy as np
 import pytest
 from support.emulator_gate import x_gate_on_emulator
 from support.qibolab_truth import EMULATED_TRANSMON, emulator_truth, precession_frequency
@@ -32,6 +33,10 @@ FREQUENCY_TOLERANCE = 2e-5  # GHz: 20 kHz
 
 @pytest.mark.slow
 def test_calibration_on_the_emulator_reaches_the_emulated_qubit(tmp_path):
+    # qibolab's emulator samples its shots from numpy's global generator and the run passes the
+    # device no seed (a lab's device has none): seed it here so the test does not depend on what
+    # other tests in this process drew before it (one unseeded run once failed its Rabi fit)
+    np.random.seed(1414)
     device = open_device(tomllib.loads(DEVICE_FILE.read_text()), source=DEVICE_FILE)
     truth = emulator_truth()
     start = nominal_calibration(device.spec, 0)
