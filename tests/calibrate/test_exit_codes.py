@@ -7,8 +7,8 @@ answers, no partial node update; 130 interrupted. With --json, one JSON object i
 
 The crashes are genuine. An experiment's analysis raises in the command's own process
 (faulty_cli.py). A store refuses writes mid-run, as a full disk or a revoked permission would:
-SQLite triggers, added to a store whose schema exists, let the run row be created and then make
-a node update (or also the run's own finish) fail. Root ignores file permissions, so a
+SQLite triggers (and a PL/pgSQL trigger on PostgreSQL), added to a store whose schema exists,
+let the run row be created and then make a node update (or also the run's own finish) fail. Root ignores file permissions, so a
 read-only file could not do it here.
 """
 
@@ -147,6 +147,37 @@ def test_run_exits_3_when_the_store_refuses_a_node_update_mid_run(calibrated, st
     assert (after["runs"][-1]["status"], after["runs"][-1]["summary"]) == ("error", {"error": error["error"]})
     assert after["current"] == before["current"] and after["history"] == before["history"]
     # the outcome row went with its values: one transaction
+    assert [o.id for o in after["outcomes"]] == [o.id for o in before["outcomes"]]
+
+
+def refuse_on_postgresql(url: str, table: str) -> None:
+    """PostgreSQL's form of `refuse`: a trigger function that raises on every INSERT into `table`."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True) as connection:
+        connection.execute(f"CREATE FUNCTION refuse_write() RETURNS trigger AS $$ BEGIN "
+                           f"RAISE EXCEPTION '{REFUSAL}'; END $$ LANGUAGE plpgsql")
+        connection.execute(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+                           "FOR EACH ROW EXECUTE FUNCTION refuse_write()")
+
+
+def test_run_exits_3_when_a_postgresql_store_refuses_a_node_update_mid_run(postgres_url, tmp_path):
+    """The same contract on PostgreSQL: the run row exists, rabi's update is refused by the server;
+    exit 3, the run recorded as error, no partial update, the previous values current."""
+    graph = tmp_path / "small.toml"
+    graph.write_text(AMPLITUDE_GRAPH)
+    calibrate_json(*run_args(graph, postgres_url)[:-1], cwd=tmp_path)
+    before = store_state(postgres_url)
+    refuse_on_postgresql(postgres_url, "parameter_values")
+    out = calibrate(*run_args(graph, postgres_url, "--recalibrate-all"), cwd=tmp_path)
+    assert out.returncode == 3, (out.returncode, out.stdout[-2000:], out.stderr[-3000:])
+    error = one_json(out)
+    assert (error["run_id"], error["recorded"]) == (2, True), error
+    assert error["error"].startswith("the store failed at qubit 0 node rabi (calibrate): Store ") and \
+        "record_node failed" in error["error"] and REFUSAL in error["error"], error
+    after = store_state(postgres_url)
+    assert (after["runs"][-1]["status"], after["runs"][-1]["summary"]) == ("error", {"error": error["error"]})
+    assert after["current"] == before["current"] and after["history"] == before["history"]
     assert [o.id for o in after["outcomes"]] == [o.id for o in before["outcomes"]]
 
 
