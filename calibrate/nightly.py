@@ -16,12 +16,20 @@ uses an existing cluster.
 A device whose task crashes (or whose store writes fail) stops its own nights only: every
 other device runs to the end, and `run_nightly` then raises `NightlyCrashed` with every
 report that finished and one `DeviceCrash` per stopped device (its night, run id and reason).
+
+Ctrl-C: serially, the interrupted run records itself as "error" (calibrate/run.py). On Dask the
+interrupt reaches this process only; closing the cluster stops the workers mid-run, so this
+process then finishes each of the job's nightly runs it finds still "running" (started after
+the job began, on the job's devices) as "error", with the shots its stored nodes had spent,
+and re-raises the KeyboardInterrupt carrying what it recorded (`run_error`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 HOURS_PER_DAY = 24.0
 
@@ -145,13 +153,60 @@ def run_nightly(job: NightlyJob, executor: Serial | LocalDask | DaskScheduler = 
         return _reports_or_raise(outcomes)
     from dask.distributed import Client, LocalCluster
 
-    if isinstance(executor, LocalDask):
-        # One thread per worker process: JAX already uses the cores a worker has.
-        with LocalCluster(n_workers=executor.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+    with _interrupted_runs_recorded(job):
+        if isinstance(executor, LocalDask):
+            # One thread per worker process: JAX already uses the cores a worker has.
+            with LocalCluster(n_workers=executor.workers, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as cluster, Client(cluster) as client:
+                return _reports_or_raise(_gather(client, job, on_done))
+        with Client(executor.address, timeout="10s") as client:
             return _reports_or_raise(_gather(client, job, on_done))
-    with Client(executor.address, timeout="10s") as client:
-        return _reports_or_raise(_gather(client, job, on_done))
+
+
+INTERRUPTED = "interrupted (KeyboardInterrupt): the nightly was stopped while this night ran on its Dask worker"
+
+
+@contextmanager
+def _interrupted_runs_recorded(job: NightlyJob):
+    """On Ctrl-C (after the cluster has closed), finish this job's runs left "running" as "error"."""
+    from calibrate.store import Store
+
+    with Store.open(job.store_url) as store:
+        last_run = max((r["id"] for r in store.runs()), default=0)
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        from calibrate.run import RunError
+
+        try:
+            recorded = _record_interrupted(job, last_run)
+            message = ("interrupted (KeyboardInterrupt); the nights still running were recorded as error: "
+                       f"run(s) {', '.join(map(str, recorded))}" if recorded else "interrupted (KeyboardInterrupt)")
+            exc.run_error = RunError(message, recorded[0] if len(recorded) == 1 else None, bool(recorded))
+        except Exception as failure:  # the store failed too: the runs stay "running", and the command says so
+            exc.run_error = RunError(f"interrupted (KeyboardInterrupt); the nights still running could not be "
+                                     f"recorded as error ({type(failure).__name__}: {failure})", None, False)
+        raise
+
+
+def _record_interrupted(job: NightlyJob, after_run: int) -> list[int]:
+    """Finish as "error" every nightly run newer than `after_run` on the job's devices that is
+    still "running"; their ids."""
+    from calibrate.resolve import resolve_device, store_id
+    from calibrate.store import Store
+
+    devices = {store_id(resolve_device(t.device, seed=t.seed)) for t in job.devices}
+    recorded = []
+    with Store.open(job.store_url) as store:
+        for run in store.runs():
+            if run["id"] > after_run and run["status"] == "running" and run["command"] == "nightly" \
+                    and run["device"] in devices:
+                shots = sum(o.shots for o in store.outcomes(run_id=run["id"]))
+                seconds = (datetime.now(timezone.utc) - run["started"]).total_seconds()
+                store.finish_run(run["id"], status="error", shots=shots, seconds=max(seconds, 0.0),
+                                 summary={"error": INTERRUPTED})
+                recorded.append(run["id"])
+    return recorded
 
 
 def _gather(client, job: NightlyJob, on_done) -> list[list[dict] | DeviceCrashed]:

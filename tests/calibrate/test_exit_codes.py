@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from calibrate.nightly import NightlyCrashed, NightlyDevice, NightlyJob, Serial, run_nightly
+from calibrate.nightly import INTERRUPTED, NightlyCrashed, NightlyDevice, NightlyJob, Serial, run_nightly
 from calibrate.store import Store
 from dashboards.data import StoreReader, truth_columns
-from support.cli import calibrate, calibrate_json
+from support.cli import CALIBRATE, calibrate, calibrate_json
 from support.graphs import AMPLITUDE_GRAPH
 
 SEED = 2  # a sim-1q device close enough to nominal for the two-node graph (see support/graphs.py)
@@ -60,6 +62,11 @@ def refuse(url: str, table: str, event: str = "INSERT", device: str | None = Non
     with sqlite3.connect(db) as raw:
         raw.execute(f"CREATE TRIGGER refuse_{table}_{event.lower()} BEFORE {event} ON {table} {when}"
                     f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END")
+
+
+def all_runs(url: str) -> list[dict]:
+    with Store.open(url, read_only=True) as store:
+        return store.runs()
 
 
 def store_state(url: str, device: str = DEVICE) -> dict:
@@ -284,6 +291,34 @@ def test_nightly_exits_1_when_one_device_of_two_has_failed_nodes(calibrated, tmp
     assert failed[SEED] == {} and list(failed[5]["0"]) == ["fine_amplitude"]
     with Store.open(url, read_only=True) as store:
         assert {r["device_seed"]: r["status"] for r in store.runs()} == {SEED: "ok", 5: "failed_nodes"}
+
+
+@pytest.mark.slow
+def test_nightly_ctrl_c_exits_130_and_records_the_nights_its_workers_were_running(tmp_path):
+    """Ctrl-C reaches the nightly's own process, not its Dask workers: once the cluster is closed,
+    every night it left "running" is finished as "error" with the reason, and the command exits 130."""
+    graph = tmp_path / "small.toml"
+    graph.write_text(AMPLITUDE_GRAPH)
+    url = sqlite_url(tmp_path)
+    Store.open(url).close()
+    command = [*CALIBRATE, *nightly_args(graph, url, f"{SEED},3"), "--simulate-days", "20", "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 300
+        while not any(r["status"] == "running" for r in all_runs(url)):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, (process.returncode, stdout[-2000:], stderr[-3000:])
+    error = json.loads(stdout)
+    runs = all_runs(url)
+    interrupted = [r["id"] for r in runs if r["status"] == "error"]
+    assert interrupted and all(r["status"] in ("ok", "error") for r in runs), runs  # none left "running"
+    assert error["recorded"] is True and f"recorded as error: run(s) {', '.join(map(str, interrupted))}" in error["error"]
+    assert all(r["summary"] == {"error": INTERRUPTED} for r in runs if r["status"] == "error")
 
 
 @pytest.mark.slow
