@@ -154,6 +154,7 @@ def report_lines(name: str, row: dict) -> list[str]:
         f"    end:   {row['after'].describe()}",
         f"    nodes: {ran}",
     ]
+    lines += [f"    {n['node']} {n['outcome']}: {n['reason']}" for n in row["nodes"] if n["outcome"] == "failed"]
     if row["learned_actions"]:
         lines.append(f"    learned node: {' '.join(row['learned_actions'])}; verified: {'yes' if row['verified'] else 'no'}; "
                      f"fallback nodes ran: {'yes' if row['fallback_ran'] else 'no'}")

@@ -91,7 +91,7 @@ def main() -> None:
 
 def coverage(args) -> None:
     from calibrate.ml.controller import load_controller, recalibrate
-    from calibrate.procedures import applied_estimates
+    from calibrate.procedures import recalibrated_estimates
 
     controller = load_controller(args.controller, SPEC, 0)
     names = ("frequency", "x_amp", "beta")
@@ -104,7 +104,7 @@ def coverage(args) -> None:
                                                      sx_amp=best["x_amp"] / 2, beta=best["beta"])
         device.advance(hours=24.0)
         result = recalibrate(device, controller, start, 0)
-        values = applied_estimates(controller, result.read_one[:-1], result.history, result.fine)
+        values = recalibrated_estimates(controller, result)
         truth = best_drag(device, 0, duration=SPEC.x_duration, sigma=SPEC.x_sigma)
         inside.append([abs(values[n].value - truth[n]) <= values[n].stderr for n in names])
         ratios.append([abs(values[n].value - truth[n]) / values[n].stderr for n in names])

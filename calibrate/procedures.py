@@ -96,6 +96,14 @@ def _fine_attrs(fine) -> dict:
                                "final_frequency": float(fine.calibration.frequency)}}
 
 
+def recalibrated_estimates(controller, result) -> dict[str, Estimate]:
+    """`applied_estimates` of a calibrate.ml.controller.Recalibrated: its rounds' probes (the
+    measurements before the verifications), fine step, corrections and final calibration."""
+    rounds = len(result.history) - 1
+    return applied_estimates(controller, result.read_one[:rounds], result.history, result.fine, result.corrections,
+                             result.calibration)
+
+
 def _correction_attrs(corrections) -> dict:
     """The out-of-spec verifications whose estimated offsets were corrected, in order."""
     if not corrections:
@@ -150,9 +158,7 @@ class LearnedRecalibration:
         result = recalibrate(device, controller, calibration, self.qubit)
         check = result.verification
         # what is stored is the verified calibration itself, with the noise of the rounds that made it
-        rounds = len(result.history) - 1
-        values = applied_estimates(controller, result.read_one[:rounds], result.history, result.fine,
-                                   result.corrections, result.calibration)
+        values = recalibrated_estimates(controller, result)
         reason = check.reason if result.fine is None else f"{check.reason}; {result.fine.reason}"
         if result.corrections:
             reason += (f"; after {len(result.corrections)} correction(s) by the verification's own estimate "

@@ -24,7 +24,7 @@ from calibrate.ml.learned_graph import LEARNED_NODE
 from calibrate.ml.probes import ProbeSet, probe_read_one, probe_sequences
 from calibrate.ml.uncertainty import applied_covariance
 from calibrate.ml.verification import TOLERANCES, verify
-from calibrate.procedures import applied_estimates
+from calibrate.procedures import recalibrated_estimates
 from calibrate.run import RunRequest, run_calibration
 from calibrate.store import Store
 from devices.catalog import load_spec
@@ -351,8 +351,7 @@ def test_an_out_of_spec_verification_corrects_its_own_estimate_and_verifies_agai
         true_offsets.append([(final.frequency - best.frequency) / TOLERANCES[0],
                              (final.x_amp / best.x_amp - 1) / TOLERANCES[1], (final.beta - best.beta) / TOLERANCES[2]])
         assert final.sx_amp / final.x_amp == pytest.approx(start.sx_amp / start.x_amp)
-        values = applied_estimates(controller, result.read_one[:controller.rounds], result.history, None,
-                                   result.corrections, final)
+        values = recalibrated_estimates(controller, result)
         sd = result.corrections[0].offset_stderr
         assert values["frequency"].stderr == pytest.approx(sd[0]) and values["beta"].stderr == pytest.approx(sd[2])
         assert values["x_amp"].stderr == pytest.approx(sd[1] * final.x_amp)
@@ -384,8 +383,7 @@ def test_stored_standard_errors_cover_the_true_optimum(trained):
     for seed in COVERAGE_SEEDS:
         device, calibration = good_then_drifted(seed)
         result = recalibrate(device, trained.controller, calibration, 0)
-        values = applied_estimates(trained.controller, result.read_one[:len(result.history) - 1], result.history,
-                                   result.fine, result.corrections, result.calibration)
+        values = recalibrated_estimates(trained.controller, result)
         truth = best_drag(device, 0, duration=SPEC.x_duration, sigma=SPEC.x_sigma)
         assert values["x_amp"].value == result.calibration.x_amp  # the applied calibration is what is stored
         inside.append([abs(values[name].value - truth[name]) <= values[name].stderr
