@@ -26,7 +26,7 @@ design, which is 2 MHz and 5 % (drive scale) off the emulated qubit.
 
   (e) full graph     with --full, instead of (a)-(d): the `emulator-full` graph (the emulator
                      graph, then T1, echo and a short RB sized for the emulated T1 ~15 us;
-                     ~22 min) from the design, with the T1, T2 and RB error per gate it stores
+                     ~25 min) from the design, with the T1, T2 and RB error per gate it stores
                      against the emulated qubit's T1, T2 and true X error.
 Printed for each: shots, wall seconds split into the emulator's (QibolabDevice.execute_s, its
 platform.execute calls) and ours (everything else: translation, analysis, the store, the
