@@ -616,7 +616,7 @@ def recalibrate(device: Device, controller: Controller, calibration: QubitCalibr
     measured.append(measure_probes(device, controller, final, qubit))
     check, corrections = verify(controller, measured[-1]), []
     while correctable(check) and len(corrections) < retries:
-        final, _ = correct_offsets(final, check, controller.tolerances)
+        final = correct_offsets(final, check, controller.tolerances)
         corrections.append(check)
         measured.append(measure_probes(device, controller, final, qubit))
         check = verify(controller, measured[-1])

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from calibrate.ml.verification import probe_variance
+from calibrate.ml.verification import beyond_tolerance, probe_variance
 from experiments.calibration import QubitCalibration
 
 
@@ -92,7 +92,7 @@ def with_corrections(stderr: dict[str, float], final: QubitCalibration, correcti
     out = dict(stderr)
     ratio = final.sx_amp / final.x_amp if final.x_amp else 0.5
     for check in corrections:
-        moved = np.abs(np.asarray(check.offsets)) > np.asarray(tolerances)
+        moved = beyond_tolerance(check, tolerances)
         sd = np.asarray(check.offset_stderr, dtype=float)
         if moved[0]:
             out["frequency"] = float(sd[0])

@@ -142,17 +142,20 @@ def correctable(check: Verification) -> bool:
     return not check.in_spec and check.chi2 <= check.chi2_limit and bool(np.all(np.isfinite(check.offsets)))
 
 
+def beyond_tolerance(check: Verification, tolerances) -> np.ndarray:
+    """Which of (frequency, amplitude, beta) the verification estimated beyond its tolerance."""
+    return np.abs(np.asarray(check.offsets, dtype=float)) > np.asarray(tolerances, dtype=float)
+
+
 def correct_offsets(calibration, check: Verification, tolerances):
-    """(calibration moved by -u_hat in the coordinates beyond their tolerance, which coordinates
-    moved): frequency -= u_f, both amplitudes *= exp(-u_a) (their ratio kept), beta -= u_b."""
+    """The calibration moved by -u_hat in the coordinates beyond their tolerance: frequency -= u_f,
+    both amplitudes *= exp(-u_a) (their ratio kept), beta -= u_b."""
     u = np.asarray(check.offsets, dtype=float)
-    moved = np.abs(u) > np.asarray(tolerances, dtype=float)
+    moved = beyond_tolerance(check, tolerances)
     scale = math.exp(-u[1]) if moved[1] else 1.0
-    corrected = calibration.replace(
-        frequency=calibration.frequency - (u[0] if moved[0] else 0.0),
-        x_amp=calibration.x_amp * scale, sx_amp=calibration.sx_amp * scale,
-        beta=calibration.beta - (u[2] if moved[2] else 0.0))
-    return corrected, moved
+    return calibration.replace(frequency=calibration.frequency - (u[0] if moved[0] else 0.0),
+                               x_amp=calibration.x_amp * scale, sx_amp=calibration.sx_amp * scale,
+                               beta=calibration.beta - (u[2] if moved[2] else 0.0))
 
 
 def verify(controller, read_one: np.ndarray) -> Verification:
@@ -179,5 +182,5 @@ def verify(controller, read_one: np.ndarray) -> Verification:
     return Verification(not problems, reason, diff, limits, offsets, stderr, chi2, chi2_limit)
 
 
-__all__ = ["TOLERANCES", "Verification", "VerificationError", "check_tolerances", "correct_offsets", "correctable",
-           "estimate_offsets", "pair_allowance", "pair_names", "probe_sensitivity", "probe_variance", "verify"]
+__all__ = ["TOLERANCES", "Verification", "VerificationError", "beyond_tolerance", "check_tolerances", "correct_offsets",
+           "correctable", "estimate_offsets", "pair_allowance", "pair_names", "probe_sensitivity", "probe_variance", "verify"]
