@@ -8,8 +8,8 @@ answers, no partial node update; 130 interrupted. With --json, one JSON object i
 The crashes are genuine. An experiment's analysis raises in the command's own process
 (faulty_cli.py). A store refuses writes mid-run, as a full disk or a revoked permission would:
 SQLite triggers (and a PL/pgSQL trigger on PostgreSQL), added to a store whose schema exists,
-let the run row be created and then make a node update (or also the run's own finish) fail. Root ignores file permissions, so a
-read-only file could not do it here.
+let the run row be created and then make a node update (or also the run's own finish) fail.
+Root ignores file permissions, so a read-only file could not do it here.
 """
 
 from __future__ import annotations
