@@ -3,6 +3,11 @@
 Every key is checked: unknown keys (typos), missing keys, wrong types, unknown
 experiments and unknown experiment options each give a GraphFileError naming the file,
 the node and the key.
+
+A file may say `extends = "NAME_OR_PATH"` (a built-in graph, or a graph file, relative to
+this one's folder): its nodes are then the base graph's, a node of the same name replacing
+the base's in place, followed by its own new ones. So a graph that adds T1 and RB to
+another does not copy its nodes, and follows when the base is resized.
 """
 
 from __future__ import annotations
@@ -44,11 +49,41 @@ def load_graph(name_or_path: str | None = None) -> Graph:
     if not path.is_file():
         raise GraphFileError(f"Graph {name_or_path!r} is neither a built-in graph ({', '.join(sorted(builtin))}) "
                              "nor an existing TOML file, nor a directory written by `calibrate train-controller`.")
+    return _load_file(path, ())
+
+
+MAX_EXTENDS = 8  # graphs extending graphs: deeper than this is a mistake (or a cycle)
+
+
+def _load_file(path: Path, chain: tuple[Path, ...]) -> Graph:
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise GraphFileError(f"Graph file {path}: not valid TOML ({exc}).") from None
-    return parse_graph(data, str(path))
+    if "extends" not in data:
+        return parse_graph(data, str(path))
+    name, nodes = _parsed_nodes(data, str(path))
+    chain = (*chain, path.resolve())
+    base = _extended(data["extends"], path, chain)
+    own = {n.name: n for n in nodes}
+    merged = [own.pop(n.name, n) for n in base.nodes] + [n for n in nodes if n.name in own]
+    return _graph(name, merged, f"{path} (with the nodes of {data['extends']!r}, which it extends)")
+
+
+def _extended(name: Any, path: Path, chain: tuple[Path, ...]) -> Graph:
+    """The graph a file at `path` extends: a built-in graph by name, or a file relative to `path`'s folder."""
+    builtin = builtin_graphs()
+    if not isinstance(name, str) or not name:
+        raise GraphFileError(f"{path}: `extends` is {name!r}, but must name a built-in graph "
+                             f"({', '.join(sorted(builtin))}) or a graph TOML file.")
+    base = builtin.get(name, path.parent / name)
+    if not base.is_file():
+        raise GraphFileError(f"{path}: `extends` is {name!r}, which is neither a built-in graph "
+                             f"({', '.join(sorted(builtin))}) nor a graph file next to it.")
+    if base.resolve() in chain or len(chain) >= MAX_EXTENDS:
+        raise GraphFileError(f"{path}: `extends` is {name!r}, which leads back to a graph already being extended "
+                             f"({' -> '.join(str(p) for p in chain)}).")
+    return _load_file(base, chain)
 
 
 def graph_reference(name_or_path: str | None) -> str:
@@ -76,15 +111,26 @@ def _base_graph(controller_dir: Path) -> str:
 
 
 def parse_graph(data: dict[str, Any], source: str = "<graph>") -> Graph:
-    _keys(data, {"schema", "name", "description", "nodes"}, {"schema", "name", "nodes"}, source)
+    """A graph from a TOML file's contents; `extends` needs the file (load_graph)."""
+    name, nodes = _parsed_nodes(data, source)
+    if "extends" in data:
+        raise GraphFileError(f"{source}: `extends` names a graph relative to a file: load the file with load_graph.")
+    return _graph(name, nodes, source)
+
+
+def _parsed_nodes(data: dict[str, Any], source: str) -> tuple[str, list[Node]]:
+    _keys(data, {"schema", "name", "description", "extends", "nodes"}, {"schema", "name", "nodes"}, source)
     if data["schema"] != SCHEMA_VERSION:
         raise GraphFileError(f"{source}: `schema` is {data['schema']!r}, but this version reads schema {SCHEMA_VERSION}.")
     nodes = data["nodes"]
     if not isinstance(nodes, dict) or not nodes:
         raise GraphFileError(f"{source}: `nodes` must be a table of at least one node.")
-    parsed = [_node(name, body, f"{source}: node {name!r}") for name, body in nodes.items()]
+    return _typed(data, "name", str, source), [_node(name, body, f"{source}: node {name!r}") for name, body in nodes.items()]
+
+
+def _graph(name: str, nodes: list[Node], source: str) -> Graph:
     try:
-        return Graph(name=_typed(data, "name", str, source), nodes=tuple(parsed))
+        return Graph(name=name, nodes=tuple(nodes))
     except GraphFileError:
         raise
     except GraphError as exc:

@@ -320,3 +320,55 @@ def test_load_graph_names_the_file_it_could_not_read(tmp_path):
 def test_graph_file_errors_are_graph_errors_and_value_errors():
     # the CLI maps both to exit status 2
     assert issubclass(GraphFileError, GraphError) and issubclass(GraphError, ValueError)
+
+
+# --- extends ----------------------------------------------------------------------------
+
+EXTENSION = """
+schema = 1
+name = "small-plus"
+extends = "small.toml"
+[nodes.rabi]
+timeout_h = 5.0
+update = { x_amp = "x_amp", sx_amp = "sx_amp" }
+tolerance.x_amp = { relative = 0.05 }
+check = { experiment = "rabi", shots = 100, options = { points = 15 } }
+[[nodes.rabi.calibrate]]
+experiment = "rabi"
+[nodes.t1]
+depends_on = ["fine_amplitude"]
+timeout_h = 72.0
+update = { t1 = "t1" }
+tolerance.t1 = { relative = 0.3 }
+check = { experiment = "t1", shots = 100, options = { points = 25 } }
+[[nodes.t1.calibrate]]
+experiment = "t1"
+"""
+
+
+def test_a_graph_extends_another_replacing_its_nodes_by_name_and_adding_its_own(tmp_path):
+    (tmp_path / "small.toml").write_text(SMALL)
+    (tmp_path / "plus.toml").write_text(EXTENSION)
+    graph, base = load_graph(str(tmp_path / "plus.toml")), load_graph(str(tmp_path / "small.toml"))
+    assert graph.name == "small-plus" and [n.name for n in graph.nodes] == ["rabi", "fine_amplitude", "t1"]
+    assert graph.node("rabi").timeout_h == 5.0 and graph.node("fine_amplitude") == base.node("fine_amplitude")
+    # the shipped emulator-full graph is the emulator graph's nodes, then T1, echo and RB
+    full, emulator = load_graph("emulator-full"), load_graph("emulator")
+    assert full.nodes[:len(emulator.nodes)] == emulator.nodes
+    assert [n.name for n in full.nodes[len(emulator.nodes):]] == ["t1", "t2", "rb"]
+
+
+def test_extends_must_name_a_graph_and_must_not_come_back_to_itself(tmp_path):
+    plus = tmp_path / "plus.toml"
+    plus.write_text(EXTENSION)
+    with pytest.raises(GraphFileError, match=re.escape(f"{plus}: `extends` is 'small.toml', which is neither a "
+                                                       "built-in graph (") + ".*single-qubit"):
+        load_graph(str(plus))  # no small.toml next to it
+    (tmp_path / "small.toml").write_text(SMALL.replace('description = "Amplitudes only"', 'extends = "plus.toml"'))
+    with pytest.raises(GraphFileError, match="leads back to a graph already being extended"):
+        load_graph(str(plus))
+    plus.write_text(EXTENSION.replace('extends = "small.toml"', "extends = 3"))
+    with pytest.raises(GraphFileError, match=re.escape("`extends` is 3, but must name a built-in graph")):
+        load_graph(str(plus))
+    with pytest.raises(GraphFileError, match="load the file with load_graph"):
+        parse_graph({**small(), "extends": "single-qubit"}, SOURCE)
