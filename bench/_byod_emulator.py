@@ -95,5 +95,5 @@ def true_offsets(device_file: Path) -> str:
             f"anharmonicity {truth.anharmonicity * 1e3:.0f} MHz, T1 {truth.t1 / 1e3:.0f} us, T2 {truth.t2 / 1e3:.0f} us")
 
 
-__all__ = ["DEVICE_FILE", "Drift", "Score", "drifted_device_file", "emulator_truth", "open_emulated", "precession_frequency", "score",
-           "true_offsets"]
+__all__ = ["DEVICE_FILE", "Drift", "Score", "drifted_device_file", "emulator_truth", "open_emulated",
+           "precession_frequency", "score", "true_offsets"]

@@ -25,8 +25,8 @@ from scipy.optimize import brentq, minimize_scalar
 
 from devices import Chip, Closed, Drag, Play, Schedule, ShiftPhase, coherence_limit, gate_metrics, propagator
 from devices.catalog import load_spec
-from devices.protocol import DeviceLimits
 from devices.dressing import dressed_transmon
+from devices.protocol import DeviceLimits
 from devices.simulated import SimulatedDevice
 from experiments.base import run_experiment
 from experiments.calibration import QubitCalibration, nominal_calibration
