@@ -315,10 +315,15 @@ def test_nightly_ctrl_c_exits_130_and_records_the_nights_its_workers_were_runnin
     assert process.returncode == 130, (process.returncode, stdout[-2000:], stderr[-3000:])
     error = json.loads(stdout)
     runs = all_runs(url)
-    interrupted = [r["id"] for r in runs if r["status"] == "error"]
-    assert interrupted and all(r["status"] in ("ok", "error") for r in runs), runs  # none left "running"
-    assert error["recorded"] is True and f"recorded as error: run(s) {', '.join(map(str, interrupted))}" in error["error"]
-    assert all(r["summary"] == {"error": INTERRUPTED} for r in runs if r["status"] == "error")
+    assert all(r["status"] in ("ok", "error") for r in runs), runs  # none left "running"
+    errors = [r for r in runs if r["status"] == "error"]
+    assert errors and all("interrupted" in r["summary"]["error"] for r in errors), runs
+    # a worker may finish its own night as interrupted while the cluster closes; the nights this
+    # process found still running it recorded itself, and names them
+    recorded = [r["id"] for r in errors if r["summary"] == {"error": INTERRUPTED}]
+    assert error["recorded"] is bool(recorded), (error, runs)
+    if recorded:
+        assert f"recorded as error: run(s) {', '.join(map(str, recorded))}" in error["error"], (error, runs)
 
 
 @pytest.mark.slow
