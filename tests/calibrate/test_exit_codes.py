@@ -317,9 +317,9 @@ def test_nightly_ctrl_c_exits_130_and_records_the_nights_its_workers_were_runnin
     runs = all_runs(url)
     assert all(r["status"] in ("ok", "error") for r in runs), runs  # none left "running"
     errors = [r for r in runs if r["status"] == "error"]
-    assert errors and all("interrupted" in r["summary"]["error"] for r in errors), runs
-    # a worker may finish its own night as interrupted while the cluster closes; the nights this
-    # process found still running it recorded itself, and names them
+    assert errors and all(r["summary"]["error"] for r in errors), runs  # each with its reason
+    # a worker may finish its own night (as interrupted, or crashed as its cluster closes under
+    # it); the nights this process found still running it recorded itself, and names them
     recorded = [r["id"] for r in errors if r["summary"] == {"error": INTERRUPTED}]
     assert error["recorded"] is bool(recorded), (error, runs)
     if recorded:
