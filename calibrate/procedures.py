@@ -70,18 +70,21 @@ def _load_controller(folder: str, versions: tuple, spec: DeviceSpec, qubit: int)
 
 
 def applied_estimates(controller, read_one: np.ndarray, history: list[QubitCalibration],
-                      fine=None, corrections=(), final: QubitCalibration | None = None) -> dict[str, Estimate]:
+                      fine=None, corrections=(), final: QubitCalibration | None = None,
+                      refined=None) -> dict[str, Estimate]:
     """The applied calibration's values, with standard errors from the probes' binomial shot noise
     carried through the rounds that produced it (read_one[r] measured at history[r]; see
     calibrate.ml.uncertainty), the fine-frequency step's (`fine`, a FineResult) for the frequency
-    it set and a verification's for what its correction moved (`corrections`). The calibration
-    is `final`, by default history[-1] moved by the fine step when that was applied."""
-    from calibrate.ml.uncertainty import applied_stderr, with_corrections, with_fine_frequency
+    it set and a verification's for what its correction moved (`corrections`) or, in spec, refined
+    (`refined`). The calibration is `final`, by default history[-1] moved by the fine step when
+    that was applied."""
+    from calibrate.ml.uncertainty import applied_stderr, with_corrections, with_fine_frequency, with_refinement
 
     if final is None:
         final = history[-1] if fine is None else fine.calibration
     stderr = with_fine_frequency(applied_stderr(controller, read_one, history), fine)
     stderr = with_corrections(stderr, final, corrections, controller.tolerances)
+    stderr = with_refinement(stderr, final, refined)
     return {name: Estimate(float(getattr(final, name)), stderr[name], LEARNED_UNITS[name]) for name in CORRECTED}
 
 
@@ -98,10 +101,10 @@ def _fine_attrs(fine) -> dict:
 
 def recalibrated_estimates(controller, result) -> dict[str, Estimate]:
     """`applied_estimates` of a calibrate.ml.controller.Recalibrated: its rounds' probes (the
-    measurements before the verifications), fine step, corrections and final calibration."""
+    measurements before the verifications), fine step, corrections, refinement and final calibration."""
     rounds = len(result.history) - 1
     return applied_estimates(controller, result.read_one[:rounds], result.history, result.fine, result.corrections,
-                             result.calibration)
+                             result.calibration, refined=result.refined)
 
 
 def _correction_attrs(corrections) -> dict:
@@ -110,6 +113,17 @@ def _correction_attrs(corrections) -> dict:
         return {}
     return {"corrections": [{"offsets": c.offsets.tolist(), "offset_stderr": c.offset_stderr.tolist(),
                              "chi2": c.chi2, "reason": c.reason} for c in corrections]}
+
+
+def _refinement_attrs(refined) -> dict:
+    """What an in-spec verification refined (amplitude, beta: by -offset) and from which estimate."""
+    from calibrate.ml.verification import OFFSET_NAMES, refinable
+
+    if refined is None:
+        return {}
+    moved = refinable(refined)
+    return {"refined": {"coordinates": [n for n, m in zip(OFFSET_NAMES, moved) if m],
+                        "offsets": refined.offsets.tolist(), "offset_stderr": refined.offset_stderr.tolist()}}
 
 
 def _verification_attrs(controller_dir: str, check) -> dict:
@@ -163,11 +177,13 @@ class LearnedRecalibration:
         if result.corrections:
             reason += (f"; after {len(result.corrections)} correction(s) by the verification's own estimate "
                        f"(first: {result.corrections[0].reason})")
+        if result.refined is not None:
+            reason += f"; then refined {', '.join(_refinement_attrs(result.refined)['refined']['coordinates'])} by it"
         fit = FitResult(experiment=self.name, qubit=self.qubit, values=values, reduced_chi2=float("nan"),
                         verdict=Verdict.GOOD if check.in_spec else Verdict.BAD, reason=reason)
         ds = _dataset(self.name, controller, result.read_one, result.history, self.qubit, device,
                       {**_verification_attrs(self.controller, check), **_fine_attrs(result.fine),
-                       **_correction_attrs(result.corrections)})
+                       **_correction_attrs(result.corrections), **_refinement_attrs(result.refined)})
         return fit, ds, result.shots
 
 

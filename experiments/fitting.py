@@ -86,7 +86,7 @@ def weighted_fit(model: Callable, x: np.ndarray, y: np.ndarray, sigma: np.ndarra
 def best_fit(model: Callable, x: np.ndarray, y: np.ndarray, sigma: np.ndarray,
              starts: Sequence[Sequence[float]], bounds, what: str) -> Fitted:
     """The lowest-chi-square fit over several starting points (starting values from a
-    coarse FFT or peak search can sit a little off); FitFailure if none converges."""
+    coarse periodogram or peak search can sit a little off); FitFailure if none converges."""
     best = None
     for p0 in starts:
         try:

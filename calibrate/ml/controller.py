@@ -55,7 +55,8 @@ import optax
 from calibrate.ml.fine_frequency import FineFrequency, FineResult, fine_frequency
 from calibrate.ml.probes import ProbeSet, pair_features, probe_read_one, probe_sequences
 from calibrate.ml.verification import (TOLERANCES, Verification, VerificationError, check_tolerances, correct_offsets,
-                                       correctable, pair_allowance, probe_sensitivity, verify)
+                                       correctable, pair_allowance, probe_sensitivity, refinable, refine_offsets,
+                                       verify)
 from devices.chip import Chip
 from devices.device_spec import DeviceSpec
 from devices.limits import run_within_limits
@@ -568,6 +569,7 @@ class Recalibrated(NamedTuple):
     history: list[QubitCalibration]  # the calibration probed in each round, then the rounds' final one
     fine: FineResult | None = None  # the fine-frequency step between the rounds and the verification
     corrections: tuple[Verification, ...] = ()  # out-of-spec verifications whose offsets were then corrected
+    refined: Verification | None = None  # the in-spec verification whose significant offsets were then applied
 
 
 @eqx.filter_jit
@@ -593,12 +595,14 @@ def predict(controller: Controller, read_one: np.ndarray, calibration: QubitCali
 
 
 def recalibrate(device: Device, controller: Controller, calibration: QubitCalibration, qubit: int,
-                fine: FineFrequency | None = FineFrequency(), retries: int = 1) -> Recalibrated:
+                fine: FineFrequency | None = FineFrequency(), retries: int = 1, refine: bool = True) -> Recalibrated:
     """probe -> correct for the controller's rounds, then the fine-frequency Ramsey step
     (calibrate.ml.fine_frequency; None leaves it out), then verify with one more probe measurement.
     A verification out of spec but consistent with one offset is corrected by its own estimate
     (calibrate.ml.verification.correct_offsets) and verified again, up to `retries` times: one
-    probe measurement each, where the fallback nodes would cost tens of times more."""
+    probe measurement each, where the fallback nodes would cost tens of times more. With `refine`,
+    a verification in spec moves amplitude and beta by its significant estimates
+    (calibrate.ml.verification.refine_offsets; no shots)."""
     if not isinstance(calibration, QubitCalibration):
         raise ControllerError(f"Argument `calibration` must be a QubitCalibration, but is {type(calibration).__name__}.")
     if qubit not in device.qubits:
@@ -607,6 +611,8 @@ def recalibrate(device: Device, controller: Controller, calibration: QubitCalibr
         raise ControllerError(f"Argument `fine` must be a FineFrequency or None, but is {type(fine).__name__}.")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ControllerError(f"Argument `retries` is {retries!r}, but must be an integer >= 0.")
+    if not isinstance(refine, bool):
+        raise ControllerError(f"Argument `refine` is {refine!r}, but must be True or False.")
     history, measured = [calibration], []
     for _ in range(controller.rounds):
         measured.append(measure_probes(device, controller, history[-1], qubit))
@@ -620,9 +626,12 @@ def recalibrate(device: Device, controller: Controller, calibration: QubitCalibr
         corrections.append(check)
         measured.append(measure_probes(device, controller, final, qubit))
         check = verify(controller, measured[-1])
+    refined = check if refine and refinable(check).any() else None
+    if refined is not None:
+        final = refine_offsets(final, refined)
     shots = len(measured) * controller.probes.n_probes * controller.probes.shots + (0 if step is None else step.shots)
     return Recalibrated(calibration=final, verification=check, shots=shots, read_one=np.array(measured),
-                        history=history, fine=step, corrections=tuple(corrections))
+                        history=history, fine=step, corrections=tuple(corrections), refined=refined)
 
 
 __all__ = ["Controller", "ControllerError", "ControllerNetwork", "Family", "Recalibrated", "Scales", "TrainOptions",

@@ -24,7 +24,9 @@ frequency's standard error is the step's own (`with_fine_frequency`), not the ro
 
 Likewise a correction by an out-of-spec verification's own estimate (calibrate.ml.verification.
 correct_offsets) leaves each coordinate it moved off by u - u_hat: its standard error is that
-estimate's, from the verification probes' shot noise (`with_corrections`).
+estimate's, from the verification probes' shot noise (`with_corrections`), and so does each
+coordinate an in-spec verification refined (calibrate.ml.verification.refine_offsets;
+`with_refinement`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from calibrate.ml.verification import beyond_tolerance, probe_variance
+from calibrate.ml.verification import beyond_tolerance, probe_variance, refinable
 from experiments.calibration import QubitCalibration
 
 
@@ -90,18 +92,29 @@ def with_corrections(stderr: dict[str, float], final: QubitCalibration, correcti
     whose |offset| exceeded its tolerance) given that estimate's standard error, the last one
     that moved it; `final` is the calibration after the corrections."""
     out = dict(stderr)
-    ratio = final.sx_amp / final.x_amp if final.x_amp else 0.5
     for check in corrections:
-        moved = beyond_tolerance(check, tolerances)
-        sd = np.asarray(check.offset_stderr, dtype=float)
-        if moved[0]:
-            out["frequency"] = float(sd[0])
-        if moved[1]:
-            out["x_amp"] = float(sd[1] * final.x_amp)
-            out["sx_amp"] = float(sd[1] * final.x_amp * ratio)
-        if moved[2]:
-            out["beta"] = float(sd[2])
+        out = _from_estimate(out, final, check, beyond_tolerance(check, tolerances))
     return out
 
 
-__all__ = ["applied_covariance", "applied_stderr", "with_corrections", "with_fine_frequency"]
+def with_refinement(stderr: dict[str, float], final: QubitCalibration, refined) -> dict[str, float]:
+    """`stderr` with the coordinates an in-spec verification refined (`refined`, or None) given
+    its estimate's standard error; `final` is the refined calibration."""
+    return dict(stderr) if refined is None else _from_estimate(stderr, final, refined, refinable(refined))
+
+
+def _from_estimate(stderr: dict[str, float], final: QubitCalibration, check, moved) -> dict[str, float]:
+    out = dict(stderr)
+    ratio = final.sx_amp / final.x_amp if final.x_amp else 0.5
+    sd = np.asarray(check.offset_stderr, dtype=float)
+    if moved[0]:
+        out["frequency"] = float(sd[0])
+    if moved[1]:
+        out["x_amp"] = float(sd[1] * final.x_amp)
+        out["sx_amp"] = float(sd[1] * final.x_amp * ratio)
+    if moved[2]:
+        out["beta"] = float(sd[2])
+    return out
+
+
+__all__ = ["applied_covariance", "applied_stderr", "with_corrections", "with_fine_frequency", "with_refinement"]

@@ -49,7 +49,7 @@ class Ramsey(Experiment):
 
 
 def fit_fringe(x: np.ndarray, y: np.ndarray, sigma: np.ndarray):
-    """Fit a decaying fringe. The FFT gives the frequency; with it (and a decay time of
+    """Fit a decaying fringe. The periodogram gives the frequency; with it (and a decay time of
     the window's length) offset, amplitude and phase are linear, so a weighted linear
     least-squares gives the remaining start values and the fit converges in a few steps
     (blind starting phases made the bounded fit grind through thousands of evaluations)."""

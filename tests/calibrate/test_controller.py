@@ -23,7 +23,7 @@ from calibrate.ml.controller import (ControllerError, Trained, TrainOptions, fam
 from calibrate.ml.learned_graph import LEARNED_NODE
 from calibrate.ml.probes import ProbeSet, probe_read_one, probe_sequences
 from calibrate.ml.uncertainty import applied_covariance
-from calibrate.ml.verification import TOLERANCES, verify
+from calibrate.ml.verification import TOLERANCES, Verification, refinable, verify
 from calibrate.procedures import recalibrated_estimates
 from calibrate.run import RunRequest, run_calibration
 from calibrate.store import Store
@@ -344,7 +344,7 @@ def test_an_out_of_spec_verification_corrects_its_own_estimate_and_verifies_agai
                        2, 2.5 * sign * TOLERANCES[2])
         once = recalibrate(device, controller, start, 0, fine=None, retries=0)
         assert not once.verification.in_spec and once.corrections == ()
-        result = recalibrate(device, controller, start, 0, fine=None, retries=1)
+        result = recalibrate(device, controller, start, 0, fine=None, retries=1, refine=False)
         assert len(result.corrections) == 1 and result.shots == (controller.rounds + 2) * probe_shots
         verified.append(result.verification.in_spec)
         final = result.calibration
@@ -357,6 +357,48 @@ def test_an_out_of_spec_verification_corrects_its_own_estimate_and_verifies_agai
         assert values["x_amp"].stderr == pytest.approx(sd[1] * final.x_amp)
     assert sum(verified) >= len(verified) - 1, verified
     assert np.all(np.abs(true_offsets) < 1.0), true_offsets  # each coordinate back within its tolerance
+
+
+def test_an_in_spec_verification_refines_a_significant_beta_offset_at_no_shot_cost(family):
+    """Beta 0.7 tolerances off (~4 standard errors of the verification's estimate), left there by
+    the rounds (an untrained network moves nothing): the verification accepts it, and the
+    refinement moves beta by its estimate, not the frequency, with no further shots; the stored
+    error of beta is the estimate's."""
+    controller = initial_controller(family, BRIEF)
+    probe_shots = controller.probes.n_probes * controller.probes.shots
+    before, after, gates = [], [], []
+    for seed in CURVE_SEEDS:
+        device, best = perfect(seed)
+        start = off_by(best, 2, 0.7 * TOLERANCES[2])
+        plain = recalibrate(device, controller, start, 0, fine=None, retries=0, refine=False)
+        result = recalibrate(device, controller, start, 0, fine=None, retries=0)
+        assert plain.refined is None and plain.calibration == start
+        assert result.shots == plain.shots == (controller.rounds + 1) * probe_shots
+        if not result.verification.in_spec:
+            assert result.refined is None and result.calibration == start
+            continue
+        assert result.refined is result.verification
+        final = result.calibration
+        assert final.frequency == start.frequency  # the frequency is never refined
+        before.append(abs(start.beta - best.beta))
+        after.append(abs(final.beta - best.beta))
+        assert recalibrated_estimates(controller, result)["beta"].stderr == pytest.approx(
+            result.refined.offset_stderr[2])
+        gates.append([ratio(x_gate_truth(device, 0, c.x_schedule())) for c in (start, final)])
+    assert len(after) >= len(CURVE_SEEDS) - 1
+    assert np.mean(after) < 0.5 * np.mean(before), (before, after)
+    assert np.mean([g[1] for g in gates]) < np.mean([g[0] for g in gates]), gates
+
+
+def test_only_significant_amplitude_and_beta_offsets_of_an_accepted_verification_are_refined():
+    def check(in_spec: bool, offsets) -> Verification:
+        return Verification(in_spec, "", np.zeros(6), np.ones(6), np.asarray(offsets, float),
+                            np.array([1e-5, 1e-3, 1e-2]), 1.0, 20.0)
+
+    assert refinable(check(True, [5e-5, 3e-3, 0.03])).tolist() == [False, True, True]
+    assert refinable(check(True, [5e-5, 1e-3, -0.015])).tolist() == [False, False, False]  # within 2 stderr
+    assert refinable(check(False, [5e-5, 3e-3, 0.03])).tolist() == [False, False, False]  # out of spec: corrected
+    assert refinable(check(True, [5e-5, np.nan, 0.03])).tolist() == [False, False, True]
 
 
 def test_a_frequency_jump_far_outside_tolerance_is_rejected(family):
