@@ -17,7 +17,7 @@ fluctuation), and each method recalibrates it from that same state and store:
                       posterior (unconstrained parameters: the prior's spread)
   (d) learned         maintain over the graph `calibrate run --graph CONTROLLER_DIR` builds:
                       the learned_recalibration node (probes -> corrections -> fine-frequency
-                      Ramsey -> verification)
+                      Ramsey -> verification -> refinement by its significant estimate)
                       with Ramsey, DRAG, fine amplitude and fine DRAG as its fallbacks; every
                       shot it spends counts, fallbacks, T1/T2/RB reruns and checks included
 
