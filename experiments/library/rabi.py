@@ -51,7 +51,7 @@ def _fit(exp: AmplitudeRabi, ds: xr.Dataset):
     cycles = dominant_frequency(x, y)  # oscillation cycles per unit amplitude
     if cycles <= 0:
         raise FitFailure("no oscillation in the data.")
-    # the periodogram's grid is coarse on ~1 period: try a few starts around it
+    # on ~1 period of a curved Rabi the periodogram's peak can sit a little off: try starts around it
     starts = [[k / (2.0 * cycles), np.ptp(y), np.mean(y), 0.0] for k in (0.8, 1.0, 1.25)]
     best = best_fit(rabi_model, x, y, sigma, starts,
                     bounds=([1e-4, 0.0, -0.5, -0.2], [10.0, 2.0, 1.5, 0.2]), what="Rabi")
