@@ -6,7 +6,7 @@ The node `learned_recalibration` runs probe -> correct -> verify (calibrate.proc
 and updates frequency, x_amp, sx_amp and beta. The classic nodes it replaces (by default
 Ramsey, DRAG, fine amplitude and fine DRAG) stay in the graph as its fallbacks: they run,
 in order, only when its verification is out of spec. Nodes that depended on the replaced
-ones (T1, T2, and through them RB) depend on the learned node instead.
+ones (in the default graph RB; T1 and T2 hang under Rabi) depend on the learned node instead.
 
 `calibrate run --graph DIR` with DIR a directory written by `calibrate train-controller`
 builds this graph from the default one.

@@ -247,7 +247,8 @@ def test_a_controller_directory_is_a_graph(tmp_path, family, trained):
     graph = load_graph(str(controller))
     node = graph.node(LEARNED_NODE)
     assert node.fallback == ("ramsey", "drag", "fine_amplitude", "fine_drag")
-    assert graph.node("t1").depends_on == (LEARNED_NODE,)
+    assert graph.node("rb").depends_on == (LEARNED_NODE, "t1", "t2")
+    assert graph.node("t1").depends_on == graph.node("t2").depends_on == ("rabi",)  # not rechecked after it
     assert "ramsey" not in [n for n in graph.leaves()]
 
 
