@@ -5,6 +5,13 @@ per sweep point from the calibration values in use, runs them on any `Device`, a
 returns an xarray.Dataset: dims = sweep dims + `qubit`; `counts` (shots read as 1) and
 `probabilities`; attrs with the experiment's name and options, the device and its clock,
 the calibration values used and the schema version.
+
+An experiment that plays random sequences (a field `rng_seed` left None: RB) draws them
+fresh on every run. On a seeded device (a simulated one) `run_experiment` gives it a seed
+from the device's seed and clock instead, so a run is reproducible like the device's own
+shots and drift (two runs from one state play the same sequences: benchmarks compare
+methods on the same data), yet each run still plays new ones. The dataset's options record
+the seed used.
 """
 
 from __future__ import annotations
@@ -12,14 +19,14 @@ from __future__ import annotations
 import itertools
 import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from typing import ClassVar
 
 import numpy as np
 import xarray as xr
 
 from devices.limits import run_within_limits
-from devices.protocol import Device
+from devices.protocol import Device, Seeded
 from devices.schedule import Schedule
 from devices.sequences import GateSequence
 from experiments.calibration import QubitCalibration
@@ -80,11 +87,24 @@ def _plain(value):
     return value
 
 
+def with_sequence_seed(experiment: Experiment, device: Device) -> Experiment:
+    """`experiment` with its random sequences seeded from a seeded device's seed and clock [us]
+    when it draws them fresh (`rng_seed` None); unchanged otherwise (see the module)."""
+    if "rng_seed" not in {f.name for f in fields(experiment)} or experiment.rng_seed is not None:
+        return experiment
+    if not isinstance(device, Seeded):
+        return experiment
+    clock_us = int(round(float(device.now()) * 1e6))
+    entropy = np.random.SeedSequence([int(device.seed) % 2**63, abs(clock_us)])
+    return replace(experiment, rng_seed=int(entropy.generate_state(1, np.uint32)[0]))
+
+
 def run_experiment(experiment: Experiment, device: Device, calibration: dict[int, QubitCalibration],
                    *, shots: int, seed: int | None = None) -> xr.Dataset:
     missing = [q for q in experiment.qubits if q not in calibration]
     if missing:
         raise ExperimentError(f"No calibration values for qubit(s) {missing} of {experiment.name}.")
+    experiment = with_sequence_seed(experiment, device)
     sweeps = experiment.sweeps(calibration)
     grid = list(itertools.product(*[s.values for s in sweeps]))
     schedules = [experiment.schedule(calibration, dict(zip([s.name for s in sweeps], point)))

@@ -183,6 +183,39 @@ def test_options_are_checked_and_recorded():
     assert rb.schedule(cal, point).program == StandardRB(rng_seed=3).schedule(cal, point).program
 
 
+def test_a_seeded_device_seeds_the_sequences_from_its_seed_and_clock():
+    # fresh sequences every run, yet two runs from one device state play the same ones: what lets
+    # benchmarks compare methods on the same data (they once drew from the OS per process)
+    spec = load_spec("sim-1q")
+    cal = {0: nominal_calibration(spec, 0)}
+    exp = StandardRB(lengths=(1, 2, 3, 4), seeds=3)
+    device = SimulatedDevice(spec, seed=5)
+    state = device.state()
+    first = run_experiment(exp, device, cal, shots=50)
+    second = run_experiment(exp, device, cal, shots=50)
+    device.restore(state)
+    again = run_experiment(exp, device, cal, shots=50)
+    seeds = [json.loads(ds.attrs["options"])["rng_seed"] for ds in (first, second, again)]
+    assert seeds[0] is not None and seeds[0] == seeds[2] != seeds[1]
+    assert np.array_equal(first["counts"].values, again["counts"].values)
+    assert run_experiment(StandardRB(lengths=(1, 2, 3, 4), seeds=3, rng_seed=11), device, cal,
+                          shots=50).attrs["options"] == json.dumps(StandardRB(lengths=(1, 2, 3, 4), seeds=3,
+                                                                              rng_seed=11).options())
+
+    class Unseeded:  # a lab's device: no seed, so the sequences stay fresh
+        def __init__(self, inner):
+            self.inner = inner
+            self.qubits, self.dt, self.limits = inner.qubits, inner.dt, inner.limits
+
+        def now(self):
+            return self.inner.now()
+
+        def run(self, schedules, shots, seed=None, *, qubits=(0,)):
+            return self.inner.run(schedules, shots, seed, qubits=qubits)
+
+    assert json.loads(run_experiment(exp, Unseeded(device), cal, shots=50).attrs["options"])["rng_seed"] is None
+
+
 # --- analysis on synthetic data: verdicts and honest error bars ----------------------------
 
 def _synthetic(rng, *, alpha, lengths=(1, 10, 30, 100, 300, 1000), seeds=20, shots=1000,
