@@ -92,7 +92,7 @@ def with_sequence_seed(experiment: Experiment, device: Device) -> Experiment:
     when it draws them fresh (`rng_seed` None); unchanged otherwise (see the module)."""
     if "rng_seed" not in {f.name for f in fields(experiment)} or experiment.rng_seed is not None:
         return experiment
-    if not isinstance(device, Seeded):
+    if not isinstance(device, Seeded) or device.seed is None:
         return experiment
     clock_us = int(round(float(device.now()) * 1e6))
     entropy = np.random.SeedSequence([int(device.seed) % 2**63, abs(clock_us)])
