@@ -100,7 +100,8 @@ class StandardRB(Experiment):
 
     use_x: play the four Cliffords that flip Z (X up to frames) as one X pulse, so the
         result averages SX and X errors; False benchmarks SX alone (two per flip).
-    rng_seed: None draws fresh sequences; an integer makes them reproducible.
+    rng_seed: None draws fresh sequences (on a seeded device run_experiment seeds them from its
+        seed and clock, experiments.base.with_sequence_seed); an integer makes them reproducible.
     """
 
     name = "rb"
