@@ -41,7 +41,8 @@ learned node + its fallback nodes against (a)'s gate nodes, spectroscopy .. fine
 >= 90 % of devices within 1.2x the coherence limit on X; frequency error no more than 2x
 (a)'s (median and 90th pct).
 
-Run: .venv/bin/python bench/recalibration.py [--devices 20] [--oof-devices 10] [--controller DIR] [--methods abcd]
+Run: .venv/bin/python bench/recalibration.py [--devices 20] [--oof-devices 10] [--oof-cases drift,anharmonicity]
+     [--controller DIR] [--methods abcd]   (--devices 0: out-of-family cases only)
 """
 
 from __future__ import annotations
@@ -197,6 +198,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devices", type=int, default=20, help="in-family devices, every method on each")
     parser.add_argument("--oof-devices", type=int, default=10, help="devices per out-of-family case, (a) and (d)")
+    parser.add_argument("--oof-cases", default="drift,anharmonicity",
+                        help="which out-of-family cases run, comma-separated from 'drift,anharmonicity'")
     parser.add_argument("--first-seed", type=int, default=1000)
     parser.add_argument("--controller", help="a directory from `calibrate train-controller` (default: train one here)")
     parser.add_argument("--methods", default="abcd",
@@ -206,9 +209,14 @@ def main() -> None:
     if not set(args.methods) <= set("abcd") or not {"a", "d"} <= set(args.methods):
         parser.error(f"--methods is {args.methods!r}, but must be letters of 'abcd' including a and d")
     for name in ("devices", "oof_devices"):
-        if getattr(args, name) < (1 if name == "devices" else 0):
-            parser.error(f"--{name.replace('_', '-')} is {getattr(args, name)}, but must be >= "
-                         f"{1 if name == 'devices' else 0}")
+        if getattr(args, name) < 0:
+            parser.error(f"--{name.replace('_', '-')} is {getattr(args, name)}, but must be >= 0")
+    oof_cases = {"drift": fast_drift(3.0), "anharmonicity": other_anharmonicity(0.9)}
+    chosen = [c for c in args.oof_cases.split(",") if c]
+    if not set(chosen) <= set(oof_cases):
+        parser.error(f"--oof-cases is {args.oof_cases!r}, but each must be one of {', '.join(oof_cases)}")
+    if args.devices == 0 and (args.oof_devices == 0 or not chosen):
+        parser.error("--devices is 0 and no out-of-family case runs: nothing to measure")
     if args.first_seed < 1000:
         parser.error(f"--first-seed is {args.first_seed}, but must be >= 1000: the tests use the seeds below it")
 
@@ -231,7 +239,7 @@ def main() -> None:
             print(device_line(case, row), flush=True)
 
         out_of_family = {}
-        for family in (fast_drift(3.0), other_anharmonicity(0.9)):
+        for family in (oof_cases[c] for c in chosen):
             rows = {"(a) classic graph": [], "(d) learned": [], "(d) fallback forced": []}
             seeds = []
             for i in range(args.oof_devices):
@@ -244,6 +252,22 @@ def main() -> None:
                 print(device_line(case, row), flush=True)
             out_of_family[family.label] = (rows, seeds)
 
+    if cases:
+        in_family_summary(args, cases, methods)
+    for label, (rows, seeds) in out_of_family.items():
+        print(f"\n# out of family: {label} ({len(seeds)} devices, seeds {seeds[0]}..{seeds[-1]}; told sim-1q)"
+              if seeds else f"\n# out of family: {label}: no devices")
+        if not seeds:
+            continue
+        print(header())
+        for name, r in rows.items():
+            print(summary(name, r))
+        print(verified_line(rows["(d) learned"]))
+        print(node_shots_line("(d)", rows["(d) learned"]))
+        print(never_worse(rows["(d) learned"], rows["(d) fallback forced"], seeds))
+
+
+def in_family_summary(args: argparse.Namespace, cases: list, methods: dict) -> None:
     alone = [c.left_alone for c in cases]
     print(f"\n# sim-1q, {args.devices} unseen devices (seeds {args.first_seed}..{args.first_seed + args.devices - 1}), "
           f"every method on each; one day after a perfect calibration (left alone: X median "
@@ -267,17 +291,6 @@ def main() -> None:
     print(node_shots_line("(d)", d))
     for line in targets(a, d):
         print(line)
-    for label, (rows, seeds) in out_of_family.items():
-        print(f"\n# out of family: {label} ({len(seeds)} devices, seeds {seeds[0]}..{seeds[-1]}; told sim-1q)"
-              if seeds else f"\n# out of family: {label}: no devices")
-        if not seeds:
-            continue
-        print(header())
-        for name, r in rows.items():
-            print(summary(name, r))
-        print(verified_line(rows["(d) learned"]))
-        print(node_shots_line("(d)", rows["(d) learned"]))
-        print(never_worse(rows["(d) learned"], rows["(d) fallback forced"], seeds))
 
 
 if __name__ == "__main__":
