@@ -20,7 +20,7 @@ from devices import hamiltonian
 from devices.options import Open
 
 
-def _signals(chip, frequencies, dt, samples):
+def _signals(chip, frequencies, dt, samples, lines):
     n_samples = samples.shape[-1]
 
     def coefficient(k):
@@ -29,7 +29,7 @@ def _signals(chip, frequencies, dt, samples):
             idx = jnp.clip(jnp.floor(t / dt).astype(jnp.int32), 0, n_samples - 1)
             tt = jnp.atleast_1d(t)
             env = samples[:, idx].reshape(samples.shape[0], -1)
-            c = hamiltonian.control_coefficients(chip, frequencies, env, tt)[k]
+            c = hamiltonian.control_coefficients(chip, frequencies, env, tt, lines)[k]
             return c[0] if t.ndim == 0 else c
         return envelope
 
@@ -44,18 +44,18 @@ def propagator(chip, schedule, dt, dynamics, options):
     """The schedule is rendered first (qiskit-dynamics' fixed-step solvers need a static
     number of steps, so idle periods must be concrete here); the solve is compiled once
     per sample count, like the fast path."""
-    return _solve(chip, schedule.frequencies, schedule.render(dt), dt, dynamics, options)
+    return _solve(chip, schedule.frequencies, schedule.render(dt), dt, dynamics, options, schedule.lines)
 
 
 @eqx.filter_jit
-def _solve(chip, frequencies, samples, dt, dynamics, options):
+def _solve(chip, frequencies, samples, dt, dynamics, options, lines):
     from devices.options import ExactSteps
 
     duration = samples.shape[-1] * dt
     two_pi = 2 * np.pi
-    static = two_pi * hamiltonian.static_hamiltonian(chip, frequencies)
+    static = two_pi * hamiltonian.static_hamiltonian(chip, frequencies[:chip.n_qubits])
     ops = two_pi * jnp.asarray(hamiltonian.control_operators(chip.n_qubits, chip.n_levels))
-    signals = _signals(chip, frequencies, dt, samples)
+    signals = _signals(chip, frequencies, dt, samples, lines)
     d = static.shape[-1]
     if isinstance(dynamics, Open):
         model = LindbladModel(static_hamiltonian=static, hamiltonian_operators=ops,

@@ -7,9 +7,12 @@ of GHz (H / 2 pi):
        + sum_q drive_scale_q/2 (z_q(t) a_q + conj(z_q(t)) a_q^dag)
        + sum_{q<r} J_qr (exp(i 2 pi (f_q - f_r) t) a_q^dag a_r + h.c.)
 
-  z_q(t) = sum_d crosstalk[d, q] s_d(t) exp(i 2 pi (f_d - f_q) t)
+  z_q(t) = sum_d crosstalk[line(d), q] s_d(t) exp(i 2 pi (f_d - f_q) t)
 
-with s_d the complex envelope on channel d (lab drive Re[s_d exp(i 2 pi f_d t)]).
+with s_d the complex envelope on channel d (lab drive Re[s_d exp(i 2 pi f_d t)]) and
+line(d) the drive line it plays on: channel q < n_qubits is transmon q's own channel, whose
+carrier f_q sets that transmon's frame; further channels are extra tones on a line (a
+cross-resonance tone is the control's line at the target's frequency).
 It is written as H_static + sum_k c_k(t) O_k with fixed Hermitian operators O_k and
 real coefficients c_k, the form qiskit-dynamics' models take as well.
 We build the frame ourselves: qiskit-dynamics 0.6's vectorized Lindblad model with
@@ -82,18 +85,22 @@ def static_hamiltonian(chip: Chip, frequencies: jax.Array) -> jax.Array:
 
 
 def control_coefficients(chip: Chip, frequencies: jax.Array, envelopes: jax.Array,
-                         t: jax.Array) -> jax.Array:
-    """Real coefficients c_k(t), shape (K, T), for channel envelopes (n_channels, T) at times t (T,)."""
+                         t: jax.Array, lines: tuple[int, ...] | None = None) -> jax.Array:
+    """Real coefficients c_k(t), shape (K, T), for channel envelopes (n_channels, T) at times t (T,).
+
+    frequencies: the channels' carriers (n_channels,), the first n_qubits of them the frames;
+    lines: the drive line of each channel (default: channel d on line d)."""
     f = frequencies
     nq = chip.n_qubits
-    if nq == 1:
+    if envelopes.shape[0] == 1:
         # one channel seen from its own frame: the rotation below is exp(0) = 1 exactly,
         # and its complex exponentials were a tenth of a closed pulse's simulation time
         z = chip.crosstalk[0, 0] * envelopes
     else:
+        crosstalk = chip.crosstalk if lines is None else chip.crosstalk[np.asarray(lines)]
         # rotation of channel d's carrier seen from qubit q's frame: exp(i 2 pi (f_d - f_q) t)
-        rotation = jnp.exp(2j * jnp.pi * (f[:, None, None] - f[None, :, None]) * t)  # (d, q, T)
-        z = jnp.einsum("dq,dt,dqt->qt", chip.crosstalk, envelopes, rotation)
+        rotation = jnp.exp(2j * jnp.pi * (f[:, None, None] - f[None, :nq, None]) * t)  # (d, q, T)
+        z = jnp.einsum("dq,dt,dqt->qt", crosstalk, envelopes, rotation)
     scale = _stack(chip, "drive_scale")[:, None]
     drive = jnp.stack([scale * z.real, scale * z.imag], axis=1).reshape(2 * nq, -1)
     pairs = _pairs(nq)

@@ -1,7 +1,9 @@
 """Schedules: pulses, delays and virtual-Z frame changes on drive channels.
 
 Drive channel q drives transmon q of the chip at carrier `frequencies[q]`; the
-simulation runs in the rotating frame of those carriers. Instructions on one
+simulation runs in the rotating frame of those carriers. Further channels are extra
+tones on those drive lines (`lines[d]` names the line of channel d), such as a
+cross-resonance tone: the control's line at the target's frequency. Instructions on one
 channel play back to back; `Barrier` aligns channels to the latest of them.
 
 A schedule lays out as a sequence of segments: `Driven` blocks of AWG samples
@@ -94,15 +96,24 @@ Instruction = Play | Delay | ChannelDelay | ShiftPhase | Barrier
 
 
 class Schedule(eqx.Module):
-    """Instructions in program order plus the carrier frequency of each drive channel [GHz]."""
+    """Instructions in program order plus the carrier frequency of each channel [GHz].
+
+    lines[d]: the drive line (transmon of the chip) channel d plays on; default one
+    channel per line. Channels 0..L-1 are the lines' own channels, in order, and their
+    carriers set each transmon's rotating frame; channels from L on are extra tones on
+    those lines (e.g. a cross-resonance tone at another transmon's frequency), reaching
+    the chip through their line's crosstalk."""
 
     instructions: tuple[Instruction, ...]
     frequencies: jax.Array = eqx.field(converter=_f64)
+    lines: tuple[int, ...] = eqx.field(static=True)
 
-    def __init__(self, instructions: Sequence[Instruction], frequencies):
+    def __init__(self, instructions: Sequence[Instruction], frequencies, lines: Sequence[int] | None = None):
         self.frequencies = frequencies
         shape = jnp.shape(jnp.asarray(frequencies))  # a list may hold tracers
         multi = len(shape) >= 1 and shape[-1] > 1
+        n_channels = shape[-1] if len(shape) >= 1 else 0
+        self.lines = tuple(range(n_channels)) if lines is None else tuple(lines)
         self.instructions = tuple(
             _fix_channel_delay(ins) if multi and isinstance(ins, Delay) and ins.channel is not None
             else ins
@@ -118,6 +129,7 @@ class Schedule(eqx.Module):
         check_range("Schedule", "frequencies", self.frequencies, low=0.0, low_open=True,
                     allowed="frequencies > 0 GHz")
         n = self.n_channels
+        _check_lines(self.lines, n)
         for ins in self.instructions:
             if not isinstance(ins, (Play, Delay, ChannelDelay, ShiftPhase, Barrier)):
                 raise DeviceModelError(
@@ -128,12 +140,17 @@ class Schedule(eqx.Module):
                 if ch >= n:
                     raise DeviceModelError(
                         f"Schedule uses drive channel {ch}, but only channels 0..{n - 1} have a "
-                        "frequency (one per transmon)."
+                        "frequency."
                     )
 
     @property
     def n_channels(self) -> int:
         return int(self.frequencies.shape[-1])
+
+    @property
+    def n_lines(self) -> int:
+        """Drive lines played, one per transmon: the channels that set the frames."""
+        return max(self.lines) + 1
 
     def duration(self, dt: float) -> jax.Array:
         """Length of the schedule in ns (traced when its idle periods are); from the
@@ -148,6 +165,23 @@ class Schedule(eqx.Module):
         """Complex envelope samples, shape (n_channels, n_samples), phases applied;
         idle periods as zeros (their durations must be concrete)."""
         return _render(self, dt)
+
+
+def _check_lines(lines: tuple[int, ...], n_channels: int) -> None:
+    if n_channels == 0:
+        raise DeviceModelError("Argument `frequencies` is empty, but a schedule needs one carrier per channel.")
+    if len(lines) != n_channels or any(not isinstance(x, int) or isinstance(x, bool) for x in lines):
+        raise DeviceModelError(
+            f"Schedule.lines is {list(lines)}, but must hold one drive line (an int) for each of the "
+            f"{n_channels} channels."
+        )
+    n_lines = max(lines) + 1
+    if lines[:n_lines] != tuple(range(n_lines)) or min(lines) < 0:
+        raise DeviceModelError(
+            f"Schedule.lines is {list(lines)}, but channels 0..{n_lines - 1} must be lines "
+            f"0..{n_lines - 1} in order (their carriers set the frames); extra tones come after "
+            "them, each on one of those lines."
+        )
 
 
 def _channels_of(ins) -> tuple[int, ...]:

@@ -62,6 +62,10 @@ class GateSequence(eqx.Module):
         return 1
 
     @property
+    def n_lines(self) -> int:
+        return 1
+
+    @property
     def frequencies(self) -> jax.Array:
         return self.gates[0].frequencies
 

@@ -34,10 +34,10 @@ def check_inputs(chip: Chip, schedule: Schedule, dt: float) -> None:
             f"Simulating {chip.n_qubits} coupled transmons, but at most {MAX_SIMULATED_TRANSMONS} are "
             "supported; simulate a subchip (Chip.subchip) of the qubits involved."
         )
-    if schedule.n_channels != chip.n_qubits:
+    if schedule.n_lines != chip.n_qubits:
         raise DeviceModelError(
-            f"Schedule has {schedule.n_channels} drive channels (frequencies), but the chip has "
-            f"{chip.n_qubits} transmons: give one carrier frequency per transmon."
+            f"Schedule plays on {schedule.n_lines} drive lines, but the chip has "
+            f"{chip.n_qubits} transmons: give one channel (carrier frequency) per transmon."
         )
     if not (isinstance(dt, float) and dt > 0):
         raise DeviceModelError(f"Argument `dt` must be a positive float (ns), but is {dt!r}.")
@@ -45,14 +45,15 @@ def check_inputs(chip: Chip, schedule: Schedule, dt: float) -> None:
 
 
 def _generators_at(chip: Chip, frequencies: jax.Array, envelopes: jax.Array, t: jax.Array,
-                   dynamics: Dynamics, trace_basis: bool = False) -> jax.Array:
+                   dynamics: Dynamics, trace_basis: bool = False,
+                   lines: tuple[int, ...] | None = None) -> jax.Array:
     """Generators G(t) (d/dt y = G y) for channel envelopes (n_channels, T) at times t (T,).
 
     Closed: complex -i 2 pi H(t). Open: the real Lindbladian (see devices.liouville), in
-    liouville's trace basis if `trace_basis`."""
-    coeffs = hamiltonian.control_coefficients(chip, frequencies, envelopes, t)
+    liouville's trace basis if `trace_basis`. The frames are the first n_qubits carriers."""
+    coeffs = hamiltonian.control_coefficients(chip, frequencies, envelopes, t, lines)
     ops = hamiltonian.control_operators(chip.n_qubits, chip.n_levels)
-    h_static = hamiltonian.static_hamiltonian(chip, frequencies)
+    h_static = hamiltonian.static_hamiltonian(chip, frequencies[:chip.n_qubits])
     if isinstance(dynamics, Open):
         static = liouville.static_generator(h_static, hamiltonian.collapse_operators(chip))
         controls = jnp.asarray(liouville.control_generators(ops))
@@ -67,35 +68,39 @@ _GAUSS_OFFSET = jnp.sqrt(3.0) / 6  # Gauss-Legendre nodes at 1/2 -+ sqrt(3)/6 of
 
 
 def step_exponents(chip: Chip, frequencies: jax.Array, samples: jax.Array, t0, dt: float,
-                   dynamics: Dynamics, substeps: int, trace_basis: bool = False) -> jax.Array:
+                   dynamics: Dynamics, substeps: int, trace_basis: bool = False,
+                   lines: tuple[int, ...] | None = None) -> jax.Array:
     """Exponents Omega_j (step propagator expm(Omega_j)) of a driven block starting at t0.
 
-    One transmon: the generator is constant over each AWG sample, so Omega = G dt is exact.
+    One transmon on one channel: the generator is constant over each AWG sample, so
+    Omega = G dt is exact.
     Otherwise: the fourth-order Magnus step on `substeps` steps per sample,
     Omega = h (G1 + G2)/2 + sqrt(3)/12 h^2 [G2, G1] at the two Gauss-Legendre nodes (the
     scheme of qiskit-dynamics' `magnus_order=2`, so the two agree to rounding).
     """
     n_samples = samples.shape[-1]
-    if chip.n_qubits == 1 and substeps == 1:
+    if chip.n_qubits == 1 and samples.shape[0] == 1 and substeps == 1:
         t = t0 + (jnp.arange(n_samples, dtype=jnp.float64) + 0.5) * dt
-        return dt * _generators_at(chip, frequencies, samples, t, dynamics, trace_basis)
+        return dt * _generators_at(chip, frequencies, samples, t, dynamics, trace_basis, lines)
     h = dt / substeps
     step = jnp.arange(n_samples * substeps)
     start = t0 + step * h
     envelopes = samples[:, step // substeps]
     g1 = _generators_at(chip, frequencies, envelopes, start + (0.5 - _GAUSS_OFFSET) * h, dynamics,
-                        trace_basis)
+                        trace_basis, lines)
     g2 = _generators_at(chip, frequencies, envelopes, start + (0.5 + _GAUSS_OFFSET) * h, dynamics,
-                        trace_basis)
+                        trace_basis, lines)
     return 0.5 * h * (g1 + g2) + (jnp.sqrt(3.0) / 12) * h**2 * (g2 @ g1 - g1 @ g2)
 
 
 def driven_propagator(chip: Chip, frequencies: jax.Array, samples: jax.Array, t0, dt: float,
-                      dynamics: Dynamics, options: ExactSteps) -> jax.Array:
+                      dynamics: Dynamics, options: ExactSteps,
+                      lines: tuple[int, ...] | None = None) -> jax.Array:
     """Propagator of a driven block from t0: the ordered product of its step exponentials."""
-    substeps = options.resolve(chip.n_qubits)
+    # an extra tone on a lone transmon rotates within a sample like a second transmon's frame
+    substeps = options.resolve(max(chip.n_qubits, samples.shape[0]))
     if isinstance(dynamics, Closed):
-        exponents = step_exponents(chip, frequencies, samples, t0, dt, dynamics, substeps)
+        exponents = step_exponents(chip, frequencies, samples, t0, dt, dynamics, substeps, lines=lines)
         return ordered_product(_expm.expm(exponents, max_squarings=options.max_squarings))
     # In the trace basis a Lindblad generator's first row is zero (trace preservation),
     # which makes the exponential's products (d^2 - 1)^3 instead of d^6: about 1.35x
@@ -103,7 +108,7 @@ def driven_propagator(chip: Chip, frequencies: jax.Array, samples: jax.Array, t0
     # exactly zero in the E_ii basis (e.g. upward population rates): harmless over a
     # pulse's steps; idle periods, raised to powers up to 2^40, keep the E_ii basis.
     exponents = step_exponents(chip, frequencies, samples, t0, dt, dynamics, substeps,
-                               trace_basis=True)
+                               trace_basis=True, lines=lines)
     # Gradients recompute the exponentials rather than store their ~10 intermediates per
     # step: cheaper when a caller maps over cache-sized chunks (about 10 % on 1000 gates).
     @jax.checkpoint
@@ -158,7 +163,7 @@ def reference_frequency(frequencies: jax.Array) -> jax.Array:
 
 def idle_propagator(chip: Chip, frequencies: jax.Array, n_samples, t0, dt: float,
                     dynamics: Dynamics, options: ExactSteps) -> jax.Array:
-    """Exact propagator of n idle samples from t0.
+    """Exact propagator of n idle samples from t0 in the frames of `frequencies` (n_qubits,).
 
     Without drive the RWA Hamiltonian is static in the common frame at f_ref (excitation
     number is conserved, and the dissipators are phase covariant), so the evolution
@@ -198,26 +203,28 @@ def _inverse_rotation(frame: jax.Array, dynamics: Dynamics) -> jax.Array:
 @eqx.filter_jit
 def _exact_propagator(chip, schedule, dt, dynamics, options: ExactSteps):
     freqs = schedule.frequencies
+    frames = freqs[:chip.n_qubits]
+    lines = schedule.lines
     total = None
     t0 = jnp.zeros((), jnp.float64)
     for seg in schedule.segments(dt):
         if isinstance(seg, Idle):
-            prop = idle_propagator(chip, freqs, seg.n_samples, t0, dt, dynamics, options)
+            prop = idle_propagator(chip, frames, seg.n_samples, t0, dt, dynamics, options)
             t0 = t0 + seg.n_samples * dt
         elif seg.phase is None:
-            prop = driven_propagator(chip, freqs, seg.samples, t0, dt, dynamics, options)
+            prop = driven_propagator(chip, freqs, seg.samples, t0, dt, dynamics, options, lines)
             t0 = t0 + seg.samples.shape[-1] * dt
         else:
             # One channel d plays: the block at (t0, phase) is the block at (0, 0) conjugated
             # by R_c(t0) R_N(phase') with phase' = phase + 2 pi (f_d - f_ref) t0, so a sweep of
             # delays and phases shares one pulse propagator (derivation in the docstring of
             # Driven and of idle_propagator).
-            prop = driven_propagator(chip, freqs, seg.samples, 0.0, dt, dynamics, options)
-            reference = reference_frequency(freqs)
+            prop = driven_propagator(chip, freqs, seg.samples, 0.0, dt, dynamics, options, lines)
+            reference = reference_frequency(frames)
             phase = seg.phase + 2 * jnp.pi * (freqs[seg.channel] - reference) * t0
             frame = _excitation_rotation(chip, phase, dynamics)
             if chip.n_qubits > 1:
-                frame = _frame_rotation(chip, freqs, reference, t0, dynamics) @ frame
+                frame = _frame_rotation(chip, frames, reference, t0, dynamics) @ frame
             prop = frame @ prop @ _inverse_rotation(frame, dynamics)
             t0 = t0 + seg.samples.shape[-1] * dt
         total = prop if total is None else prop @ total

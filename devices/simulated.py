@@ -253,9 +253,9 @@ class SimulatedDevice:
                 raise DeviceModelError(
                     f"schedules[{i}] must be a Schedule or GateSequence, but is {type(s).__name__}."
                 )
-            if s.n_channels != len(qubits):
+            if s.n_lines != len(qubits):
                 raise DeviceModelError(
-                    f"schedules[{i}] has {s.n_channels} drive channels, but runs on qubits {qubits}: "
+                    f"schedules[{i}] plays on {s.n_lines} drive lines, but runs on qubits {qubits}: "
                     "give one channel frequency per qubit."
                 )
             if isinstance(s, GateSequence):

@@ -238,8 +238,22 @@ def test_negative_channel_and_bad_instruction_fields():
 def test_schedule_for_another_number_of_transmons():
     chip = Chip([transmon(), transmon(frequency=4.8)])
     schedule = Schedule([Play(0, Constant(4.0, 0.1))], frequencies=[5.0])
-    with raises("Schedule has 1 drive channels", "the chip has 2 transmons"):
+    with raises("Schedule plays on 1 drive lines", "the chip has 2 transmons"):
         populations(chip, schedule, dt=DT)
+
+
+def test_schedule_lines_must_start_with_each_lines_own_channel():
+    pulse = Play(2, Constant(4.0, 0.1))
+    with raises("Schedule.lines is [0, 1]", "one drive line (an int) for each of the 3 channels"):
+        Schedule([pulse], frequencies=[5.0, 4.8, 4.8], lines=(0, 1))
+    with raises("Schedule.lines is [1, 0, 0]", "channels 0..1 must be lines 0..1 in order"):
+        Schedule([pulse], frequencies=[5.0, 4.8, 4.8], lines=(1, 0, 0))
+    with raises("Schedule.lines is [0, 2, 1]", "channels 0..2 must be lines 0..2 in order"):
+        Schedule([pulse], frequencies=[5.0, 4.8, 4.8], lines=(0, 2, 1))
+    tone = Schedule([pulse], frequencies=[5.0, 4.8, 4.8], lines=(0, 1, 0))
+    assert (tone.n_channels, tone.n_lines) == (3, 2)
+    with raises("Schedule plays on 2 drive lines", "the chip has 3 transmons"):
+        populations(Chip([transmon(), transmon(frequency=4.8), transmon(frequency=4.6)]), tone, dt=DT)
 
 
 def test_more_than_three_transmons():

@@ -123,7 +123,7 @@ def test_bad_run_input_is_refused_with_its_reason(spec):
     long = Schedule([Delay(None, 600e3)], [5.0])
     with pytest.raises(DeviceModelError, match="lasts 600 us, but sim-1q plays at most 500 us"):
         device.run([long], shots=10)
-    with pytest.raises(DeviceModelError, match="2 drive channels"):
+    with pytest.raises(DeviceModelError, match="plays on 2 drive lines"):
         device.run([Schedule([Delay(None, 10.0)], [5.0, 5.1])], shots=10)
     with pytest.raises(DeviceModelError, match="seed"):
         SimulatedDevice(spec, seed=-1)
