@@ -117,12 +117,15 @@ def _ladders(n_qubits, n_levels):
     return ops
 
 
-def qutip_populations(params, frequencies, envelopes, psi0, open_system: bool) -> np.ndarray:
+def qutip_populations(params, frequencies, envelopes, psi0, open_system: bool, lines=None) -> np.ndarray:
     """Final populations of the rotating-frame RWA model (H/2pi in GHz):
     sum_q (f01_q - f_q) n_q + alpha_q/2 n_q(n_q - 1) + drive_scale_q/2 (z_q a_q + h.c.)
     + J (exp(i 2 pi (f_0 - f_1) t) a_0^dag a_1 + h.c.),
-    z_q(t) = sum_d crosstalk[d, q] s_d(t) exp(i 2 pi (f_d - f_q) t)."""
+    z_q(t) = sum_d crosstalk[line(d), q] s_d(t) exp(i 2 pi (f_d - f_q) t), where channel d
+    plays on drive line line(d) (default d) and the first n_qubits carriers are the frames."""
     nq, nl = len(params["f01"]), params["n_levels"]
+    n_channels = envelopes.shape[0]
+    lines = list(range(n_channels)) if lines is None else list(lines)
     a = _ladders(nq, nl)
     n = [x.dag() * x for x in a]
     one = qutip.qeye([nl] * nq)
@@ -144,16 +147,16 @@ def qutip_populations(params, frequencies, envelopes, psi0, open_system: bool) -
         # Continuous carrier-difference phases times the held samples, as functions of t
         # (plain Python scalars: QuTiP calls these ~10^5 times).
         f = [float(x) for x in frequencies]
-        # weighted[q][d][k] = pi * drive_scale_q * crosstalk[d, q] * s_d[k]
-        weighted = [[(np.pi * params["drive_scale"][q] * params["crosstalk"][d, q] * envelopes[d]).tolist()
-                     for d in range(nq)] for q in range(nq)]
+        # weighted[q][d][k] = pi * drive_scale_q * crosstalk[line(d), q] * s_d[k]
+        weighted = [[(np.pi * params["drive_scale"][q] * params["crosstalk"][lines[d], q] * envelopes[d]).tolist()
+                     for d in range(n_channels)] for q in range(nq)]
 
         def drive(q, conjugate):
-            rates = [2j * np.pi * (f[d] - f[q]) for d in range(nq)]
+            rates = [2j * np.pi * (f[d] - f[q]) for d in range(n_channels)]
 
             def z(t):
                 k = min(int(t / DT), n_samples - 1)
-                value = sum(weighted[q][d][k] * cmath.exp(rates[d] * t) for d in range(nq))
+                value = sum(weighted[q][d][k] * cmath.exp(rates[d] * t) for d in range(n_channels))
                 return value.conjugate() if conjugate else value
             return z
 
@@ -301,6 +304,44 @@ def test_two_coupled_transmons_match_qutip(seed, dynamics):
     np.testing.assert_allclose(np.asarray(ours), reference, rtol=0, atol=COUPLED_TOL)
 
 
+def _cross_resonance_program(rng):
+    """An echoed cross-resonance gate with random settings: channel 2 is the control's
+    (transmon 0's) line at the target's carrier, channel 1 the target's own line playing a
+    cancellation tone, channel 0 the echo's X on the control."""
+    angle = rng.uniform(-np.pi, np.pi)
+    cr_amp, cancel_amp = rng.uniform(0.4, 0.9), rng.uniform(0.05, 0.2)
+    sigma, width = rng.uniform(2, 4), rng.uniform(20, 40)
+
+    def half(sign):
+        return [Play(2, GaussianSquare(60.0, sign * cr_amp, sigma, width, angle)),
+                Play(1, GaussianSquare(60.0, sign * cancel_amp, sigma, width, angle + 0.3)), Barrier()]
+
+    echo = [Play(0, Drag(20.0, _amp(rng), 5.0, beta=rng.uniform(-0.5, 0.5))), Barrier()]
+    return half(1) + echo + half(-1) + [ShiftPhase(2, rng.uniform(-np.pi, np.pi)), Delay(None, 7.0),
+                                         Play(2, Constant(6.0, _amp(rng)))]
+
+
+@pytest.mark.parametrize("dynamics", [Closed(), Open()], ids=["closed", "open"])
+def test_cross_resonance_tone_matches_qutip(dynamics):
+    # The control's line drives at the target's carrier: the extra channel reaches the
+    # control through crosstalk 1 and the target through the chip's crosstalk[0, 1].
+    rng = np.random.default_rng(2100)
+    p = _random_params(rng, 2, 3)
+    instructions = _cross_resonance_program(rng)
+    frames = list(p["f01"] + rng.uniform(-0.01, 0.01, 2))
+    frequencies, lines = frames + [frames[1]], (0, 1, 0)
+    psi0 = _random_ket(rng, 9)
+    schedule = Schedule(instructions, frequencies, lines=lines)
+    ours = populations(_chip(p), schedule, psi0, dt=DT, dynamics=dynamics)
+    reference = qutip_populations(p, frequencies, reference_render(instructions, 3), psi0,
+                                  open_system=isinstance(dynamics, Open), lines=lines)
+    np.testing.assert_allclose(np.asarray(ours), reference, rtol=0, atol=COUPLED_TOL)
+    # the tone matters: without it (channel 2 silenced) the populations move by far more
+    silent = [ins for ins in instructions if getattr(ins, "channel", None) != 2]
+    without = populations(_chip(p), Schedule(silent, frequencies, lines=lines), psi0, dt=DT, dynamics=dynamics)
+    assert np.abs(np.asarray(without) - reference).max() > 1e3 * COUPLED_TOL
+
+
 # ------------------------------------------------------------------ qiskit-dynamics
 
 def _qiskit_case(n_qubits: int):
@@ -346,6 +387,19 @@ def test_exact_steps_equal_qiskit_dynamics_magnus(n_qubits, dynamics):
     # over <= 128 steps.
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
     assert np.abs(ours - np.eye(ours.shape[0])).max() > 0.1  # a nontrivial propagator
+
+
+@pytest.mark.parametrize("dynamics", [Closed(), Open()], ids=["closed", "open"])
+def test_cross_resonance_tone_equals_qiskit_dynamics_magnus(dynamics):
+    chip, _ = _qiskit_case(2)
+    rng = np.random.default_rng(3100)
+    frames = [float(t.frequency) + rng.uniform(-0.01, 0.01) for t in chip.transmons]
+    instructions = [Play(2, GaussianSquare(8.0, 0.9, 1.0, 4.0, 0.4)), Play(1, Constant(8.0, 0.2, 1.0)),
+                    Barrier(), Play(0, Drag(6.0, 0.8, 1.5, beta=0.3))]
+    schedule = Schedule(instructions, frames + [frames[1]], lines=(0, 1, 0))
+    ours = np.asarray(propagator(chip, schedule, dt=DT, dynamics=dynamics))
+    theirs = np.asarray(propagator(chip, schedule, dt=DT, dynamics=dynamics, solver=QiskitDynamics()))
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("dynamics", [Closed(), Open()], ids=["closed", "open"])
