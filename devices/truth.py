@@ -10,6 +10,7 @@ from devices.options import Open
 from devices.pulses import Drag
 from devices.schedule import Schedule
 from devices.simulated import SimulatedDevice
+from devices.two_qubit import ECR, pair_coherence_limit, pair_gate_metrics
 
 
 def x_gate_truth(device: SimulatedDevice, qubit: int, x_schedule: Schedule) -> dict[str, float]:
@@ -35,3 +36,22 @@ def best_drag(device: SimulatedDevice, qubit: int, *, duration: float, sigma: fl
     amp0 = pi_amplitude(float(transmon.drive_scale), Drag(duration, amp=1.0, sigma=sigma, beta=0.0), device.dt)
     x_amp, beta = optimal_drag(Chip([transmon]), frequency, amp0, duration=duration, sigma=sigma, dt=device.dt)
     return {"frequency": frequency, "x_amp": x_amp, "beta": beta}
+
+
+def pair_gate_truth(device: SimulatedDevice, control: int, target: int, schedule: Schedule,
+                    target_gate=None) -> dict[str, float]:
+    """gate_error (1 - average gate fidelity vs the ECR, or `target_gate`), leakage and the
+    pair's coherence limit of a pair schedule (devices.two_qubit's channels) on the true
+    device now: the pair's subchip with its coupling and crosstalk, control first; other
+    neighbours are left out (idle in |0> they only dress the pair slightly)."""
+    chip = device.truth().subchip([control, target])
+    gate = ECR if target_gate is None else target_gate
+    metrics = pair_gate_metrics(chip, schedule, gate, dt=device.dt, dynamics=Open())
+    duration = float(schedule.duration(device.dt))
+    t1 = [float(t.t1) for t in chip.transmons]
+    t2 = [float(t.t2) for t in chip.transmons]
+    return {
+        "gate_error": float(metrics.error),
+        "leakage": float(metrics.leakage),
+        "coherence_limit": float(pair_coherence_limit(duration, t1, t2)),
+    }

@@ -1,0 +1,149 @@
+"""Two-qubit gates on a coupled pair: the echoed cross-resonance (ECR) gate and its metrics.
+
+Cross resonance: the control's drive line plays a tone at the target's frequency. Through
+the exchange coupling J the target then rotates about X at a rate that depends on the
+control's state (ZX), besides control-independent terms (IX from the tone's crosstalk and
+the coupling, IY, IZ, ZI, ZZ). The echoed form cancels what does not flip with the
+control: CR+ (tone at +amp), X on the control, CR- (tone at -amp). A cancellation tone on
+the target's own line, in phase with the CR tone, takes out the rest of IX.
+
+A pair schedule has three channels: 0 the control's own drive (its carrier sets the
+control's frame), 1 the target's own drive (its carrier sets the target's frame, and it
+plays the cancellation tone) and 2 the CR tone, on line 0 at the target's carrier. The
+simulated chip is the pair's subchip, control first.
+
+The ideal ECR here is (X ⊗ I) exp(-i pi/4 Z ⊗ X) = (XI - YX)/sqrt(2) with the control
+leftmost: locally equivalent to a CNOT, and qiskit's ECRGate with the control on its qubit 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from devices._validate import DeviceModelError, check_range
+from devices.chip import Chip
+from devices.metrics import GateMetrics, coherence_limit
+from devices.options import Closed, Dynamics, ExactSteps, Open, Solver
+from devices.pulses import GaussianSquare, Pulse
+from devices.schedule import Barrier, Play, Schedule
+from devices.simulate import propagator
+
+CONTROL, TARGET, CR_TONE = 0, 1, 2
+PAIR_LINES = (CONTROL, TARGET, CONTROL)  # the CR tone plays on the control's line
+
+_X = np.array([[0, 1], [1, 0]], dtype=complex)
+_Z = np.diag([1.0, -1.0]).astype(complex)
+ECR = np.kron(_X, np.eye(2)) @ ((np.eye(4) - 1j * np.kron(_Z, _X)) / math.sqrt(2))
+ECR.setflags(write=False)
+
+
+def _f64(x) -> jax.Array:
+    return jnp.asarray(x, dtype=jnp.float64)
+
+
+class CrossResonance(eqx.Module):
+    """One directed pair's ECR settings. Each half is a GaussianSquare of `duration` ns (a
+    flat top of `width` ns, Gaussian edges of `sigma`); the second half plays at -amp.
+
+    amp, angle: the CR tone on the control's line (fraction of full scale, rad).
+    cancel_amp, cancel_angle: the cancellation tone on the target's line, same shape.
+    """
+
+    duration: float = eqx.field(static=True)
+    sigma: jax.Array = eqx.field(converter=_f64)
+    width: jax.Array = eqx.field(converter=_f64)
+    amp: jax.Array = eqx.field(converter=_f64)
+    angle: jax.Array = eqx.field(converter=_f64, default=0.0)
+    cancel_amp: jax.Array = eqx.field(converter=_f64, default=0.0)
+    cancel_angle: jax.Array = eqx.field(converter=_f64, default=0.0)
+
+    def __check_init__(self):
+        for field in ("amp", "cancel_amp"):
+            check_range("CrossResonance", field, getattr(self, field), low=-1.0, high=1.0,
+                        allowed="-1 <= amp <= 1 (the AWG's full scale)")
+        # the pulses check duration, sigma and width with their own messages
+        self.half(+1)
+
+    def half(self, sign: int) -> tuple[GaussianSquare, GaussianSquare]:
+        """(CR tone, cancellation tone) of the first (sign +1) or second (-1) half."""
+        tone = GaussianSquare(self.duration, sign * self.amp, self.sigma, self.width, self.angle)
+        cancel = GaussianSquare(self.duration, sign * self.cancel_amp, self.sigma, self.width, self.cancel_angle)
+        return tone, cancel
+
+
+def pair_frequencies(control_frequency, target_frequency) -> jax.Array:
+    """Carriers of a pair schedule's channels: control, target, and the CR tone at the target's."""
+    c = jnp.asarray(control_frequency, jnp.float64)
+    t = jnp.asarray(target_frequency, jnp.float64)
+    return jnp.stack([c, t, t])
+
+
+def ecr_instructions(cr: CrossResonance, x_control: Pulse) -> list:
+    """CR+ | X on the control | CR-, channels as in the module docstring."""
+    if not isinstance(cr, CrossResonance):
+        raise DeviceModelError(f"Argument `cr` must be a CrossResonance, but is {type(cr).__name__}.")
+    if not isinstance(x_control, Pulse):
+        raise DeviceModelError(f"Argument `x_control` must be a Pulse, but is {type(x_control).__name__}.")
+    plus, minus = cr.half(+1), cr.half(-1)
+    return [Play(CR_TONE, plus[0]), Play(TARGET, plus[1]), Barrier(),
+            Play(CONTROL, x_control), Barrier(),
+            Play(CR_TONE, minus[0]), Play(TARGET, minus[1]), Barrier()]
+
+
+def ecr_schedule(control_frequency, target_frequency, cr: CrossResonance, x_control: Pulse) -> Schedule:
+    """The ECR on a pair: the control's drive at `control_frequency`, the target's (and the
+    CR tone's) at `target_frequency` [GHz]."""
+    return Schedule(ecr_instructions(cr, x_control), pair_frequencies(control_frequency, target_frequency),
+                    lines=PAIR_LINES)
+
+
+def computational_indices(n_levels: int) -> np.ndarray:
+    """Indices of |00>, |01>, |10>, |11> (control leftmost) in a pair's n_levels^2 space."""
+    return np.array([a * n_levels + b for a in (0, 1) for b in (0, 1)])
+
+
+def channel_metrics(prop: jax.Array, target: jax.Array, n_levels: int, dynamics: Dynamics) -> GateMetrics:
+    """Average gate fidelity and leakage of a pair's propagator (unitary, or column-stacking
+    superoperator for Open) as the 4x4 `target`, on the computational subspace.
+
+    With leakage the restricted channel S is not trace preserving; following Wood & Gambetta
+    (PRA 97, 032306): F_avg = (d F_pro + 1 - L) / (d + 1), d = 4, F_pro = Tr(S_ideal^dag S)/d^2
+    and L = 1 - Tr S(I/d)."""
+    d, big = 4, n_levels**2
+    idx = computational_indices(n_levels)
+    if isinstance(dynamics, Closed):
+        u = prop[np.ix_(idx, idx)]
+        superop = jnp.kron(u.conj(), u)  # vec(U X U^dag) = (U* kron U) vec(X), column stacking
+    else:
+        vec = (idx[None, :] + big * idx[:, None]).reshape(-1)  # |i><j| at i + big j, j-major
+        superop = prop[np.ix_(vec, vec)]
+    target = jnp.asarray(target, jnp.complex128)
+    ideal = jnp.kron(target.conj(), target)
+    f_pro = jnp.real(jnp.trace(ideal.conj().T @ superop)) / d**2
+    identity = jnp.eye(d, dtype=jnp.complex128).reshape(-1, order="F")
+    leakage = 1.0 - jnp.real(jnp.trace((superop @ identity).reshape(d, d, order="F"))) / d
+    fidelity = (d * f_pro + 1.0 - leakage) / (d + 1)
+    return GateMetrics(fidelity=fidelity, leakage=leakage)
+
+
+def pair_gate_metrics(chip: Chip, schedule: Schedule, target=ECR, *, dt: float,
+                      dynamics: Dynamics = Open(), solver: Solver = ExactSteps()) -> GateMetrics:
+    """Average gate fidelity and leakage of `schedule` on a two-transmon `chip` as `target`."""
+    if chip.n_qubits != 2:
+        raise DeviceModelError(f"Argument `chip` must hold a pair (2 transmons), but holds {chip.n_qubits}.")
+    prop = propagator(chip, schedule, dt=dt, dynamics=dynamics, solver=solver)
+    return channel_metrics(prop, target, chip.n_levels, dynamics)
+
+
+def pair_coherence_limit(duration, t1, t2) -> jax.Array:
+    """Average gate error of an otherwise perfect two-qubit gate of `duration` ns: both
+    qubits idle that long under their T1 and T2 (sequences of two). Process fidelities of
+    independent channels multiply; each qubit's is 1 - 3/2 e_q with e_q its one-qubit limit."""
+    t1, t2 = jnp.asarray(t1, jnp.float64), jnp.asarray(t2, jnp.float64)
+    f_pro = jnp.prod(1.0 - 1.5 * coherence_limit(duration, t1, t2))
+    return 1.0 - (4.0 * f_pro + 1.0) / 5.0

@@ -1,0 +1,163 @@
+"""Two-qubit physics: the cross-resonance interaction against perturbation theory, the pair
+gate metrics against closed forms, the pair coherence limit against a simulated idle, and
+gradients of the ECR's error against finite differences."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg
+
+from devices import Chip, Closed, Constant, Delay, DeviceModelError, Drag, Open, Play, Schedule, Transmon, propagator
+from devices.dressing import static_zz
+from devices.two_qubit import (
+    ECR,
+    CrossResonance,
+    channel_metrics,
+    computational_indices,
+    ecr_schedule,
+    pair_coherence_limit,
+    pair_gate_metrics,
+)
+
+DT = 0.5
+PAULI = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
+         "Z": np.diag([1.0, -1.0])}
+
+# A control 450 MHz above its target, as sim-5q's pairs are calibrated (the faster direction).
+J, DELTA, ALPHA_C, ALPHA_T, F_T, SCALE = 0.003, 0.45, -0.25, -0.24, 4.6, 0.08
+F_C = F_T + DELTA
+
+
+def _pair(t1=1e5, t2=1e5, coupling=J, crosstalk=0.0) -> Chip:
+    return Chip([Transmon(frequency=F_C, anharmonicity=ALPHA_C, drive_scale=SCALE, t1=t1[0] if np.ndim(t1) else t1,
+                          t2=t2[0] if np.ndim(t2) else t2),
+                 Transmon(frequency=F_T, anharmonicity=ALPHA_T, drive_scale=SCALE, t1=t1[1] if np.ndim(t1) else t1,
+                          t2=t2[1] if np.ndim(t2) else t2)],
+                couplings=[[0, coupling], [coupling, 0]], crosstalk=[[1, crosstalk], [0, 1]])
+
+
+def _effective_rates(chip: Chip, amp: float, durations=(400.0, 1400.0)) -> dict[str, float]:
+    """Pauli rates nu_P [GHz] of H_eff = sum_P nu_P P / 2 on the computational block under a
+    constant CR tone, from two tone lengths (their ratio cancels the switch-on)."""
+    unitaries = []
+    for duration in durations:
+        schedule = Schedule([Play(2, Constant(duration, amp))], [F_C, F_T, F_T], lines=(0, 1, 0))
+        u = np.asarray(propagator(chip, schedule, dt=DT, dynamics=Closed()))
+        idx = computational_indices(chip.n_levels)
+        w, _, vh = np.linalg.svd(u[np.ix_(idx, idx)])
+        unitaries.append(w @ vh)  # the nearest unitary: dressing leaks ~(J/Delta)^2
+    generator = 1j * scipy.linalg.logm(unitaries[1] @ unitaries[0].conj().T) / (2 * np.pi * (durations[1] - durations[0]))
+    return {a + b: float(np.real(np.trace(np.kron(PAULI[a], PAULI[b]) @ generator)) / 2) for a in "IZ" for b in "IXYZ"}
+
+
+@pytest.mark.parametrize("amp", [0.05, 0.1])
+def test_cross_resonance_rates_match_perturbation_theory(amp):
+    # Magesan & Gambetta, PRB 101, 052308 (2020), to first order in the drive Omega and J:
+    # nu_ZX = -J Omega alpha_c / (Delta (Delta + alpha_c)), nu_IX = -J Omega / (Delta + alpha_c),
+    # Delta = f_c - f_t; and the static ZZ: nu_ZZ = zeta / 2.
+    rates = _effective_rates(_pair(), amp)
+    omega = SCALE * amp
+    zx = -J * omega * ALPHA_C / (DELTA * (DELTA + ALPHA_C))
+    ix = -J * omega / (DELTA + ALPHA_C)
+    assert rates["ZX"] == pytest.approx(zx, rel=0.01)
+    assert rates["IX"] == pytest.approx(ix, rel=0.01)
+    assert rates["ZZ"] == pytest.approx(static_zz(_pair(), 0, 1) / 2, rel=0.01)
+    assert abs(rates["ZY"]) < 1e-3 * abs(zx) and abs(rates["IY"]) < 1e-3 * abs(zx)
+
+
+def test_crosstalk_adds_ix_only():
+    # The tone reaching the target directly (crosstalk c) drives it at f_t: IX grows by
+    # c Omega, ZX stays.
+    amp, c = 0.05, 0.02
+    clean, leaky = _effective_rates(_pair(), amp), _effective_rates(_pair(crosstalk=c), amp)
+    assert leaky["IX"] - clean["IX"] == pytest.approx(c * SCALE * amp, rel=0.02)
+    assert leaky["ZX"] == pytest.approx(clean["ZX"], rel=0.02)
+
+
+def _random_unitary(rng, d):
+    q, r = np.linalg.qr(rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d)))
+    return q * (np.diag(r) / np.abs(np.diag(r)))
+
+
+def _embed(u4, n_levels=3):
+    big = np.eye(n_levels**2, dtype=complex)
+    idx = computational_indices(n_levels)
+    big[np.ix_(idx, idx)] = u4
+    return big
+
+
+def test_channel_metrics_match_closed_forms():
+    rng = np.random.default_rng(5)
+    u, v = _random_unitary(rng, 4), _random_unitary(rng, 4)
+    full = _embed(u)
+    for dynamics, prop in ((Closed(), full), (Open(), np.kron(full.conj(), full))):
+        same = channel_metrics(jnp.asarray(prop), u, 3, dynamics)
+        assert float(same.fidelity) == pytest.approx(1.0, abs=1e-12) and abs(float(same.leakage)) < 1e-12
+        other = channel_metrics(jnp.asarray(prop), v, 3, dynamics)
+        # Nielsen: F_avg = (d + |Tr(V^dag U)|^2) / (d (d + 1)) for unitaries
+        expected = (4 + abs(np.trace(v.conj().T @ u)) ** 2) / 20
+        assert float(other.fidelity) == pytest.approx(expected, abs=1e-12)
+    # |11> rotated by theta into |20>: average leakage sin^2(theta) / 4; the gate is then
+    # the identity with the |11> amplitude cos(theta)
+    theta, lv = 0.3, 3
+    rot = np.eye(lv**2, dtype=complex)
+    i11, i20 = 1 * lv + 1, 2 * lv + 0
+    rot[np.ix_([i11, i20], [i11, i20])] = [[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]]
+    for dynamics, prop in ((Closed(), rot), (Open(), np.kron(rot.conj(), rot))):
+        m = channel_metrics(jnp.asarray(prop), np.eye(4), lv, dynamics)
+        leakage = np.sin(theta) ** 2 / 4
+        f_pro = abs(3 + np.cos(theta)) ** 2 / 16
+        assert float(m.leakage) == pytest.approx(leakage, abs=1e-12)
+        assert float(m.fidelity) == pytest.approx((4 * f_pro + 1 - leakage) / 5, abs=1e-12)
+
+
+def test_pair_coherence_limit_is_a_simulated_idle():
+    # Uncoupled, each transmon's frame at its frequency: an idle is the product of the two
+    # amplitude-damping-and-dephasing channels, whose error the closed form gives.
+    t1, t2 = (30e3, 55e3), (20e3, 70e3)
+    chip = _pair(t1, t2, coupling=0.0)
+    for duration in (300.0, 2000.0):
+        idle = Schedule([Delay(None, duration)], [F_C, F_T])
+        m = pair_gate_metrics(chip, idle, np.eye(4), dt=DT, dynamics=Open())
+        assert float(m.error) == pytest.approx(float(pair_coherence_limit(duration, t1, t2)), rel=1e-9)
+
+
+def _ecr(theta, half=60.0):
+    cr = CrossResonance(half, 5.0, half - 20.0, amp=theta[0], angle=theta[1], cancel_amp=theta[2],
+                        cancel_angle=theta[3])
+    return ecr_schedule(F_C, F_T, cr, Drag(20.0, 0.62, 5.0, beta=-0.3))
+
+
+@pytest.mark.parametrize("dynamics", [Closed(), Open()], ids=["closed", "open"])
+def test_ecr_error_gradient_matches_finite_differences(dynamics):
+    chip = _pair(t1=(40e3, 50e3), t2=(30e3, 45e3), crosstalk=0.03 * np.exp(0.4j))
+    theta = jnp.array([0.7, 0.3, 0.1, -0.5])
+
+    def error(theta):
+        return pair_gate_metrics(chip, _ecr(theta), dt=DT, dynamics=dynamics).error
+
+    grad = np.asarray(jax.jit(jax.grad(error))(theta))
+    h = 1e-6
+    value = jax.jit(error)
+    fd = np.array([(float(value(theta.at[k].add(h))) - float(value(theta.at[k].add(-h)))) / (2 * h)
+                   for k in range(4)])
+    assert np.all(np.abs(fd) > 1e-4)  # every setting matters at this point
+    np.testing.assert_allclose(grad, fd, rtol=1e-5)
+
+
+def test_ecr_is_the_documented_gate():
+    x, z = PAULI["X"], PAULI["Z"]
+    np.testing.assert_allclose(ECR, (np.kron(x, np.eye(2)) - np.kron(PAULI["Y"], x)) / np.sqrt(2), atol=1e-15)
+    np.testing.assert_allclose(ECR, np.kron(x, np.eye(2)) @ scipy.linalg.expm(-1j * np.pi / 4 * np.kron(z, x)),
+                               atol=1e-15)
+
+
+def test_bad_two_qubit_input_is_refused():
+    with pytest.raises(DeviceModelError, match="CrossResonance.amp"):
+        CrossResonance(100.0, 5.0, 80.0, amp=1.5)
+    with pytest.raises(DeviceModelError, match="width"):
+        CrossResonance(100.0, 5.0, 120.0, amp=0.5)
+    three = Chip([Transmon(frequency=f, anharmonicity=-0.25, drive_scale=0.08, t1=1e5, t2=1e5) for f in (5, 4.8, 4.6)])
+    with pytest.raises(DeviceModelError, match="must hold a pair"):
+        pair_gate_metrics(three, _ecr(jnp.array([0.5, 0, 0, 0])), dt=DT)
