@@ -124,6 +124,28 @@ class GaussianSquare(Pulse):
         return self.amp * jnp.exp(1j * self.angle) * shape
 
 
+class GaussianRamp(Pulse):
+    """One edge of a GaussianSquare on its own: a lifted Gaussian rising from 0 to `amp` over
+    `duration` (rising) or falling from `amp` to 0. Ramp up, a `Hold` of the flat top and
+    ramp down play the same samples as one GaussianSquare, with the flat top simulated
+    exactly and its length free to vary under jit."""
+
+    duration: float = eqx.field(static=True)
+    amp: jax.Array = eqx.field(converter=_f64)
+    sigma: jax.Array = eqx.field(converter=_f64)
+    angle: jax.Array = eqx.field(converter=_f64, default=0.0)
+    rising: bool = eqx.field(static=True, default=True)
+
+    def __check_init__(self):
+        _check_common("GaussianRamp", self.duration, self.amp, self.angle)
+        check_range("GaussianRamp", "sigma", self.sigma, low=0.0, low_open=True, allowed="sigma > 0 ns")
+
+    def envelope(self, t):
+        center = self.duration if self.rising else 0.0
+        shape, _ = _lifted_gaussian(t, center, self.sigma, self.duration)
+        return self.amp * jnp.exp(1j * self.angle) * shape
+
+
 class Constant(Pulse):
     duration: float = eqx.field(static=True)
     amp: jax.Array = eqx.field(converter=_f64)

@@ -92,7 +92,39 @@ class Barrier(eqx.Module):
     channels: tuple[int, ...] = eqx.field(static=True, default=())
 
 
-Instruction = Play | Delay | ChannelDelay | ShiftPhase | Barrier
+def _c128(x) -> jax.Array:
+    return jnp.asarray(x, dtype=jnp.complex128)
+
+
+class Hold(eqx.Module):
+    """Every listed channel holds a constant complex amplitude for `duration` ns while the
+    others are silent: the flat top of a long pulse (a cross-resonance tone and its
+    cancellation tone). Like a Delay on every channel it starts after all channels have
+    finished, and its duration may be traced, so a sweep of flat-top lengths is one
+    compiled function. The listed channels must share one carrier frequency: the drive is
+    then static in that carrier's frame and the block is simulated exactly, one matrix
+    exponential raised to the number of samples, whatever its length. Frame phases
+    (ShiftPhase) apply as to a Play."""
+
+    channels: tuple[int, ...] = eqx.field(static=True)
+    amplitudes: jax.Array = eqx.field(converter=_c128)
+    duration: jax.Array = eqx.field(converter=_f64)
+
+    def __check_init__(self):
+        if not self.channels or len(set(self.channels)) != len(self.channels):
+            raise DeviceModelError(f"Hold.channels is {list(self.channels)}, but must list one or more "
+                                   "different channels.")
+        for ch in self.channels:
+            _check_channel("Hold", ch)
+        if self.amplitudes.shape[-1:] != (len(self.channels),):
+            raise DeviceModelError(f"Hold.amplitudes has shape {self.amplitudes.shape}, but must hold one "
+                                   f"amplitude for each of the {len(self.channels)} channels.")
+        check_range("Hold", "|amplitudes|", jnp.abs(self.amplitudes), low=0.0, high=1.0,
+                    allowed="|amplitude| <= 1 (the AWG's full scale)")
+        check_range("Hold", "duration", self.duration, low=0.0, allowed="duration >= 0 ns")
+
+
+Instruction = Play | Delay | ChannelDelay | ShiftPhase | Barrier | Hold
 
 
 class Schedule(eqx.Module):
@@ -131,10 +163,10 @@ class Schedule(eqx.Module):
         n = self.n_channels
         _check_lines(self.lines, n)
         for ins in self.instructions:
-            if not isinstance(ins, (Play, Delay, ChannelDelay, ShiftPhase, Barrier)):
+            if not isinstance(ins, (Play, Delay, ChannelDelay, ShiftPhase, Barrier, Hold)):
                 raise DeviceModelError(
                     f"Schedule.instructions holds a {type(ins).__name__}, but only Play, Delay, "
-                    "ShiftPhase and Barrier are allowed."
+                    "ShiftPhase, Barrier and Hold are allowed."
                 )
             for ch in _channels_of(ins):
                 if ch >= n:
@@ -157,8 +189,8 @@ class Schedule(eqx.Module):
         layout alone, without sampling any pulse."""
         return dt * _n_samples(self, dt)
 
-    def segments(self, dt: float) -> list["Driven | Idle"]:
-        """The schedule as Driven sample blocks and Idle periods, in time order."""
+    def segments(self, dt: float) -> list["Driven | Idle | Held"]:
+        """The schedule as Driven sample blocks, Idle periods and Held tones, in time order."""
         return _segments(self, dt)
 
     def render(self, dt: float) -> jax.Array:
@@ -185,7 +217,7 @@ def _check_lines(lines: tuple[int, ...], n_channels: int) -> None:
 
 
 def _channels_of(ins) -> tuple[int, ...]:
-    if isinstance(ins, Barrier):
+    if isinstance(ins, (Barrier, Hold)):
         return ins.channels
     if isinstance(ins, Delay) and ins.channel is None:
         return ()
@@ -211,6 +243,15 @@ class Idle(NamedTuple):
     n_samples: jax.Array  # int64 scalar, possibly traced
 
 
+class Held(NamedTuple):
+    """Constant amplitudes (n_channels,), frame phases applied, held for n samples; the
+    playing channels (static) share the carrier of the first."""
+
+    amplitudes: jax.Array
+    n_samples: jax.Array  # int64 scalar, possibly traced
+    channels: tuple[int, ...]
+
+
 def _fix_channel_delay(ins: Delay) -> ChannelDelay:
     if isinstance(ins.duration, jax.core.Tracer) or ins.duration.ndim != 0:
         raise DeviceModelError(
@@ -225,23 +266,24 @@ def _static_samples(ins: ChannelDelay, dt: float) -> int:
     return 0 if ins.duration == 0 else n_samples_of(ins.duration, dt, "Delay")
 
 
-def _idle_samples(ins: Delay, dt: float) -> jax.Array:
+def _idle_samples(ins: Delay | Hold, dt: float) -> jax.Array:
+    name = type(ins).__name__
     n = ins.duration / dt
     rounded = jnp.round(n)
     off_grid = jnp.abs(n - rounded) > 1e-9 * jnp.maximum(1.0, n)
     if isinstance(n, jax.core.Tracer):
         # Under jit/vmap the value is unknown here: check it when the computation runs.
-        rounded = eqx.error_if(rounded, off_grid, f"Delay.duration must be a multiple of the AWG "
+        rounded = eqx.error_if(rounded, off_grid, f"{name}.duration must be a multiple of the AWG "
                                                   f"sample time dt = {dt} ns.")
     elif bool(off_grid):
         raise DeviceModelError(
-            f"Delay.duration is {float(ins.duration)} ns, but must be a multiple of the AWG "
+            f"{name}.duration is {float(ins.duration)} ns, but must be a multiple of the AWG "
             f"sample time dt = {dt} ns."
         )
     return rounded.astype(jnp.int64)
 
 
-def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle]:
+def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle | Held]:
     # Which sample belongs to which instruction is static Python; only sample values,
     # phases and idle lengths are traced, so layout is jit- and grad-friendly.
     n_ch = schedule.n_channels
@@ -287,6 +329,14 @@ def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle]:
             n_idle = _idle_samples(ins, dt)
             if isinstance(n_idle, jax.core.Tracer) or int(n_idle) > 0:
                 segments.append(Idle(n_idle))
+        elif isinstance(ins, Hold):
+            flush()
+            n_held = _idle_samples(ins, dt)
+            if isinstance(n_held, jax.core.Tracer) or int(n_held) > 0:
+                amplitudes = jnp.zeros((n_ch,), jnp.complex128)
+                for k, ch in enumerate(ins.channels):
+                    amplitudes = amplitudes.at[ch].set(ins.amplitudes[k] * jnp.exp(1j * phases[ch][-1]))
+                segments.append(Held(amplitudes, n_held, ins.channels))
         elif isinstance(ins, ChannelDelay):
             pad(ins.channel, _static_samples(ins, dt))
         elif isinstance(ins, ShiftPhase):
@@ -310,7 +360,7 @@ def _n_samples(schedule: Schedule, dt: float):
     for ins in schedule.instructions:
         if isinstance(ins, Play):
             ends[ins.channel] += ins.pulse.n_samples(dt)
-        elif isinstance(ins, Delay) and (ins.channel is None or n_ch == 1):
+        elif isinstance(ins, Hold) or (isinstance(ins, Delay) and (ins.channel is None or n_ch == 1)):
             total = total + max(ends) + _idle_samples(ins, dt)
             ends = [0] * n_ch
         elif isinstance(ins, ChannelDelay):
@@ -328,6 +378,10 @@ def _render(schedule: Schedule, dt: float) -> jax.Array:
     for seg in _segments(schedule, dt):
         if isinstance(seg, Driven):
             parts.append(seg.samples if seg.phase is None else seg.samples * jnp.exp(1j * seg.phase))
+        elif isinstance(seg, Held):
+            if isinstance(seg.n_samples, jax.core.Tracer):
+                raise DeviceModelError("Schedule.render needs concrete hold durations.")
+            parts.append(jnp.repeat(seg.amplitudes[:, None], int(seg.n_samples), axis=1))
         else:
             if isinstance(seg.n_samples, jax.core.Tracer):
                 raise DeviceModelError("Schedule.render needs concrete delay durations.")

@@ -14,12 +14,13 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from devices import _expm, hamiltonian, liouville
 from devices._validate import DeviceModelError
 from devices.chip import Chip
 from devices.options import Closed, Dynamics, ExactSteps, Open, QiskitDynamics, Solver
-from devices.schedule import Idle, Schedule
+from devices.schedule import Held, Idle, Schedule
 
 MAX_SIMULATED_TRANSMONS = 3
 
@@ -183,6 +184,29 @@ def idle_propagator(chip: Chip, frequencies: jax.Array, n_samples, t0, dt: float
     return _frame_rotation(chip, frequencies, reference, t1, dynamics) @ evolution @ back
 
 
+def held_propagator(chip: Chip, frequencies: jax.Array, seg: Held, t0, dt: float, dynamics: Dynamics,
+                    options: ExactSteps, lines: tuple[int, ...]) -> jax.Array:
+    """Exact propagator of constant tones held for n samples from t0.
+
+    The playing channels share one carrier f*, so in the common frame at f* (every transmon
+    viewed at f*) the drive, the exchange couplings and the detunings are all static: the
+    block is E^(n m) with E = exp(G dt / m) (m the substeps, to keep each exponent as small
+    as a driven step's), then moved to the transmons' own frames by R(t), as for
+    an idle period (idle_propagator). Channels whose carrier differs from f* are an error:
+    their tones would turn in that frame."""
+    frames = frequencies[:chip.n_qubits]
+    carrier = frequencies[seg.channels[0]]
+    mismatch = jnp.any(frequencies[np.asarray(seg.channels)] != carrier)
+    carrier = eqx.error_if(carrier, mismatch, "Hold: the held channels must share one carrier frequency.")
+    common = jnp.full_like(frequencies, carrier)
+    gen = _generators_at(chip, common, seg.amplitudes[:, None], jnp.zeros((1,)), dynamics, lines=lines)[0]
+    substeps = options.resolve(chip.n_qubits)
+    step = _expm.expm(gen * (dt / substeps), max_squarings=options.max_squarings)
+    evolution = matrix_power(step, seg.n_samples * substeps)
+    back = _frame_rotation(chip, frames, carrier, -t0, dynamics)
+    return _frame_rotation(chip, frames, carrier, t0 + seg.n_samples * dt, dynamics) @ evolution @ back
+
+
 def _excitation_rotation(chip: Chip, phase: jax.Array, dynamics: Dynamics) -> jax.Array:
     """R = exp(-i phase N) with N the total excitation number; as the real superoperator
     X -> R X R^dag for Open dynamics."""
@@ -210,6 +234,9 @@ def _exact_propagator(chip, schedule, dt, dynamics, options: ExactSteps):
     for seg in schedule.segments(dt):
         if isinstance(seg, Idle):
             prop = idle_propagator(chip, frames, seg.n_samples, t0, dt, dynamics, options)
+            t0 = t0 + seg.n_samples * dt
+        elif isinstance(seg, Held):
+            prop = held_propagator(chip, freqs, seg, t0, dt, dynamics, options, lines)
             t0 = t0 + seg.n_samples * dt
         elif seg.phase is None:
             prop = driven_propagator(chip, freqs, seg.samples, t0, dt, dynamics, options, lines)

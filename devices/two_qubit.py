@@ -29,8 +29,8 @@ from devices._validate import DeviceModelError, check_range
 from devices.chip import Chip
 from devices.metrics import GateMetrics, coherence_limit
 from devices.options import Closed, Dynamics, ExactSteps, Open, Solver
-from devices.pulses import GaussianSquare, Pulse
-from devices.schedule import Barrier, Play, Schedule
+from devices.pulses import GaussianRamp, Pulse
+from devices.schedule import Barrier, Hold, Play, Schedule
 from devices.simulate import propagator
 
 CONTROL, TARGET, CR_TONE = 0, 1, 2
@@ -47,14 +47,16 @@ def _f64(x) -> jax.Array:
 
 
 class CrossResonance(eqx.Module):
-    """One directed pair's ECR settings. Each half is a GaussianSquare of `duration` ns (a
-    flat top of `width` ns, Gaussian edges of `sigma`); the second half plays at -amp.
+    """One directed pair's ECR settings. Each half is a GaussianSquare: a Gaussian ramp of
+    `ramp` ns (width `sigma`), a flat top of `width` ns and the ramp down; the second half
+    plays at -amp. The flat top is a `Hold` (exact, and its width may be traced, so a sweep
+    of CR lengths compiles once).
 
     amp, angle: the CR tone on the control's line (fraction of full scale, rad).
     cancel_amp, cancel_angle: the cancellation tone on the target's line, same shape.
     """
 
-    duration: float = eqx.field(static=True)
+    ramp: float = eqx.field(static=True)
     sigma: jax.Array = eqx.field(converter=_f64)
     width: jax.Array = eqx.field(converter=_f64)
     amp: jax.Array = eqx.field(converter=_f64)
@@ -66,14 +68,24 @@ class CrossResonance(eqx.Module):
         for field in ("amp", "cancel_amp"):
             check_range("CrossResonance", field, getattr(self, field), low=-1.0, high=1.0,
                         allowed="-1 <= amp <= 1 (the AWG's full scale)")
-        # the pulses check duration, sigma and width with their own messages
-        self.half(+1)
+        check_range("CrossResonance", "width", self.width, low=0.0, allowed="width >= 0 ns")
+        self.half(+1)  # the ramps check ramp and sigma with their own messages
 
-    def half(self, sign: int) -> tuple[GaussianSquare, GaussianSquare]:
-        """(CR tone, cancellation tone) of the first (sign +1) or second (-1) half."""
-        tone = GaussianSquare(self.duration, sign * self.amp, self.sigma, self.width, self.angle)
-        cancel = GaussianSquare(self.duration, sign * self.cancel_amp, self.sigma, self.width, self.cancel_angle)
-        return tone, cancel
+    def half(self, sign: int) -> list:
+        """Instructions of the first (sign +1) or second (-1) half: CR tone on channel 2 and
+        cancellation tone on channel 1, ramp up | hold | ramp down."""
+        tone_amp, cancel_amp = sign * self.amp, sign * self.cancel_amp
+
+        def ramps(rising: bool) -> list:
+            return [Play(CR_TONE, GaussianRamp(self.ramp, tone_amp, self.sigma, self.angle, rising)),
+                    Play(TARGET, GaussianRamp(self.ramp, cancel_amp, self.sigma, self.cancel_angle, rising)),
+                    Barrier()]
+
+        held = jnp.stack([tone_amp * jnp.exp(1j * self.angle), cancel_amp * jnp.exp(1j * self.cancel_angle)])
+        return ramps(True) + [Hold((CR_TONE, TARGET), held, self.width)] + ramps(False)
+
+    def half_duration(self):
+        return 2 * self.ramp + self.width
 
 
 def pair_frequencies(control_frequency, target_frequency) -> jax.Array:
@@ -89,10 +101,7 @@ def ecr_instructions(cr: CrossResonance, x_control: Pulse) -> list:
         raise DeviceModelError(f"Argument `cr` must be a CrossResonance, but is {type(cr).__name__}.")
     if not isinstance(x_control, Pulse):
         raise DeviceModelError(f"Argument `x_control` must be a Pulse, but is {type(x_control).__name__}.")
-    plus, minus = cr.half(+1), cr.half(-1)
-    return [Play(CR_TONE, plus[0]), Play(TARGET, plus[1]), Barrier(),
-            Play(CONTROL, x_control), Barrier(),
-            Play(CR_TONE, minus[0]), Play(TARGET, minus[1]), Barrier()]
+    return cr.half(+1) + [Play(CONTROL, x_control), Barrier()] + cr.half(-1)
 
 
 def ecr_schedule(control_frequency, target_frequency, cr: CrossResonance, x_control: Pulse) -> Schedule:

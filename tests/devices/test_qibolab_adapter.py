@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qibolab import Align, Custom, Delay, Gaussian as QibolabGaussian, Readout, Rectangular, VirtualZ
+from qibolab import Align, Custom, Delay, Gaussian as QibolabGaussian, Pulse, Readout, Rectangular, VirtualZ
 from scipy.signal.windows import gaussian
 from support.qibolab_truth import EMULATED_TRANSMON, emulator_truth
 
@@ -22,7 +22,7 @@ from devices.protocol import Device
 from devices.pulses import Constant, Drag, Gaussian, GaussianSquare, Samples
 from devices.adapters.qibolab import QibolabDevice, open_device, units
 from devices.adapters.qibolab.translate import Channels, qibolab_pulse, to_pulse_sequence
-from devices.schedule import Barrier, Delay as ToolkitDelay, Play, Schedule, ShiftPhase
+from devices.schedule import Barrier, Delay as ToolkitDelay, Hold, Play, Schedule, ShiftPhase
 from devices.sequences import GateSequence
 
 DEVICE_FILE = EMULATED_TRANSMON.parent / "emulated-transmon.toml"
@@ -119,6 +119,22 @@ def test_translation_of_delays_phases_barriers_and_readout(device):
     readouts = [(ch, ev) for ch, ev in aligned if isinstance(ev, Readout)]
     assert len(readouts) == 1 and readouts[0][0] == "0/acquisition"
     assert aligned.channel_duration("0/acquisition") == 40.0 + readouts[0][1].duration  # after the last pulse
+
+
+def test_a_hold_translates_as_constant_pulses_after_an_align(device):
+    mz = device.platform.natives.single_qubit[0].MZ
+    channels = Channels(drive=("0/drive", "1/drive"), readout=(mz,))
+    amp = 0.3 * np.exp(0.7j)
+    held = Schedule([Play(0, Constant(4.0, amp=0.1)), Hold((1,), [amp], 12.0)], [5.0, 5.1])
+    played = Schedule([Play(0, Constant(4.0, amp=0.1)), Barrier(), Play(1, Constant(12.0, 0.3, 0.7)),
+                       ToolkitDelay(0, 12.0)], [5.0, 5.1])
+    events = [to_pulse_sequence(s, channels, dt=1.0, sampling_rate=1.0).align_to_delays() for s in (held, played)]
+    for ch in ("0/drive", "1/drive"):
+        assert events[0].channel_duration(ch) == events[1].channel_duration(ch) == 16.0
+    pulses = [[ev for c, ev in seq if c == "1/drive" and isinstance(ev, Pulse)] for seq in events]
+    assert len(pulses[0]) == 1
+    np.testing.assert_allclose(pulses[0][0].i(1.0), pulses[1][0].i(1.0))
+    np.testing.assert_allclose(pulses[0][0].q(1.0), pulses[1][0].q(1.0))
 
 
 # --- the nominal design and the device file --------------------------------------------------

@@ -21,6 +21,7 @@ from devices import (
     Drag,
     Gaussian,
     GaussianSquare,
+    Hold,
     Open,
     Play,
     QiskitDynamics,
@@ -97,6 +98,12 @@ def reference_render(instructions, n_channels: int) -> np.ndarray:
             phase[ins.channel] += float(ins.phase)
         elif isinstance(ins, Barrier):
             align()
+        elif isinstance(ins, Hold):  # every channel aligned, the listed ones held, the others silent
+            align()
+            n = int(round(float(ins.duration) / DT))
+            for ch in range(n_channels):
+                value = ins.amplitudes[ins.channels.index(ch)] * np.exp(1j * phase[ch]) if ch in ins.channels else 0
+                tracks[ch].extend([complex(value)] * n)
         else:
             assert isinstance(ins, Delay)
             if ins.channel is None:
@@ -317,8 +324,11 @@ def _cross_resonance_program(rng):
                 Play(1, GaussianSquare(60.0, sign * cancel_amp, sigma, width, angle + 0.3)), Barrier()]
 
     echo = [Play(0, Drag(20.0, _amp(rng), 5.0, beta=rng.uniform(-0.5, 0.5))), Barrier()]
-    return half(1) + echo + half(-1) + [ShiftPhase(2, rng.uniform(-np.pi, np.pi)), Delay(None, 7.0),
-                                         Play(2, Constant(6.0, _amp(rng)))]
+    # a held flat top (the exact path of constant tones sharing one carrier), frame-shifted
+    held = [ShiftPhase(1, rng.uniform(-np.pi, np.pi)),
+            Hold((2, 1), [cr_amp * np.exp(1j * angle), cancel_amp * np.exp(1j * (angle + 0.3))], 25.0)]
+    return half(1) + held + echo + half(-1) + [ShiftPhase(2, rng.uniform(-np.pi, np.pi)), Delay(None, 7.0),
+                                                Play(2, Constant(6.0, _amp(rng)))]
 
 
 @pytest.mark.parametrize("dynamics", [Closed(), Open()], ids=["closed", "open"])

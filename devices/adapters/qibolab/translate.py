@@ -29,7 +29,7 @@ from devices._validate import DeviceModelError
 from devices.pulses import Constant
 from devices.pulses import Pulse as ToolkitPulse
 from devices.adapters.qibolab import units
-from devices.schedule import Barrier, ChannelDelay, Play, Schedule, ShiftPhase
+from devices.schedule import Barrier, ChannelDelay, Hold, Play, Schedule, ShiftPhase
 from devices.schedule import Delay as ToolkitDelay
 from devices.sequences import GateSequence
 
@@ -90,6 +90,19 @@ def _elements(schedule: Schedule, drive: Sequence[str], dt: float, sampling_rate
             chans = ins.channels or tuple(range(len(drive)))
             if len(chans) > 1:
                 out.extend(_align([drive[c] for c in chans]))
+        elif isinstance(ins, Hold):
+            duration = _concrete(ins.duration, "Hold.duration")
+            if duration > 0:
+                if len(drive) > 1:
+                    out.extend(_align(drive))  # a hold starts when every channel is done
+                amplitudes = np.asarray(ins.amplitudes)
+                for ch in range(len(drive)):
+                    if ch in ins.channels:
+                        a = amplitudes[ins.channels.index(ch)]
+                        out.append((drive[ch], qibolab_pulse(Constant(duration, abs(a), np.angle(a)), dt,
+                                                             sampling_rate)))
+                    else:
+                        out.append((drive[ch], Delay(duration=duration)))
         else:  # pragma: no cover - Schedule validates its instructions
             raise DeviceModelError(f"Cannot translate a {type(ins).__name__} instruction.")
     return out
