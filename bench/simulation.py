@@ -339,9 +339,9 @@ def check(props, grads, ref_props, ref_grads, tol=TOL):
 # --- the run -------------------------------------------------------------------------------
 def _row(case, who, ours_v, peer_med, peer_best, ratio_med, ratio_best, note):
     if math.isnan(peer_med):
-        return (f"{case:<12} {who:<22} {ours_v.median:8.4f} {ours_v.best:8.4f} {'FAIL':>9} "
+        return (f"{case:<14} {who:<22} {ours_v.median:8.4f} {ours_v.best:8.4f} {'FAIL':>9} "
                 f"{'-':>9} {'-':>7} {'-':>7}  {note}")
-    return (f"{case:<12} {who:<22} {ours_v.median:8.4f} {ours_v.best:8.4f} {peer_med:9.3f} "
+    return (f"{case:<14} {who:<22} {ours_v.median:8.4f} {ours_v.best:8.4f} {peer_med:9.3f} "
             f"{peer_best:9.3f} {ratio_med:6.1f}x {ratio_best:6.1f}x  {note}")
 
 
@@ -368,7 +368,7 @@ def run_case(case, args, family, peers, n_sub, n_gates, compiles):
     if not (ours_v.ok and ours_v.times):
         ours_v.times = [math.nan]
     results = {}
-    print(f"{case:<12} {'(ours)':<22} {ours_v.median:8.4f} {ours_v.best:8.4f} {'':>9} {'':>9} "
+    print(f"{case:<14} {'(ours)':<22} {ours_v.median:8.4f} {ours_v.best:8.4f} {'':>9} {'':>9} "
           f"{'':>7} {'':>7}  {ours_v.mode}, {len(ours_v.times)} rounds; "
           f"{'' if ours_v.ok else 'FAIL '}{ours_v.text}", flush=True)
     for peer in peers:
@@ -457,7 +457,7 @@ def main(argv=None):
     print(f"# batched solvers: {args.repeats} interleaved rounds each, the faster (by median) "
           f"of vmap and map/{args.chunk}; seconds; ratio = peer / ours: median of the paired "
           f"per-round ratios, and best / best")
-    print(f"{'case':<12} {'peer':<22} {'ours_med':>8} {'ours_bst':>8} {'peer_med':>9} "
+    print(f"{'case':<14} {'peer':<22} {'ours_med':>8} {'ours_bst':>8} {'peer_med':>9} "
           f"{'peer_bst':>9} {'r_med':>7} {'r_best':>7}  notes", flush=True)
 
     rows, compiles = {}, []
@@ -468,20 +468,20 @@ def main(argv=None):
     print("\n# compile: first call (compile + run) vs median later call, seconds "
           "(qiskit-dynamics-odeint: first solve vs mean per-gate solve)")
     for case, who, first, later in compiles:
-        print(f"  {case:<12} {who:<34} first {first:8.3f}  later {later:8.4f}")
+        print(f"  {case:<14} {who:<34} first {first:8.3f}  later {later:8.4f}")
 
     print(f"\n# summary: ours vs the fastest peer (lowest median) that passed the check; "
           f"target >= {TARGET:g}x by the median ratio")
     for case in cases:
         results, ours_v = rows[case]
         if not results or math.isnan(ours_v.median):
-            print(f"{case:<12} {'-':<22} no comparison (ours or every peer failed): DOES NOT MEET "
+            print(f"{case:<14} {'-':<22} no comparison (ours or every peer failed): DOES NOT MEET "
                   f"the {TARGET:g}x target")
             continue
         peer = min(results, key=lambda q: results[q][0])
         peer_med, _, ratio_med, ratio_best = results[peer]
         verdict = "MEETS" if ratio_med >= TARGET else "DOES NOT MEET"
-        print(f"{case:<12} {peer:<22} ours {ours_v.median:8.4f} peer {peer_med:8.4f}  "
+        print(f"{case:<14} {peer:<22} ours {ours_v.median:8.4f} peer {peer_med:8.4f}  "
               f"median ratio {ratio_med:5.1f}x (best {ratio_best:5.1f}x): {verdict} the "
               f"{TARGET:g}x target")
     load_end = os.getloadavg()

@@ -95,3 +95,12 @@ def best_ecr(device: SimulatedDevice, control: int, target: int, *, width: float
     return {"control_frequency": fc, "target_frequency": ft, "cr_amp": float(z[0]), "cr_angle": float(z[1]),
             "cancel_amp": float(z[2]), "cancel_angle": float(z[3]), "width": float(width),
             "schedule": schedule(jnp.asarray(z))}
+
+
+def cr_rates_truth(device: SimulatedDevice, control: int, target: int, *, control_frequency: float,
+                   target_frequency: float, amp: float, angle: float = 0.0) -> dict[str, float]:
+    """The true CR Pauli rates [GHz] (devices.two_qubit.cr_rates) of a tone of `amp` and
+    `angle` with these carriers on the pair now (neighbours left out)."""
+    from devices.two_qubit import cr_rates
+
+    return cr_rates(device.truth().subchip([control, target]), control_frequency, target_frequency, amp, angle)

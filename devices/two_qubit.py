@@ -54,6 +54,9 @@ class CrossResonance(eqx.Module):
 
     amp, angle: the CR tone on the control's line (fraction of full scale, rad).
     cancel_amp, cancel_angle: the cancellation tone on the target's line, same shape.
+    cancel: False leaves the cancellation tone out altogether (cancel_amp must be 0): each
+        ramp is then one channel under one frame, whose propagator a sweep of widths shares
+        (a block of two channels after a traced-length hold is recomputed at every width).
     """
 
     ramp: float = eqx.field(static=True)
@@ -63,8 +66,12 @@ class CrossResonance(eqx.Module):
     angle: jax.Array = eqx.field(converter=_f64, default=0.0)
     cancel_amp: jax.Array = eqx.field(converter=_f64, default=0.0)
     cancel_angle: jax.Array = eqx.field(converter=_f64, default=0.0)
+    cancel: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
+        if not self.cancel and not (isinstance(self.cancel_amp, jax.core.Tracer) or float(self.cancel_amp) == 0.0):
+            raise DeviceModelError(f"CrossResonance.cancel_amp is {float(self.cancel_amp)}, but must be 0 when "
+                                   "cancel is False (no cancellation tone).")
         for field in ("amp", "cancel_amp"):
             check_range("CrossResonance", field, getattr(self, field), low=-1.0, high=1.0,
                         allowed="-1 <= amp <= 1 (the AWG's full scale)")
@@ -77,12 +84,17 @@ class CrossResonance(eqx.Module):
         tone_amp, cancel_amp = sign * self.amp, sign * self.cancel_amp
 
         def ramps(rising: bool) -> list:
-            return [Play(CR_TONE, GaussianRamp(self.ramp, tone_amp, self.sigma, self.angle, rising)),
-                    Play(TARGET, GaussianRamp(self.ramp, cancel_amp, self.sigma, self.cancel_angle, rising)),
-                    Barrier()]
+            tone = [Play(CR_TONE, GaussianRamp(self.ramp, tone_amp, self.sigma, self.angle, rising))]
+            if self.cancel:
+                tone.append(Play(TARGET, GaussianRamp(self.ramp, cancel_amp, self.sigma, self.cancel_angle, rising)))
+            return tone + [Barrier()]
 
-        held = jnp.stack([tone_amp * jnp.exp(1j * self.angle), cancel_amp * jnp.exp(1j * self.cancel_angle)])
-        return ramps(True) + [Hold((CR_TONE, TARGET), held, self.width)] + ramps(False)
+        if self.cancel:
+            held = Hold((CR_TONE, TARGET), jnp.stack([tone_amp * jnp.exp(1j * self.angle),
+                                                      cancel_amp * jnp.exp(1j * self.cancel_angle)]), self.width)
+        else:
+            held = Hold((CR_TONE,), jnp.reshape(tone_amp * jnp.exp(1j * self.angle), (1,)), self.width)
+        return ramps(True) + [held] + ramps(False)
 
     def half_duration(self):
         return 2 * self.ramp + self.width
@@ -156,3 +168,47 @@ def pair_coherence_limit(duration, t1, t2) -> jax.Array:
     t1, t2 = jnp.asarray(t1, jnp.float64), jnp.asarray(t2, jnp.float64)
     f_pro = jnp.prod(1.0 - 1.5 * coherence_limit(duration, t1, t2))
     return 1.0 - (4.0 * f_pro + 1.0) / 5.0
+
+
+_PAULI = {"I": np.eye(2), "X": _X, "Y": np.array([[0, -1j], [1j, 0]]), "Z": _Z}
+
+
+def cr_rates(chip: Chip, control_frequency: float, target_frequency: float, amp: float,
+             angle: float = 0.0) -> dict[str, float]:
+    """Pauli rates nu_P [GHz] of H_eff = sum_P nu_P P / 2 on (control, target) under a held CR
+    tone (crosstalk included): what CR tomography measures after adiabatic ramps.
+
+    In the common frame at the tone's (the target's) carrier the driven pair is static, and
+    its effective Hamiltonian is exact by block-diagonalisation (least action, as in Magesan &
+    Gambetta, PRB 101, 052308) into the blocks {|k0>, |k1>} of each control state k: the target
+    is driven resonantly, so its two states mix inside a block, while the tone's direct drive
+    of the far-detuned control couples the blocks only virtually. For each block, the two
+    eigenvectors with the largest weight in it, mapped back by the closest unitary to their
+    overlaps with it. The control's carrier only adds ZI, which is left out; the rates are
+    those in the control's own frame as well (they are diagonal in the control)."""
+    if chip.n_qubits != 2:
+        raise DeviceModelError(f"Argument `chip` must hold a pair (2 transmons), but holds {chip.n_qubits}.")
+    from devices import hamiltonian
+
+    common = jnp.full((3,), target_frequency, jnp.float64)
+    tone = jnp.zeros((3, 1), jnp.complex128).at[CR_TONE, 0].set(amp * jnp.exp(1j * angle))
+    coefficients = hamiltonian.control_coefficients(chip, common, tone, jnp.zeros((1,)), PAIR_LINES)[:, 0]
+    ops = hamiltonian.control_operators(chip.n_qubits, chip.n_levels)
+    h = np.asarray(hamiltonian.static_hamiltonian(chip, common[:2])) + np.einsum("k,kij->ij", np.asarray(coefficients), ops)
+    energies, vectors = np.linalg.eigh(h)
+    idx = computational_indices(chip.n_levels)
+    h_eff = np.zeros((4, 4), complex)
+    taken: set[int] = set()
+    for k in (0, 1):
+        block = idx[2 * k:2 * k + 2]
+        weight = np.sum(np.abs(vectors[block, :]) ** 2, axis=0)
+        chosen = [int(j) for j in np.argsort(weight)[::-1][:2]]
+        if taken & set(chosen) or weight[chosen].min() < 0.5:
+            raise DeviceModelError("cr_rates: the control's states are not separable under this tone "
+                                   f"(block weights {weight[chosen].round(3).tolist()}): a collision.")
+        taken |= set(chosen)
+        w, _, vh = np.linalg.svd(vectors[np.ix_(block, chosen)])
+        u = w @ vh  # the closest unitary to the overlaps
+        h_eff[2 * k:2 * k + 2, 2 * k:2 * k + 2] = u @ np.diag(energies[chosen]) @ u.conj().T
+    return {(a + b).lower(): float(np.real(np.trace(np.kron(_PAULI[a], _PAULI[b]) @ h_eff)) / 2)
+            for a in "IZ" for b in "IXYZ" if a + b not in ("II", "ZI")}

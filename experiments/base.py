@@ -54,6 +54,8 @@ class Experiment(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]
+    # the option naming the second qubit of a two-qubit experiment (`--qubits A,B` sets it to B)
+    partner_option: ClassVar[str | None] = None
     qubit: int = 0
 
     @property

@@ -20,6 +20,7 @@ _EXPERIMENTS = {
     "rb": "experiments.library.rb:StandardRB",
     "interleaved_rb": "experiments.library.rb:InterleavedRB",
     "zz": "experiments.library.zz:StaticZZ",
+    "cr_tomography": "experiments.library.cr_tomography:CrossResonanceTomography",
 }
 
 

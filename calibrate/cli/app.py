@@ -121,6 +121,7 @@ def experiment(
     device: Annotated[Optional[str], typer.Option("--device", help="Catalog name or path of a device TOML file.")] = None,
     seed: SeedOption = None,
     qubit: Annotated[int, typer.Option("--qubit", help="The qubit to measure.")] = 0,
+    qubits: Annotated[Optional[str], typer.Option("--qubits", help="A two-qubit experiment's qubits A,B (control,target for cr_tomography; qubit,spectator for zz); replaces --qubit.")] = None,
     shots: Annotated[int, typer.Option("--shots", min=1, max=10**7, help="Shots per sweep point.")] = 1000,
     out: Annotated[Optional[str], typer.Option("--out", help="Save the dataset as NetCDF (FILE.nc).")] = None,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Write a Bokeh page of data and fit (FILE.html).")] = None,
@@ -142,8 +143,16 @@ def experiment(
     from devices.device_spec import DeviceSpecError
 
     try:
+        partner = None
+        if qubits is not None:
+            from calibrate.cli.run import parse_qubits
+
+            pair = parse_qubits(qubits)
+            if len(pair) != 2 or pair[0] == pair[1]:
+                raise ValueError(f"--qubits is {qubits!r}, but must name two different qubits A,B.")
+            qubit, partner = pair
         status = run_command(name, device, seed, qubit, shots, out, plot, option or [], setting or [],
-                             as_json, console)
+                             as_json, console, partner)
     except (KeyError, ValueError, DeviceSpecError, DeviceModelError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         fail(str(message), as_json)

@@ -34,12 +34,20 @@ def _typed(field_type, raw: str, where: str):
         raise ValueError(f"{where} is {raw!r}, but must be a {getattr(field_type, '__name__', field_type)}.") from None
 
 
-def build_experiment(name: str, qubit: int, options: dict[str, str]):
+def build_experiment(name: str, qubit: int, options: dict[str, str], partner: int | None = None):
+    """The experiment `name` on `qubit`; `partner` is a two-qubit experiment's second qubit
+    (the target of cr_tomography, the spectator of zz)."""
     from experiments.registry import experiment_class
 
     cls = experiment_class(name)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {"qubit": qubit}
+    if partner is not None:
+        if cls.partner_option is None:
+            raise ValueError(f"--qubits names two qubits, but {name} measures one: use --qubit.")
+        if cls.partner_option in options:
+            raise ValueError(f"--qubits sets {cls.partner_option}; do not also give --option {cls.partner_option}=...")
+        kwargs[cls.partner_option] = partner
     for key, raw in options.items():
         if key not in fields or key == "qubit":
             allowed = ", ".join(k for k in fields if k != "qubit")
@@ -61,7 +69,7 @@ def calibration_for(spec, qubits, overrides: dict[str, str], target: int):
 
 def run_command(name: str, device: str, seed: int | None, qubit: int, shots: int, out: str | None,
                 plot: str | None, options: list[str], settings: list[str], as_json: bool,
-                console: Console) -> int:
+                console: Console, partner: int | None = None) -> int:
     """Returns the exit status: 0 good fit, 1 bad fit (reason printed)."""
     from calibrate.resolve import resolve_device, seed_of
     from calibrate.run import describe_qubits
@@ -70,7 +78,7 @@ def run_command(name: str, device: str, seed: int | None, qubit: int, shots: int
     lab = resolve_device(device, seed=seed)
     if qubit not in lab.qubits:
         raise ValueError(f"--qubit is {qubit}, but {lab.name} has qubits {describe_qubits(lab)}.")
-    experiment = build_experiment(name, qubit, _parse_pairs(options, "--option"))
+    experiment = build_experiment(name, qubit, _parse_pairs(options, "--option"), partner)
     for q in experiment.qubits:
         if q not in lab.qubits:
             raise ValueError(f"{name} uses qubit {q}, but {lab.name} has qubits {describe_qubits(lab)}.")

@@ -30,6 +30,7 @@ UNITS = {"zz": "GHz", "fringe_spectator_0": "GHz", "fringe_spectator_1": "GHz"}
 class StaticZZ(Experiment):
     name = "zz"
     summary = "Static ZZ: Ramsey of a qubit with its neighbour in 0 and in 1"
+    partner_option = "spectator"
     spectator: int = 1
     max_delay: float = 20_000.0  # ns
     points: int = 81

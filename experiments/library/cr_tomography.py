@@ -1,0 +1,177 @@
+"""Cross-resonance Hamiltonian tomography: the rates of a CR tone from the target's Bloch
+vector, with the control in |0> and in |1>.
+
+One CR pulse (ramp up, flat top of `width` ns, ramp down) on the control's line at the
+target's frequency; the flat top's width is swept; the target is read in X, Y and Z
+(pre-rotations Ry(-pi/2), Rx(pi/2), none). With the control in |k> the target turns under
+H_k = (Ox_k X + Oy_k Y + D_k Z) / 2 about n = (Ox, Oy, D) / O at O cycles/ns from |0>:
+
+  x = n_y sin(th) + n_x n_z (1 - cos th),  y = -n_x sin(th) + n_y n_z (1 - cos th),
+  z = cos(th) + n_z^2 (1 - cos th),        th = 2 pi O (width + t_off),
+
+t_off the ramps' extra rotation time. The rates, H = sum_P nu_P P / 2 on (control, target):
+IX = (Ox_0 + Ox_1) / 2, ZX = (Ox_0 - Ox_1) / 2, likewise IY, ZY from Oy and IZ, ZZ from D
+[GHz]. The read-out adds P(read 1) = floor + contrast P(1), shared by the six curves.
+After Sheldon et al., PRA 93, 060302 (2016) and qiskit-experiments' CrossResonanceHamiltonian.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from devices.schedule import Barrier, Delay, Play, Schedule, ShiftPhase
+from devices.two_qubit import CONTROL, CR_TONE, PAIR_LINES, TARGET, CrossResonance, pair_frequencies
+from experiments.base import Experiment, ExperimentError, Sweep
+from experiments.fitting import FitFailure, analyse, best_fit, conclude, dominant_frequency, measured, weighted_fit
+
+RATES = ("ix", "iy", "iz", "zx", "zy", "zz")
+UNITS = {**{f"{r}_rate": "GHz" for r in RATES}, "t_off": "ns", "floor": "", "contrast": ""}
+BASES = ("x", "y", "z")
+
+
+def bloch(width, ox, oy, d, t_off):
+    """(x, y, z) of the target from |0> after the flat top `width` under (Ox, Oy, D)."""
+    omega = np.sqrt(ox**2 + oy**2 + d**2)
+    safe = np.where(omega > 0, omega, 1.0)
+    nx, ny, nz = ox / safe, oy / safe, d / safe
+    th = 2 * np.pi * omega * (np.asarray(width) + t_off)
+    s, c = np.sin(th), 1 - np.cos(th)
+    return np.stack([ny * s + nx * nz * c, -nx * s + ny * nz * c, 1 - c + nz**2 * c])
+
+
+@dataclass(frozen=True)
+class CrossResonanceTomography(Experiment):
+    """`qubit` is the control, `target` the target; `amp`, `angle`: the CR tone."""
+
+    name = "cr_tomography"
+    summary = "Cross-resonance Hamiltonian tomography: IX, IY, IZ, ZX, ZY, ZZ rates of a CR tone"
+    partner_option = "target"
+    target: int = 1
+    amp: float = 0.8
+    angle: float = 0.0
+    max_width: float = 800.0  # ns
+    points: int = 17
+    ramp: float = 10.0  # ns
+    sigma: float = 5.0  # ns
+
+    def __post_init__(self):
+        if self.target == self.qubit:
+            raise ExperimentError(f"CrossResonanceTomography.target is {self.target}, but must differ from the "
+                                  f"control qubit {self.qubit}.")
+        if not -1.0 <= self.amp <= 1.0:
+            raise ExperimentError(f"CrossResonanceTomography.amp is {self.amp}, but must lie in -1..1 "
+                                  "(the AWG's full scale).")
+        if self.points < 6 or not self.max_width > 0:
+            raise ExperimentError(f"CrossResonanceTomography needs points >= 6 and max_width > 0 ns, but has "
+                                  f"points {self.points} and max_width {self.max_width}.")
+
+    @property
+    def qubits(self) -> tuple[int, ...]:
+        return (self.qubit, self.target)
+
+    def sweeps(self, cal):
+        # widths on the AWG grid (0.5 ns on every device here; rounding to 1 ns keeps any grid of 0.5 or 1)
+        widths = np.round(np.linspace(0.0, self.max_width, self.points))
+        return [Sweep("control_state", np.array([0, 1]), ""), Sweep("basis", np.arange(3), ""),
+                Sweep("width", widths, "ns")]
+
+    def cr(self, width: float) -> CrossResonance:
+        return CrossResonance(self.ramp, self.sigma, width, amp=self.amp, angle=self.angle, cancel=False)
+
+    def schedule(self, cal, point):
+        # Four structures (control prepared or not, a read-out rotation or not); within each,
+        # the sweep shares every pulse's propagator: the flat top is a Hold whose width is
+        # traced, and the X/Y rotations differ by a frame phase only, in a block of their own
+        # (Delay(None, 0) closes a block), whose propagator is then rotated, not recomputed.
+        control, target = cal[self.qubit], cal[self.target]
+        prepare = [Play(CONTROL, control.x_pulse()), Barrier()] if point["control_state"] else []
+        basis = int(point["basis"])  # Ry(-pi/2) (an SX about -Y) reads X, Rx(pi/2) reads Y, none reads Z
+        rotate = [] if basis == 2 else [Delay(None, 0.0), ShiftPhase(TARGET, np.pi / 2 if basis == 0 else 0.0),
+                                        Play(TARGET, target.sx_pulse())]
+        instructions = prepare + self.cr(float(point["width"])).half(+1) + rotate
+        return Schedule(instructions, pair_frequencies(control.frequency, target.frequency), lines=PAIR_LINES)
+
+    def analyze(self, ds: xr.Dataset):
+        return analyse(self.name, self.qubit, UNITS, ds, lambda: _fit(self, ds))
+
+
+def _ramp_time(exp: CrossResonanceTomography, dt: float = 0.5) -> float:
+    """The flat-top time the two ramps add for a rate linear in the tone: their area / amp."""
+    ramp = exp.cr(0.0).half(+1)[0].pulse
+    return 2 * float(np.real(np.sum(ramp.samples(dt)))) * dt / exp.amp if exp.amp else 0.0
+
+
+def _fit(exp: CrossResonanceTomography, ds: xr.Dataset):
+    widths = ds["width"].values
+    ys, sigmas = [], []
+    for k, b in itertools.product((0, 1), range(3)):
+        y, s = measured(ds, qubit=exp.target, control_state=k, basis=b)
+        ys.append(y)
+        sigmas.append(s)
+    y, sigma = np.concatenate(ys), np.concatenate(sigmas)
+    index = np.arange(len(y))
+
+    def model(i, ox0, oy0, d0, ox1, oy1, d1, t_off, floor, contrast):
+        r = np.concatenate([bloch(widths, ox0, oy0, d0, t_off), bloch(widths, ox1, oy1, d1, t_off)]).reshape(-1)
+        return (floor + contrast * (1 - r) / 2)[np.asarray(i, int)]
+
+    t_off = _ramp_time(exp)
+    starts = [list(a) + list(b) + [t_off, 0.02, 0.95] for a, b in itertools.product(
+        _state_starts(exp, widths, ys[:3], sigmas[:3], t_off), _state_starts(exp, widths, ys[3:], sigmas[3:], t_off))]
+    top = 0.5 / (widths[1] - widths[0])  # the sampling limit, cycles/ns
+    bounds = ([-top] * 6 + [-50.0, -0.2, 0.3], [top] * 6 + [50.0 + 2 * t_off, 0.5, 1.2])
+    fit = best_fit(model, index, y, sigma, starts, bounds, what="CR tomography")
+    p = fit.params
+    values = {}
+    for name, (i0, i1) in zip(("x", "y", "z"), ((0, 3), (1, 4), (2, 5))):
+        label_i, label_z = {"x": ("ix", "zx"), "y": ("iy", "zy"), "z": ("iz", "zz")}[name]
+        values[f"{label_i}_rate"] = fit.derived(lambda q, i0=i0, i1=i1: (q[i0] + q[i1]) / 2, "GHz")
+        values[f"{label_z}_rate"] = fit.derived(lambda q, i0=i0, i1=i1: (q[i0] - q[i1]) / 2, "GHz")
+    values = {f"{r}_rate": values[f"{r}_rate"] for r in RATES}
+    values.update(t_off=fit.estimate(6, "ns"), floor=fit.estimate(7, ""), contrast=fit.estimate(8, ""))
+    zx = values["zx_rate"]
+    span = 2 * np.pi * max(np.sqrt(p[0] ** 2 + p[1] ** 2 + p[2] ** 2), np.sqrt(p[3] ** 2 + p[4] ** 2 + p[5] ** 2)) \
+        * (widths[-1] + p[6])
+    checks = [
+        (abs(zx.value) > 5 * zx.stderr, f"no significant ZX (ZX {zx.value * 1e6:.1f} +- {zx.stderr * 1e6:.1f} kHz)."),
+        (span > np.pi, f"the sweep turns the target by {span / np.pi:.2f} pi only: widen it (max_width) to "
+                       "determine the rates."),
+    ]
+    fine = np.linspace(widths.min(), widths.max(), 200)
+    r = np.stack([bloch(fine, *p[0:3], p[6]), bloch(fine, *p[3:6], p[6])])  # (state, basis, width)
+    curve = xr.Dataset({"fit": (("control_state", "basis", "width"), p[7] + p[8] * (1 - r) / 2)},
+                       coords={"control_state": [0, 1], "basis": [0, 1, 2],
+                               "width": ("width", fine, {"units": "ns"})})
+    return conclude(exp.name, exp.qubit, values, fit, checks, curve)
+
+
+def _state_starts(exp, widths, ys, sigmas, t_off) -> list[tuple[float, float, float]]:
+    """Starting (Ox, Oy, D) for one control state: the turning rate from the periodogram of
+    the three curves, then a small fit with the read-out fixed over a few axis directions."""
+    r = [1 - 2 * (y - 0.02) / 0.95 for y in ys]  # rough Bloch components
+    omega = max(dominant_frequency(widths, r[2]), 1.0 / (4 * (widths[-1] + t_off)))
+    x = np.concatenate([widths] * 3)
+    y, sigma = np.concatenate(ys), np.concatenate(sigmas)
+
+    def model(w, ox, oy, d):
+        n = len(widths)
+        return 0.02 + 0.95 * (1 - np.concatenate([bloch(w[i * n:(i + 1) * n], ox, oy, d, t_off)[i]
+                                                     for i in range(3)])) / 2
+
+    candidates = []
+    for nz, phi in itertools.product((0.0, 0.5, -0.5), np.linspace(0, 2 * np.pi, 4, endpoint=False)):
+        s = np.sqrt(1 - nz**2)
+        p0 = [omega * s * np.cos(phi), omega * s * np.sin(phi), omega * nz]
+        try:
+            candidates.append(weighted_fit(model, x, y, sigma, p0))
+        except FitFailure:
+            continue
+    if not candidates:
+        raise FitFailure("no starting rates could be found for the control in one of its states.")
+    candidates.sort(key=lambda f: f.reduced_chi2)
+    return [tuple(c.params) for c in candidates[:2]]
+
