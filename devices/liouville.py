@@ -78,19 +78,24 @@ def real_form(superop, d: int):
 
 
 @functools.lru_cache(maxsize=None)
-def real_control_generators(control_ops_key: tuple[int, int], ops_bytes: bytes) -> np.ndarray:
+def real_control_generators(control_ops_key: tuple[int, int], ops_bytes: bytes, trace_basis: bool = False) -> np.ndarray:
     ops = np.frombuffer(ops_bytes, dtype=complex).reshape(-1, *control_ops_key)
     d = control_ops_key[0]
     t = hermitian_basis_change(d)
     out = np.stack([np.real(t.conj().T @ _commutator_superop(o) @ t) for o in ops])
+    if trace_basis:
+        q = _trace_basis_change(out.shape[-1])
+        out = q @ out @ q.T
     out.setflags(write=False)
     return out
 
 
-def control_generators(ops: np.ndarray) -> np.ndarray:
-    """Real generators of X -> -i 2 pi [O_k, X] for each control operator O_k (cached)."""
+def control_generators(ops: np.ndarray, trace_basis: bool = False) -> np.ndarray:
+    """Real generators of X -> -i 2 pi [O_k, X] for each control operator O_k (cached), in
+    the trace basis if `trace_basis`. Computed here in numpy, not under jit: XLA would
+    constant-fold the basis change in its slow evaluator (seconds per compile for a pair)."""
     ops = np.ascontiguousarray(ops)
-    return real_control_generators(ops.shape[1:], ops.tobytes())
+    return real_control_generators(ops.shape[1:], ops.tobytes(), trace_basis)
 
 
 def static_generator(h_static: jax.Array, collapse: jax.Array) -> jax.Array:

@@ -57,9 +57,9 @@ def _generators_at(chip: Chip, frequencies: jax.Array, envelopes: jax.Array, t: 
     h_static = hamiltonian.static_hamiltonian(chip, frequencies[:chip.n_qubits])
     if isinstance(dynamics, Open):
         static = liouville.static_generator(h_static, hamiltonian.collapse_operators(chip))
-        controls = jnp.asarray(liouville.control_generators(ops))
+        controls = jnp.asarray(liouville.control_generators(ops, trace_basis))
         if trace_basis:  # the basis of the constant parts, not of every step's sum
-            static, controls = liouville.to_trace_basis(static), liouville.to_trace_basis(controls)
+            static = liouville.to_trace_basis(static)
         return static + jnp.einsum("kt,kij->tij", coeffs, controls)
     hams = h_static + jnp.einsum("kt,kij->tij", coeffs.astype(jnp.complex128), jnp.asarray(ops))
     return -2j * jnp.pi * hams
