@@ -224,7 +224,8 @@ def looped(peer, open_, grad, params, n):
 # 2x margin on a 20-gate pilot (seed 1234).
 CR_PWC_SUBSTEPS = 32          # midpoint samples per AWG sample for the pwc peers (dynamiqs-expm, qutip-pwc)
 CR_QISKIT_SUBSTEPS = 8        # jax_expm steps per AWG sample, magnus_order=2: ours' scheme and grid
-CR_TOL_TSIT5 = 1e-7           # dynamiqs Tsit5, atol = rtol
+CR_TOL_TSIT5 = 1e-7           # dynamiqs Tsit5, atol = rtol (closed)
+CR_TOL_TSIT5_OPEN = 1e-8      # open: 1e-7 left 1.0e-4 on the first 2 gates (FAIL); 1e-8 not yet run
 CR_TOL_QISKIT = 1e-8          # qiskit-dynamics jax_odeint, atol = rtol
 CR_TOL_QUTIP = 1e-9           # QuTiP adams (its default method), atol = rtol (1e-8: 2.0e-4, FAIL)
 CR_TOL_QUTIP_GRAD = 1e-10     # ... for its finite differences, whose steps amplify solver noise
@@ -307,8 +308,8 @@ def cr_dynamiqs_expm_pwc(open_, grad, chunk):
 
 
 def cr_dynamiqs_tsit5(open_, grad, chunk):
-    return cr_dynamiqs(dq.method.Tsit5(rtol=CR_TOL_TSIT5, atol=CR_TOL_TSIT5, max_steps=10**6),
-                       True, open_, grad, chunk)
+    tol = CR_TOL_TSIT5_OPEN if open_ else CR_TOL_TSIT5
+    return cr_dynamiqs(dq.method.Tsit5(rtol=tol, atol=tol, max_steps=10**6), True, open_, grad, chunk)
 
 
 @functools.lru_cache(maxsize=None)
