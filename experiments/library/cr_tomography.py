@@ -26,6 +26,7 @@ import xarray as xr
 from devices.schedule import Barrier, Delay, Play, Schedule, ShiftPhase
 from devices.two_qubit import CONTROL, CR_TONE, PAIR_LINES, TARGET, CrossResonance, pair_frequencies
 from experiments.base import Experiment, ExperimentError, Sweep
+from experiments.results import Estimate
 from experiments.fitting import FitFailure, analyse, best_fit, conclude, dominant_frequency, measured, weighted_fit
 
 RATES = ("ix", "iy", "iz", "zx", "zy", "zz")
@@ -97,6 +98,30 @@ class CrossResonanceTomography(Experiment):
 
     def analyze(self, ds: xr.Dataset):
         return analyse(self.name, self.qubit, UNITS, ds, lambda: _fit(self, ds))
+
+
+def ecr_settings(rates: dict[str, Estimate], exp: CrossResonanceTomography, target_drive_scale: float,
+                 dt: float = 0.5) -> CrossResonance:
+    """A first echoed CR gate from the rates tomography measured with `exp`'s tone: the tone's
+    angle turned so that ZX is positive and ZY vanishes (rates X + iY turn as exp(-i angle));
+    the cancellation tone on the target against what is left of IX + i IY (a tone c exp(i phi)
+    on the target's own line adds drive_scale c exp(-i phi) to it); the flat top long enough
+    for a ZX angle of pi/4 per half, exp(-i pi/8 ZX), ramps included. `target_drive_scale`
+    [GHz per unit amplitude] comes from the target's calibrated pulses (Rabi), never from a
+    device's truth. Raises ValueError when the rates do not allow a gate within full scale."""
+    zx = complex(rates["zx_rate"].value, rates["zy_rate"].value)
+    ix = complex(rates["ix_rate"].value, rates["iy_rate"].value)
+    turn = float(np.angle(zx))
+    zx, ix = abs(zx), ix * np.exp(-1j * turn)
+    cancel = -np.conj(ix) / target_drive_scale
+    if abs(cancel) > 1.0:
+        raise ValueError(f"cancelling IX + i IY = {abs(ix) * 1e6:.0f} kHz needs a cancellation amplitude "
+                         f"{abs(cancel):.3g} beyond full scale 1.")
+    width = float(np.round((1.0 / (8.0 * zx) - _ramp_time(exp, dt)) / dt) * dt)
+    if width < 0:
+        raise ValueError(f"ZX = {zx * 1e6:.0f} kHz turns by pi/8 within the ramps alone: lower the tone's amp.")
+    return CrossResonance(exp.ramp, exp.sigma, width, amp=exp.amp, angle=exp.angle + turn,
+                          cancel_amp=float(abs(cancel)), cancel_angle=float(np.angle(cancel)))
 
 
 def _ramp_time(exp: CrossResonanceTomography, dt: float = 0.5) -> float:
