@@ -138,9 +138,10 @@ leave 1.5e-6, 32 about 1e-7); the benchmark times ours' default, and the peers a
 the accuracy it reaches.
 Status (first version, measured on a loaded 2-core machine only): cr-closed and
 cr-closed+grad ran at --quick (100 gates); cr-open at --gates 4 --subset 2; cr-open+grad has
-not yet run to completion there (its finite-difference reference alone is 9 solves of
-15-30 s for the one gate it checks, and the 81x81 peers take minutes per call). No 1000-gate
-CR numbers yet.
+not yet run to completion there: at --gates 4 ours passed (grad rel err 4.8e-6), two batched
+peer gradient variants ran out of memory while compiling (XLA asked for 36 and 75 GB; likely
+dynamiqs' Tsit5 adjoint sized by max_steps = 10**6, to be checked), and QuTiP's 9-solve
+finite differences on 81x81 (minutes per gate) were stopped. No 1000-gate CR numbers yet.
 
 Run: .venv/bin/python bench/simulation.py [--quick] [--gates N] [--repeats R] [--subset S]
      [--chunk N] [--cases closed,open,...,cr-closed,...] [--peers qutip,dynamiqs-expm,...]
