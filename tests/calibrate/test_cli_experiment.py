@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from experiments.storage import load_dataset
 
 CALIBRATE = [sys.executable, "-m", "calibrate"]
@@ -20,8 +22,19 @@ def test_experiment_list_names_the_whole_library():
     assert out.returncode == 0, out.stderr
     names = {e["name"] for e in json.loads(out.stdout)["experiments"]}
     assert names == {"spectroscopy", "rabi", "ramsey", "t1", "echo", "drag", "fine_amplitude",
-                     "fine_drag", "readout", "rb", "interleaved_rb", "zz"}
+                     "fine_drag", "readout", "rb", "interleaved_rb", "zz", "cr_tomography"}
     assert all(e["summary"] for e in json.loads(out.stdout)["experiments"])
+
+
+@pytest.mark.parametrize(("qubits", "message"), [
+    ("1", "must name two different qubits A,B"),
+    ("1,1", "must name two different qubits A,B"),
+    ("1,x", "must be comma-separated qubit indices"),
+])
+def test_bad_qubit_pairs_exit_2_before_anything_runs(qubits, message):
+    out = run("experiment", "cr_tomography", "--device", "sim-5q", "--qubits", qubits, "--json")
+    assert out.returncode == 2, out.stderr
+    assert message in json.loads(out.stdout)["error"]
 
 
 def test_rabi_runs_saves_its_dataset_and_plots_offline(tmp_path):
