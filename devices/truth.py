@@ -15,7 +15,7 @@ from devices.options import Closed, Open
 from devices.pulses import Drag
 from devices.schedule import Schedule
 from devices.simulated import SimulatedDevice
-from devices.two_qubit import ECR, CrossResonance, ecr_schedule, pair_coherence_limit, pair_gate_metrics
+from devices.two_qubit import ECR, CrossResonance, cr_rates, ecr_schedule, pair_coherence_limit, pair_gate_metrics
 
 
 def x_gate_truth(device: SimulatedDevice, qubit: int, x_schedule: Schedule) -> dict[str, float]:
@@ -101,6 +101,4 @@ def cr_rates_truth(device: SimulatedDevice, control: int, target: int, *, contro
                    target_frequency: float, amp: float, angle: float = 0.0) -> dict[str, float]:
     """The true CR Pauli rates [GHz] (devices.two_qubit.cr_rates) of a tone of `amp` and
     `angle` with these carriers on the pair now (neighbours left out)."""
-    from devices.two_qubit import cr_rates
-
     return cr_rates(device.truth().subchip([control, target]), control_frequency, target_frequency, amp, angle)

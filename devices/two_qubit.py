@@ -96,9 +96,6 @@ class CrossResonance(eqx.Module):
             held = Hold((CR_TONE,), jnp.reshape(tone_amp * jnp.exp(1j * self.angle), (1,)), self.width)
         return ramps(True) + [held] + ramps(False)
 
-    def half_duration(self):
-        return 2 * self.ramp + self.width
-
 
 def pair_frequencies(control_frequency, target_frequency) -> jax.Array:
     """Carriers of a pair schedule's channels: control, target, and the CR tone at the target's."""
