@@ -1,5 +1,10 @@
-"""The policy's actions for one qubit of one device: run a node's experiments, judge the
-fits, and record each node update in the store as one transaction.
+"""The policy's actions for one qubit, or one directed pair, of one device: run a node's
+experiments, judge the fits, and record each node update in the store as one transaction.
+
+A pair's nodes and values are stored under its control qubit as `NAME@TARGET` (see
+calibrate.pairs). Its experiments take the target as their second qubit and the pair's stored
+settings (PairCalibration's fields, e.g. cr_width) as options of the same name, so a node
+plays the pair's current gate; options in the graph file come on top.
 
 Calibration values come from the store (newest valid), falling back to the device's
 public design for what was never calibrated. A bad fit, an experiment that refuses its
@@ -17,11 +22,12 @@ from pathlib import Path
 
 from calibrate.graph.policy import DataCheck, NodeRecord
 from calibrate.graph.spec import Node, Step
+from calibrate.pairs import SEPARATOR, stored_name
 from calibrate.procedures import JudgedResult
 from calibrate.store import NodeOutcome, Store
 from devices.device_spec import DeviceSpec
 from devices.protocol import Device
-from experiments.calibration import QubitCalibration, nominal_calibration
+from experiments.calibration import PAIR_UNITS, QubitCalibration, nominal_calibration
 from experiments.results import FitResult
 
 CALIBRATION_FIELDS = ("frequency", "x_amp", "sx_amp", "beta")
@@ -41,26 +47,33 @@ class NodeEvent:
 
 
 class QubitActions:
-    """`Actions` (see calibrate.graph.policy) for `qubit` of `device`, backed by `store`."""
+    """`Actions` (see calibrate.graph.policy) for `qubit` of `device`, backed by `store`; for
+    the directed pair (qubit, target) when `target` is given."""
 
     def __init__(self, *, store: Store, run_id: int, device: Device, device_id: str, spec: DeviceSpec,
                  qubit: int, data_dir: Path | None, on_event: Callable[[NodeEvent], None] | None = None,
-                 on_start: Callable[[int, str, str], None] | None = None):
+                 on_start: Callable[[int, str, str], None] | None = None, target: int | None = None):
         self.store, self.run_id, self.device = store, run_id, device
-        self.device_id, self.spec, self.qubit = device_id, spec, qubit
+        self.device_id, self.spec, self.qubit, self.target = device_id, spec, qubit, target
         self.data_dir = data_dir
         self.on_event = on_event or (lambda event: None)
         self.on_start = on_start or (lambda qubit, node, action: None)
         self.shots = 0
         self.events: list[NodeEvent] = []
         self._outcomes: list[NodeOutcome] = store.outcomes(device=device_id, qubit=qubit)
+        # the qubits' own calibrations a pair's nodes rest on (their gates play in its experiments)
+        self._spanned = () if target is None else (qubit, target)
+
+    def _key(self, name: str) -> str:
+        """The store's name of a node or parameter of this qubit or pair."""
+        return stored_name(name, self.target)
 
     # --- what the policy reads --------------------------------------------------------
     def now_hours(self) -> float:
         return self.device.now() / 3600.0
 
     def record(self, node: Node) -> NodeRecord:
-        mine = [o for o in self._outcomes if o.node == node.name]
+        mine = [o for o in self._outcomes if o.node == self._key(node.name)]
         good = [o for o in mine if o.outcome in GOOD_OUTCOMES]
         calibrated = [o for o in mine if o.outcome == "calibrated"]
         last_good = good[-1] if good else None
@@ -70,10 +83,33 @@ class QubitActions:
             last_good_hours=last_good.device_time_s / 3600.0 if last_good else None,
             last_calibrated_seq=calibrated[-1].id if calibrated else None,
             failed_since_good=bool(failed) and (last_good is None or failed[-1].id > last_good.id),
+            upstream_calibrated_seq=self._spanned_calibrated_seq(),
         )
+
+    def _spanned_calibrated_seq(self) -> int | None:
+        """For a pair: the newest calibration of either qubit's own nodes (their X pulses, frequencies)."""
+        if not self._spanned:
+            return None
+        seqs = [o.id for q in self._spanned for o in self.store.outcomes(device=self.device_id, qubit=q)
+                if o.outcome == "calibrated" and SEPARATOR not in o.node]
+        return max(seqs, default=None)
 
     def calibration(self) -> QubitCalibration:
         return self.calibration_from(self.store.current(self.device_id, self.qubit), self.spec, self.qubit)
+
+    def _calibrations(self) -> dict[int, QubitCalibration]:
+        """The calibrations of the qubits the node's experiments play on."""
+        qubits = self._spanned or (self.qubit,)
+        current = self.store.current(self.device_id)
+        return {q: self.calibration_from(current, self.spec, q) for q in qubits}
+
+    def pair_settings(self) -> dict[str, float]:
+        """A pair's stored gate settings (PairCalibration's fields) by name; {} for a qubit."""
+        if self.target is None:
+            return {}
+        current = self.store.current(self.device_id, self.qubit)
+        return {name: current[(self.qubit, self._key(name))].value for name in PAIR_UNITS
+                if (self.qubit, self._key(name)) in current}
 
     @staticmethod
     def calibration_from(current: dict, spec: DeviceSpec, qubit: int) -> QubitCalibration:
@@ -83,9 +119,10 @@ class QubitActions:
 
     # --- what the policy does ---------------------------------------------------------
     def check_data(self, node: Node) -> tuple[DataCheck, str]:
-        self.on_start(self.qubit, node.name, "check_data")
+        self.on_start(self.qubit, self._key(node.name), "check_data")
         started = self.device.now()
-        result, dataset, shots, error = self._run_step(node, node.check, self.calibration(), "check")
+        result, dataset, shots, error = self._run_step(node, node.check, self._calibrations(), self.pair_settings(),
+                                                       "check")
         if error is not None:
             verdict, reason = DataCheck.BAD_DATA, error
         elif not result.good:
@@ -99,13 +136,13 @@ class QubitActions:
         return verdict, reason
 
     def calibrate(self, node: Node, reason: str) -> tuple[bool, str]:
-        self.on_start(self.qubit, node.name, "calibrate")
+        self.on_start(self.qubit, self._key(node.name), "calibrate")
         started = self.device.now()
-        cal = self.calibration()
+        cal, settings = self._calibrations(), self.pair_settings()
         values: dict[str, tuple[float, float, str]] = {}
         shots, dataset = 0, None
         for i, step in enumerate(node.calibrate):
-            result, dataset, step_shots, error = self._run_step(node, step, cal, f"calibrate{i}")
+            result, dataset, step_shots, error = self._run_step(node, step, cal, settings, f"calibrate{i}")
             shots += step_shots
             if error is None and not result.good:
                 error = f"bad fit in {step.experiment}: {result.reason}"
@@ -116,8 +153,11 @@ class QubitActions:
                              _values(node, result), write=False)
                 return False, error
             values.update(_values(node, result))
-            updates = {p: values[p][0] for p in values if p in CALIBRATION_FIELDS}
-            cal = cal.replace(**updates)
+            if self.target is None:
+                cal = {self.qubit: cal[self.qubit].replace(
+                    **{p: values[p][0] for p in values if p in CALIBRATION_FIELDS})}
+            else:
+                settings = {**settings, **{p: values[p][0] for p in values if p in PAIR_UNITS}}
         self._record(node, "calibrate", "calibrated", reason, node.calibrate[-1].experiment, started, shots,
                      dataset, values, write=True)
         return True, reason
@@ -127,18 +167,23 @@ class QubitActions:
                      write=False)
 
     # --- internals ----------------------------------------------------------------------
-    def _run_step(self, node: Node, step: Step, cal: QubitCalibration, label: str):
-        """(result, dataset path, shots, error): error is a reason when nothing could be fitted."""
+    def _run_step(self, node: Node, step: Step, cal: dict[int, QubitCalibration], settings: dict[str, float],
+                  label: str):
+        """(result, dataset path, shots, error): error is a reason when nothing could be fitted.
+        `settings`: a pair's gate settings, given to the experiment as the options it declares."""
         from calibrate.procedures import PROCEDURES
         from devices import DeviceModelError
         from experiments.base import ExperimentError, run_experiment
         from experiments.registry import experiment_class
 
         if step.experiment in PROCEDURES:
-            return self._run_procedure(node, step, cal, label)
+            return self._run_procedure(node, step, cal[self.qubit], label)
         try:
-            experiment = experiment_class(step.experiment)(qubit=self.qubit, **step.options)
-            ds = run_experiment(experiment, self.device, {self.qubit: cal}, shots=step.shots)
+            kind = experiment_class(step.experiment)
+            pair = {} if self.target is None else {kind.partner_option: self.target, **{
+                k: v for k, v in settings.items() if k in kind.__dataclass_fields__}}
+            experiment = kind(qubit=self.qubit, **pair, **step.options)
+            ds = run_experiment(experiment, self.device, cal, shots=step.shots)
         except (ExperimentError, DeviceModelError, ValueError) as exc:
             return None, None, 0, f"{step.experiment} could not run: {exc}"
         shots = int(ds.attrs["shots"]) * (int(ds["counts"].size) // int(ds.sizes["qubit"]))
@@ -166,7 +211,8 @@ class QubitActions:
         from experiments.storage import save_dataset
 
         folder = self.data_dir / re.sub(r"[^A-Za-z0-9_.-]", "_", self.device_id)
-        path = folder / f"run{self.run_id:06d}-q{self.qubit}-{node.name}-{label}.nc"
+        who = f"q{self.qubit}" if self.target is None else f"q{self.qubit}-{self.target}"
+        path = folder / f"run{self.run_id:06d}-{who}-{node.name}-{label}.nc"
         return str(save_dataset(ds, path))
 
     def _compare(self, node: Node, result: FitResult) -> tuple[DataCheck, str]:
@@ -175,9 +221,9 @@ class QubitActions:
         outside = []
         for value_name, tolerance in node.tolerance.items():
             parameter = node.update[value_name]
-            if (self.qubit, parameter) in current:
-                stored = current[(self.qubit, parameter)].value
-            elif parameter in CALIBRATION_FIELDS:
+            if (self.qubit, self._key(parameter)) in current:
+                stored = current[(self.qubit, self._key(parameter))].value
+            elif parameter in CALIBRATION_FIELDS and self.target is None:
                 stored = getattr(cal, parameter)
             else:
                 return DataCheck.OUT_OF_SPEC, f"{parameter} has no stored value to compare with"
@@ -191,11 +237,11 @@ class QubitActions:
     def _record(self, node: Node, action: str, outcome: str, reason: str, experiment: str, started: float,
                 shots: int, dataset: str | None, values: dict, *, write: bool) -> None:
         recorded = self.store.record_node(
-            self.run_id, device=self.device_id, qubit=self.qubit, node=node.name, action=action,
+            self.run_id, device=self.device_id, qubit=self.qubit, node=self._key(node.name), action=action,
             outcome=outcome, reason=reason, experiment=experiment, device_time_s=started, shots=shots,
-            dataset_path=dataset, values=values, write_values=write)
+            dataset_path=dataset, values={self._key(k): v for k, v in values.items()}, write_values=write)
         self._outcomes.append(recorded)
-        event = NodeEvent(self.qubit, node.name, action, outcome, reason, shots)
+        event = NodeEvent(self.qubit, self._key(node.name), action, outcome, reason, shots)
         self.events.append(event)
         self.on_event(event)
 

@@ -1,6 +1,11 @@
 """One calibration run: maintain (or recalibrate) a graph on chosen qubits of a device,
 recording everything in the store, and report in the JSON contract of DESIGN.md.
 
+With a pair graph, each coupled pair among the chosen qubits (directed as calibrate.pairs
+says) then runs the pair graph, after both its qubits' own graphs: a pair whose qubit failed
+a node is skipped with the reason. The report's `pairs` maps "c-t" to the same fields as
+`qubits`, the truth being the ECR's on the pair (devices.truth.pair_gate_truth).
+
 The run sees its device through the `Device` protocol only (calibrate/resolve.py opens it).
 A Stateful device's state (a simulator's clock, drift, random streams) lives in the store,
 so a second run continues the same device. It is saved after every qubit: a killed run
@@ -24,10 +29,12 @@ from pathlib import Path
 from calibrate.graph.policy import Policy
 from calibrate.graph.spec import Graph
 from calibrate.node_actions import NodeEvent, QubitActions
+from calibrate.pairs import coupled_pairs, pair_label, stored_name
 from calibrate.resolve import save_state, seed_of, seeded_id, store_id
 from calibrate.store import Store
 from devices.device_spec import DeviceSpec
 from devices.protocol import Device, HasTruth
+from experiments.calibration import PairCalibration, QubitCalibration
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,11 @@ class RunRequest:
     strategy: Maintain | RecalibrateAll = field(default_factory=Maintain)
     data_dir: Path | None = None
     command: str = "run"
+    # the graph each coupled pair among `qubits` runs after its qubits' own (None: no pairs)
+    pair_graph: Graph | None = None
+
+    def pairs(self, device: Device) -> tuple[tuple[int, int], ...]:
+        return coupled_pairs(device.spec, self.qubits) if self.pair_graph is not None else ()
 
 
 def device_id(spec: DeviceSpec, seed: int) -> str:
@@ -119,8 +131,8 @@ def run_calibration(store: Store, request: RunRequest, *, device: Device,
     except Exception as exc:
         raise RunError(crash_reason(exc, "before the run started")) from exc
     shots = 0
-    events: dict[int, list[NodeEvent]] = {}
-    policies: dict[int, Policy] = {}
+    events: dict = {}  # qubit or (control, target) -> its node events
+    policies: dict = {}  # likewise -> its Policy
     doing = ["before its first node"]  # where the run is, for the error's reason
     uncounted: QubitActions | None = None  # the qubit under way, whose shots are not in `shots` yet
     report_start = on_start or (lambda qubit, node, action: None)
@@ -146,14 +158,26 @@ def run_calibration(store: Store, request: RunRequest, *, device: Device,
             policies[qubit] = policy
             doing[0] = f"after qubit {qubit}"
             save_state(store, device, run_id=run_id)
+        for pair in request.pairs(device):
+            actions = QubitActions(store=store, run_id=run_id, device=device, device_id=ident,
+                                   spec=device.spec, qubit=pair[0], target=pair[1], data_dir=request.data_dir,
+                                   on_event=on_event, on_start=track)
+            uncounted = actions
+            policies[pair] = _run_pair(request, actions, [policies[q] for q in pair], pair)
+            shots += actions.shots
+            uncounted = None
+            events[pair] = actions.events
+            doing[0] = f"after pair {pair_label(*pair)}"
+            save_state(store, device, run_id=run_id)
         doing[0] = "while reporting"
         report = build_report(store, request, device, run_id, events, policies, shots,
                               time.perf_counter() - started)
-        status = "ok" if all(q["status"] == "calibrated" for q in report["qubits"].values()) else "failed_nodes"
+        status = "ok" if all_calibrated(report) else "failed_nodes"
         doing[0] = "while finishing"
-        store.finish_run(run_id, status=status, shots=shots, seconds=report["seconds"],
-                         summary={q: {"status": v["status"], "truth": v.get("truth")}
-                                  for q, v in report["qubits"].items()})
+        summary = {q: {"status": v["status"], "truth": v.get("truth")} for q, v in report["qubits"].items()}
+        if report["pairs"]:
+            summary["pairs"] = {p: {"status": v["status"], "truth": v.get("truth")} for p, v in report["pairs"].items()}
+        store.finish_run(run_id, status=status, shots=shots, seconds=report["seconds"], summary=summary)
     except BaseException as exc:
         reason = crash_reason(exc, doing[0])
         measured = shots + (uncounted.shots if uncounted is not None else 0)
@@ -163,6 +187,30 @@ def run_calibration(store: Store, request: RunRequest, *, device: Device,
         exc.run_error = RunError(reason, run_id, recorded)  # Ctrl-C stays itself; the command reports the run
         raise
     return report
+
+
+def _run_pair(request: RunRequest, actions: QubitActions, qubit_policies: list[Policy],
+              pair: tuple[int, int]) -> Policy:
+    """The pair graph on one pair, or every node skipped when one of its qubits failed a node."""
+    policy = Policy(request.pair_graph, actions)
+    failed = [(q, node) for q, p in zip(pair, qubit_policies) for node in p.failed]
+    if failed:
+        q, node = failed[0]
+        reason = f"skipped: qubit {q} failed node {node}"
+        standby = request.pair_graph.standby
+        for node in request.pair_graph.nodes:
+            if node.name not in standby:
+                policy.failed[node.name] = reason
+                actions.skip(node, reason)
+    elif isinstance(request.strategy, RecalibrateAll):
+        policy.calibrate_all()
+    else:
+        policy.maintain_all()
+    return policy
+
+
+def all_calibrated(report: dict) -> bool:
+    return all(v["status"] == "calibrated" for part in ("qubits", "pairs") for v in report.get(part, {}).values())
 
 
 def _record_error(store: Store, run_id: int, reason: str, shots: int, seconds: float) -> bool:
@@ -198,8 +246,29 @@ def build_report(store: Store, request: RunRequest, device: Device, run_id: int,
                        "shots": e.shots} for e in events.get(qubit, [])],
             "truth": truth_block(device, qubit, cal.x_schedule()),
         }
+    pairs = {}
+    if request.pair_graph is not None:
+        pair_parameters = _parameter_names(request.pair_graph)
+        for control, target in request.pairs(device):
+            policy = policies[(control, target)]
+            stored = {name: current[(control, stored_name(name, target))] for name in pair_parameters
+                      if (control, stored_name(name, target)) in current}
+            gate_error = stored.get("gate_error")
+            settings = PairCalibration.from_values({name: v.value for name, v in stored.items()})
+            cal = {q: QubitActions.calibration_from(current, device.spec, q) for q in (control, target)}
+            pairs[pair_label(control, target)] = {
+                "status": "failed" if policy.failed else "calibrated",
+                "failed_nodes": dict(policy.failed),
+                "recovered_nodes": dict(policy.recovered),
+                "parameters": {name: {"value": v.value, "stderr": v.stderr, "unit": v.unit}
+                               for name, v in stored.items()},
+                "estimated_gate_error": gate_error.value if gate_error is not None else None,
+                "nodes": [{"node": e.node, "action": e.action, "outcome": e.outcome, "reason": e.reason,
+                           "shots": e.shots} for e in events.get((control, target), [])],
+                "truth": None if settings is None else pair_truth_block(device, control, target, settings, cal),
+            }
     return {"device": device.name, "seed": seed_of(device), "run_id": run_id, "seconds": round(seconds, 3),
-            "shots": shots, "device_clock_s": device.now(), "qubits": qubits}
+            "shots": shots, "device_clock_s": device.now(), "qubits": qubits, "pairs": pairs}
 
 
 def truth_block(device: Device, qubit: int, x_schedule) -> dict | None:
@@ -210,6 +279,18 @@ def truth_block(device: Device, qubit: int, x_schedule) -> dict | None:
     from devices.truth import x_gate_truth
 
     return x_gate_truth(device, qubit, x_schedule)
+
+
+def pair_truth_block(device: Device, control: int, target: int, settings: PairCalibration,
+                     cal: dict[int, QubitCalibration]) -> dict | None:
+    """How good the calibrated ECR of a pair really is, its virtual Z included (HasTruth devices
+    only, else None)."""
+    if not isinstance(device, HasTruth):
+        return None
+    from devices.truth import pair_gate_truth
+
+    return pair_gate_truth(device, control, target, settings.ecr_schedule(cal[control], cal[target]),
+                           target_gate=settings.pulses_unitary())
 
 
 def _parameter_names(graph: Graph) -> list[str]:

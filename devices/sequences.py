@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from devices._validate import DeviceModelError
-from devices.schedule import Schedule, ShiftPhase
+from devices.schedule import Barrier, Schedule, ShiftPhase
 
 
 class GateSequence(eqx.Module):
@@ -105,4 +105,127 @@ def evolve_program(gate_superops: jax.Array, program: jax.Array, phases: jax.Arr
 
     # the frame of step k is the cumulative phase of every ShiftPhase up to and including k
     final, _ = jax.lax.scan(step, state, (program, jnp.cumsum(phases)))
+    return final
+
+
+class BlockSequence(eqx.Module):
+    """Long programs on two or three transmons (two-qubit RB): blocks[program[k]] in order.
+
+    Each block is a Schedule on the transmons' channels whose playing channels all share one
+    carrier, that of frame `frames[b]` (the carrier of line frames[b]; a CR tone plays in the
+    target's frame). `phases` (steps, n_frames) are virtual Z's: before step k, frame f's phase
+    grows by phases[k, f], shifting every channel at that frame's carrier.
+
+    Composition is exact. In the common frame at a block's carrier f_d the Hamiltonian is static
+    but for the envelopes, so the block started at t0 under frame phase phi is the block started
+    at 0 under phase 0 conjugated by R_c(t0) R_N(phi + 2 pi (f_d - f_ref) t0) (devices.simulate's
+    single-channel blocks use the same identity; R_c moves the common frame at f_ref to the
+    transmons' frames, R_N = exp(-i x N) with N the total excitation number). So a simulator
+    propagates each block once and then, per step, multiplies a state by a diagonal, the block's
+    superoperator and the diagonal's inverse. Hardware plays `to_schedule()`.
+    """
+
+    blocks: tuple[Schedule, ...]
+    frames: tuple[int, ...] = eqx.field(static=True)
+    program: tuple[int, ...] = eqx.field(static=True)
+    phases: jax.Array = eqx.field(converter=lambda p: jnp.array(p, dtype=jnp.float64))
+
+    def __init__(self, blocks: Sequence[Schedule], frames: Sequence[int], program: Sequence[int], phases=None):
+        self.blocks = tuple(blocks)
+        self.frames = tuple(int(f) for f in frames)
+        self.program = tuple(int(k) for k in program)
+        n_frames = self.blocks[0].n_lines if self.blocks else 1
+        self.phases = np.zeros((len(self.program), n_frames)) if phases is None else phases
+
+    def __check_init__(self):
+        if not self.blocks:
+            raise DeviceModelError("BlockSequence.blocks is empty: give at least one block Schedule.")
+        first = self.blocks[0]
+        for i, b in enumerate(self.blocks):
+            if not isinstance(b, Schedule) or b.lines != first.lines:
+                raise DeviceModelError(f"BlockSequence.blocks[{i}] must be a Schedule on the channels and lines of "
+                                       f"blocks[0] ({list(first.lines)}).")
+        if len(self.frames) != len(self.blocks) or not all(0 <= f < first.n_lines for f in self.frames):
+            raise DeviceModelError(f"BlockSequence.frames is {list(self.frames)}, but must give each of the "
+                                   f"{len(self.blocks)} blocks a frame in 0..{first.n_lines - 1}.")
+        bad = [k for k in self.program if not 0 <= k < len(self.blocks)]
+        if bad:
+            raise DeviceModelError(f"BlockSequence.program refers to block {bad[0]}, but the table has blocks "
+                                   f"0..{len(self.blocks) - 1}.")
+        if self.phases.shape[-2:] != (len(self.program), first.n_lines):
+            raise DeviceModelError(f"Argument `phases` must have shape (..., {len(self.program)}, {first.n_lines}) "
+                                   f"(one per step and frame), but has shape {self.phases.shape}.")
+
+    @property
+    def n_channels(self) -> int:
+        return self.blocks[0].n_channels
+
+    @property
+    def n_lines(self) -> int:
+        return self.blocks[0].n_lines
+
+    @property
+    def lines(self) -> tuple[int, ...]:
+        return self.blocks[0].lines
+
+    @property
+    def frequencies(self) -> jax.Array:
+        return self.blocks[0].frequencies
+
+    def channel_frames(self) -> tuple[int, ...]:
+        """The frame of each channel: its line's own for channels 0..n_lines-1, else the line
+        whose carrier it shares (concrete frequencies only)."""
+        freqs = np.asarray(self.frequencies)
+        frames = list(range(self.n_lines))
+        for c in range(self.n_lines, self.n_channels):
+            same = [f for f in range(self.n_lines) if freqs[f] == freqs[c]]
+            if not same:
+                raise DeviceModelError(f"BlockSequence channel {c} plays at {freqs[c]} GHz, the carrier of no "
+                                       "frame: virtual Z's could not follow it.")
+            frames.append(same[0])
+        return tuple(frames)
+
+    def duration(self, dt: float) -> float:
+        lengths = [float(b.duration(dt)) for b in self.blocks]
+        return float(sum(lengths[k] for k in self.program))
+
+    def to_schedule(self) -> Schedule:
+        """The same program as one flat Schedule (what hardware plays)."""
+        frames = self.channel_frames()
+        channels = [[c for c, f in enumerate(frames) if f == frame] for frame in range(self.n_lines)]
+        instructions = []
+        for step, k in enumerate(self.program):
+            for frame, shift in enumerate(self.phases[step]):
+                instructions += [ShiftPhase(c, shift) for c in channels[frame]]
+            instructions += list(self.blocks[k].instructions)
+            instructions.append(Barrier())
+        return Schedule(instructions, self.frequencies, lines=self.lines)
+
+
+def block_frame_diagonal(frame_freqs: jax.Array, reference, carrier, t0, phase, n_levels: int) -> jax.Array:
+    """Diagonal of the column-stacking superoperator of X -> F X F^dag with
+    F = R_c(t0) R_N(phase + 2 pi (carrier - reference) t0) (see BlockSequence)."""
+    n_qubits = frame_freqs.shape[0]
+    levels = jnp.arange(n_levels)
+    grids = [g.reshape(-1) for g in jnp.meshgrid(*([levels] * n_qubits), indexing="ij")]
+    turn = 2 * jnp.pi * t0 * sum(g * (frame_freqs[q] - reference) for q, g in enumerate(grids))
+    total = sum(grids)
+    r = jnp.exp(1j * turn - 1j * (phase + 2 * jnp.pi * (carrier - reference) * t0) * total)
+    return jnp.kron(r.conj(), r)
+
+
+def evolve_blocks(block_superops: jax.Array, carriers: jax.Array, frame_freqs: jax.Array, program: jax.Array,
+                  starts: jax.Array, phases: jax.Array, state: jax.Array, n_levels: int) -> jax.Array:
+    """vec(rho) after a BlockSequence: program (steps,) with -1 for padding, the steps' start
+    times [ns] and the phase of each step's own frame (cumulative)."""
+    reference = 0.5 * (jnp.min(frame_freqs) + jnp.max(frame_freqs))
+
+    def step(vec, item):
+        index, t0, phase = item
+        k = jnp.maximum(index, 0)
+        frame = block_frame_diagonal(frame_freqs, reference, carriers[k], t0, phase, n_levels)
+        moved = frame * (block_superops[k] @ (frame.conj() * vec))
+        return jnp.where(index >= 0, moved, vec), None
+
+    final, _ = jax.lax.scan(step, state, (program, starts, phases))
     return final

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 
 import equinox as eqx
 import jax
@@ -24,7 +25,7 @@ from devices.drift import DriftPath, apply_drift
 from devices.options import Open
 from devices.protocol import DeviceLimits, outcome_labels
 from devices.schedule import Schedule
-from devices.sequences import GateSequence, evolve_program
+from devices.sequences import BlockSequence, GateSequence, evolve_blocks, evolve_program
 from devices.simulate import populations, propagator
 from devices.transmon import Transmon
 
@@ -249,19 +250,20 @@ class SimulatedDevice:
         durations = []
         gate_lengths: dict = {}  # per gate table: each gate's duration, computed once
         for i, s in enumerate(schedules):
-            if not isinstance(s, (Schedule, GateSequence)):
+            if not isinstance(s, (Schedule, GateSequence, BlockSequence)):
                 raise DeviceModelError(
-                    f"schedules[{i}] must be a Schedule or GateSequence, but is {type(s).__name__}."
+                    f"schedules[{i}] must be a Schedule, GateSequence or BlockSequence, but is {type(s).__name__}."
                 )
             if s.n_lines != len(qubits):
                 raise DeviceModelError(
                     f"schedules[{i}] plays on {s.n_lines} drive lines, but runs on qubits {qubits}: "
                     "give one channel frequency per qubit."
                 )
-            if isinstance(s, GateSequence):
-                key = _table_key(s.gates)
+            if isinstance(s, (GateSequence, BlockSequence)):
+                table = s.gates if isinstance(s, GateSequence) else s.blocks
+                key = _table_key(table)
                 if key not in gate_lengths:
-                    gate_lengths[key] = np.array([float(g.duration(self.dt)) for g in s.gates])
+                    gate_lengths[key] = np.array([float(g.duration(self.dt)) for g in table])
                 length = float(gate_lengths[key][np.asarray(s.program, dtype=int)].sum())
             else:
                 length = float(s.duration(self.dt))
@@ -287,14 +289,19 @@ class SimulatedDevice:
         # gate sequences sharing a gate table propagate each gate once and compose.
         groups: dict = defaultdict(list)
         tables: dict = defaultdict(list)
+        block_tables: dict = defaultdict(list)
         for i, s in enumerate(schedules):
             if isinstance(s, GateSequence):
                 tables[_table_key(s.gates)].append(i)
+            elif isinstance(s, BlockSequence):
+                block_tables[_table_key(s.blocks)].append(i)
             else:
                 groups[_group_key(s)].append(i)
         out: list[np.ndarray | None] = [None] * len(schedules)
         for indices in tables.values():
             self._sequence_group(chip, [schedules[i] for i in indices], indices, out)
+        for indices in block_tables.values():
+            _block_group(chip, [schedules[i] for i in indices], indices, out, self.dt)
         for indices in groups.values():
             shared, varying = _split_varying([schedules[i] for i in indices])
             if jax.tree.leaves(varying):
@@ -322,6 +329,45 @@ def _sequence_group_impl(device, chip, sequences, indices, out) -> None:
     pops = np.asarray(_sequence_populations(superops, jnp.asarray(programs), jnp.asarray(phases)))
     for k, i in enumerate(indices):
         out[i] = pops[k]
+
+
+def _block_group(chip: Chip, sequences: list[BlockSequence], indices, out, dt: float) -> None:
+    """BlockSequences sharing a block table: each block propagated once, then composed exactly."""
+    first = sequences[0]
+    superops = _gate_superops(chip, first.blocks, dt)
+    lengths = np.array([float(b.duration(dt)) for b in first.blocks])
+    frame_freqs = np.asarray(first.frequencies)[:first.n_lines]
+    carriers = frame_freqs[np.asarray(first.frames)]
+    longest = max(len(s.program) for s in sequences)
+    steps = max(64, -(-longest // 64) * 64)  # shared compiled scans across lengths, as for GateSequence
+    programs = np.full((len(sequences), steps), -1, dtype=np.int64)
+    starts = np.zeros((len(sequences), steps))
+    phases = np.zeros((len(sequences), steps))
+    for k, s in enumerate(sequences):
+        program = np.asarray(s.program, dtype=np.int64)
+        n = len(program)
+        programs[k, :n] = program
+        starts[k, :n] = np.cumsum(np.concatenate([[0.0], lengths[program]]))[:n]
+        # each step plays under its own frame's cumulative phase
+        cumulative = np.cumsum(np.asarray(s.phases), axis=0)
+        phases[k, :n] = cumulative[np.arange(n), np.asarray(first.frames)[program]]
+    pops = np.asarray(_block_populations(superops, jnp.asarray(carriers), jnp.asarray(frame_freqs),
+                                         jnp.asarray(programs), jnp.asarray(starts), jnp.asarray(phases),
+                                         chip.n_levels))
+    for k, i in enumerate(indices):
+        out[i] = pops[k]
+
+
+@partial(jax.jit, static_argnums=6)
+def _block_populations(superops, carriers, frame_freqs, programs, starts, phases, n_levels: int) -> jax.Array:
+    d = int(round(np.sqrt(superops.shape[-1])))
+    rho0 = jnp.zeros((d * d,), superops.dtype).at[0].set(1.0)
+
+    def one(program, start, phase):
+        final = evolve_blocks(superops, carriers, frame_freqs, program, start, phase, rho0, n_levels)
+        return jnp.real(jnp.diagonal(final.reshape(d, d, order="F")))
+
+    return jax.vmap(one)(programs, starts, phases)
 
 
 def _read_out(pops: np.ndarray, chip: Chip, shots: int, rng: np.random.Generator) -> np.ndarray:

@@ -118,8 +118,14 @@ def run_experiment(experiment: Experiment, device: Device, calibration: dict[int
     coords = {s.name: (s.name, np.asarray(s.values), {"units": s.units}) for s in sweeps}
     coords["qubit"] = ("qubit", list(experiment.qubits))
     used = {str(q): calibration[q].as_dict() for q in experiment.qubits}
+    data = {"counts": (dims, counts), "probabilities": (dims, counts / shots)}
+    if len(experiment.qubits) > 1 and "joint_counts" in raw:
+        # two-qubit experiments read joint outcomes (bitstrings, the first qubit leftmost)
+        joint = np.asarray(raw["joint_counts"].values)
+        data["joint_counts"] = (dims[:-1] + ("outcome",), joint.reshape(shape[:-1] + (joint.shape[-1],)))
+        coords["outcome"] = ("outcome", [str(o) for o in raw["outcome"].values])
     return xr.Dataset(
-        {"counts": (dims, counts), "probabilities": (dims, counts / shots)},
+        data,
         coords=coords,
         attrs={
             "experiment": experiment.name,
@@ -127,6 +133,7 @@ def run_experiment(experiment: Experiment, device: Device, calibration: dict[int
             "device": raw.attrs.get("device", getattr(device, "name", "")),
             "device_clock_s": float(raw.attrs.get("clock_s", device.now())),
             "shots": int(shots),
+            "dt_ns": float(device.dt),
             "calibration": json.dumps(used),
             "schema_version": SCHEMA_VERSION,
         },

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+import numpy as np
+
 from devices.device_spec import DeviceSpec
 from devices.nominal import nominal_x_pulse
 from devices.pulses import Drag
 from devices.schedule import Play, Schedule
+from devices.two_qubit import ECR, CrossResonance, ecr_schedule
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,52 @@ def nominal_calibration(spec: DeviceSpec, qubit: int) -> QubitCalibration:
     return QubitCalibration(frequency=spec.qubits[qubit].frequency, x_amp=float(x.amp),
                             sx_amp=float(x.amp) / 2, beta=0.0, duration=spec.x_duration,
                             sigma=spec.x_sigma)
+
+
+PAIR_UNITS = {"cr_amp": "", "cr_angle": "rad", "cr_width": "ns", "cr_ramp": "ns", "cr_sigma": "ns",
+              "cancel_amp": "", "cancel_angle": "rad", "target_phase": "rad"}
+
+
+@dataclass(frozen=True)
+class PairCalibration:
+    """A directed pair's echoed cross-resonance gate (devices.two_qubit.CrossResonance): the CR
+    tone's amplitude and angle, the flat top's width, the ramps, and the cancellation tone on
+    the target. The echo's X on the control is the control's own calibrated X pulse.
+    `target_phase` is a virtual Z on the target after the pulses (ShiftPhase on its frame: the
+    target's channel and the CR tone's), so the pulses themselves should implement
+    Rz_t(-target_phase) ECR (`pulses_unitary`)."""
+
+    cr_amp: float
+    cr_angle: float
+    cr_width: float
+    cancel_amp: float
+    cancel_angle: float
+    target_phase: float = 0.0
+    cr_ramp: float = 10.0
+    cr_sigma: float = 5.0
+
+    @classmethod
+    def from_values(cls, values: dict[str, float]) -> "PairCalibration | None":
+        """From stored values (name -> value); None while any setting without a default is missing."""
+        known = {k: float(v) for k, v in values.items() if k in PAIR_UNITS}
+        if not {"cr_amp", "cr_angle", "cr_width", "cancel_amp", "cancel_angle"} <= set(known):
+            return None
+        return cls(**known)
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    def cross_resonance(self, **changes) -> CrossResonance:
+        p = replace(self, **changes)
+        return CrossResonance(p.cr_ramp, p.cr_sigma, p.cr_width, amp=p.cr_amp, angle=p.cr_angle,
+                              cancel_amp=p.cancel_amp, cancel_angle=p.cancel_angle)
+
+    def ecr_schedule(self, control: QubitCalibration, target: QubitCalibration, **changes) -> Schedule:
+        """The ECR (CR+ | the control's X | CR-) with the qubits' calibrated carriers."""
+        return ecr_schedule(control.frequency, target.frequency, self.cross_resonance(**changes), control.x_pulse())
+
+    def pulses_unitary(self) -> np.ndarray:
+        """What the ECR's pulses should implement, before the virtual Z that follows them:
+        Rz_t(-target_phase) ECR, Rz(theta) = exp(-i theta Z / 2) (ShiftPhase's convention)."""
+        half = np.exp(0.5j * self.target_phase)  # Rz(-phase) on the target: diag(e^{i p/2}, e^{-i p/2})
+        return np.kron(np.eye(2), np.diag([half, np.conj(half)])) @ ECR

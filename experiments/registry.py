@@ -35,9 +35,12 @@ def experiment_class(name: str) -> type[Experiment]:
     return getattr(importlib.import_module(module), cls)
 
 
-def fitted_values(name: str) -> dict[str, str]:
-    """The values (name -> unit) an experiment's analysis reports."""
+def fitted_values(name: str, options: dict | None = None) -> dict[str, str]:
+    """The values (name -> unit) an experiment's analysis reports (with these options, for an
+    experiment whose values depend on them: it says so with a `fitted_units(options)`)."""
     cls = experiment_class(name)
+    if hasattr(cls, "fitted_units"):
+        return cls.fitted_units(dict(options or {}))
     module = importlib.import_module(cls.__module__)
     units = {"rb": "RB_UNITS", "interleaved_rb": "IRB_UNITS"}.get(name, "UNITS")
     return dict(getattr(module, units))

@@ -202,11 +202,13 @@ def run(
     qubits: Annotated[Optional[str], typer.Option("--qubits", help="Comma-separated qubits (default: all).")] = None,
     store: StoreOption = None,
     graph: GraphOption = None,
+    pair_graph: Annotated[Optional[str], typer.Option("--pair-graph", help="Graph of each coupled pair among the qubits, run after their own: a built-in name, a graph TOML file, or none (default: two-qubit).")] = None,
     recalibrate_all: Annotated[bool, typer.Option("--recalibrate-all", help="Calibrate every node instead of maintaining.")] = False,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Folder for the NetCDF datasets (default: beside a SQLite store).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Maintain the calibration graph on all or chosen qubits (Kelly et al.'s policy).
+    """Maintain the calibration graph on all or chosen qubits (Kelly et al.'s policy), then the
+    pair graph on each coupled pair among them (control: the higher design frequency).
 
     Exit status 0 when every qubit is calibrated, 1 when some node failed (the others still
     ran), 2 on bad input (nothing written), 3 when the run crashed or its store failed (the run
@@ -215,7 +217,7 @@ def run(
     from calibrate.cli.run import run_command
 
     _guarded(as_json, lambda: run_command(device=device, seed=seed, qubits=qubits, store_url=store, graph=graph,
-                                          recalibrate_all=recalibrate_all, data_dir=data_dir, as_json=as_json,
+                                          pair_graph=pair_graph, recalibrate_all=recalibrate_all, data_dir=data_dir, as_json=as_json,
                                           console=console))
 
 

@@ -67,19 +67,37 @@ def node_progress(total: int, enabled: bool):
         yield on_event, on_start
 
 
-def run_command(*, device: str, seed: int | None, qubits: str | None, store_url: str | None, graph: str | None,
-                recalibrate_all: bool, data_dir: str | None, as_json: bool, console: Console) -> int:
+def load_pair_graph(name: str | None):
+    """The pair graph of --pair-graph: the built-in two-qubit graph by default, None for "none"."""
     from calibrate.graph.toml import load_graph
+    from calibrate.pairs import check_graph_kind
+
+    if name == "none":
+        return None
+    graph = load_graph(name or DEFAULT_PAIR_GRAPH)
+    check_graph_kind(graph, pairs=True)
+    return graph
+
+
+DEFAULT_PAIR_GRAPH = "two-qubit"
+
+
+def run_command(*, device: str, seed: int | None, qubits: str | None, store_url: str | None, graph: str | None,
+                pair_graph: str | None, recalibrate_all: bool, data_dir: str | None, as_json: bool, console: Console) -> int:
+    from calibrate.graph.toml import load_graph
+    from calibrate.pairs import check_graph_kind
     from calibrate.resolve import resolve_device, restore_state
-    from calibrate.run import (Maintain, RecalibrateAll, RunError, RunRequest, check_qubits, crash_reason,
-                               data_dir_for, run_calibration)
+    from calibrate.run import (Maintain, RecalibrateAll, RunError, RunRequest, all_calibrated, check_qubits,
+                               crash_reason, data_dir_for, run_calibration)
 
     lab = resolve_device(device, seed=seed)
     chosen = check_qubits(lab, parse_qubits(qubits))
     graph_spec = load_graph(graph)
+    check_graph_kind(graph_spec, pairs=False)
+    pair_spec = load_pair_graph(pair_graph)
     check_folder("--data-dir", data_dir)
     with Store.open(store_url) as store:  # the last check: a bad or unreachable store is bad input
-        request = RunRequest(qubits=chosen, graph=graph_spec,
+        request = RunRequest(qubits=chosen, graph=graph_spec, pair_graph=pair_spec,
                              strategy=RecalibrateAll() if recalibrate_all else Maintain(),
                              data_dir=data_dir_for(store, data_dir), command="run")
         try:
@@ -87,7 +105,8 @@ def run_command(*, device: str, seed: int | None, qubits: str | None, store_url:
         except Exception as exc:  # a saved state the device cannot take: the run has not started
             raise RunError(crash_reason(exc, "before the run started")) from exc
         try:
-            with node_progress(len(chosen) * len(graph_spec.nodes), enabled=not as_json) as (on_event, on_start):
+            total = len(chosen) * len(graph_spec.nodes) + len(request.pairs(lab)) * len(getattr(pair_spec, "nodes", ()))
+            with node_progress(total, enabled=not as_json) as (on_event, on_start):
                 report = run_calibration(store, request, device=lab, on_event=on_event, on_start=on_start)
         except RunError:
             raise
@@ -98,7 +117,7 @@ def run_command(*, device: str, seed: int | None, qubits: str | None, store_url:
         print(json.dumps(report, indent=2))
     else:
         print_run(report, console)
-    return 0 if all(q["status"] == "calibrated" for q in report["qubits"].values()) else 1
+    return 0 if all_calibrated(report) else 1
 
 
 def print_run(report: dict, console: Console) -> None:
@@ -114,11 +133,25 @@ def print_run(report: dict, console: Console) -> None:
         table.add_row("true gate error", *[_number((q["truth"] or {}).get("gate_error")) for q in qubits.values()])
         table.add_row("coherence limit", *[_number((q["truth"] or {}).get("coherence_limit")) for q in qubits.values()])
     console.print(table)
-    for qubit, q in qubits.items():
-        for node, reason in q["failed_nodes"].items():
-            console.print(f"[red]q{qubit} {node}[/]: {reason}", highlight=False)
-        for node, reason in q.get("recovered_nodes", {}).items():
-            console.print(f"[yellow]q{qubit} {node}[/] failed, its fallback nodes calibrated instead: {reason}",
+    pairs = report.get("pairs") or {}
+    if pairs:
+        table = Table("", *pairs, title="pairs (control-target): echoed cross-resonance")
+        table.add_row("status", *[p["status"] for p in pairs.values()])
+        for name in dict.fromkeys(n for p in pairs.values() for n in p["parameters"]):
+            table.add_row(name, *[_value(p["parameters"][name]) if name in p["parameters"] else "-"
+                                  for p in pairs.values()])
+        table.add_section()
+        table.add_row("estimated gate error", *[_number(p["estimated_gate_error"]) for p in pairs.values()])
+        if any(p["truth"] is not None for p in pairs.values()):
+            for key, label in (("gate_error", "true gate error"), ("leakage", "true leakage"),
+                               ("coherence_limit", "coherence limit")):
+                table.add_row(label, *[_number((p["truth"] or {}).get(key)) for p in pairs.values()])
+        console.print(table)
+    for who, entry in [(f"q{q}", v) for q, v in qubits.items()] + [(f"pair {p}", v) for p, v in pairs.items()]:
+        for node, reason in entry["failed_nodes"].items():
+            console.print(f"[red]{who} {node}[/]: {reason}", highlight=False)
+        for node, reason in entry.get("recovered_nodes", {}).items():
+            console.print(f"[yellow]{who} {node}[/] failed, its fallback nodes calibrated instead: {reason}",
                           highlight=False)
     console.print(f"{report['shots']:,} shots in {report['seconds']:.1f} s; store {report['store']}", highlight=False)
 
@@ -151,22 +184,32 @@ def _row(v) -> dict:
 
 
 def status_command(*, device: str, seed: int | None, store_url: str | None, as_json: bool, console: Console) -> int:
+    from calibrate.pairs import pair_label, regroup
+
     ident = _device_id(device, seed)
     with Store.open(store_url, read_only=True) as store:
         current = store.current(ident)
         runs = store.runs(ident)
-    qubits: dict[str, dict] = {}
-    for (qubit, name), v in sorted(current.items()):
-        qubits.setdefault(str(qubit), {})[name] = {k: _row(v)[k] for k in ("value", "stderr", "unit", "time", "run_id")}
-    report = {"device": ident, "qubits": qubits, "last_run": runs[-1] if runs else None}
+    def rows(values: dict) -> dict:
+        return {name: {k: _row(v)[k] for k in ("value", "stderr", "unit", "time", "run_id")}
+                for name, v in sorted(values.items())}
+
+    by_qubit, by_pair = regroup(current)
+    qubits = {str(q): rows(v) for q, v in sorted(by_qubit.items())}
+    pairs = {pair_label(*p): rows(v) for p, v in sorted(by_pair.items())}
+    report = {"device": ident, "qubits": qubits, "pairs": pairs, "last_run": runs[-1] if runs else None}
     if as_json:
         print(json.dumps(report, indent=2, default=str))
         return 0
-    names = list(dict.fromkeys(n for q in qubits.values() for n in q))
-    table = Table("", *[f"q{q}" for q in qubits], title=f"Current values of {ident}")
-    for name in names:
-        table.add_row(name, *[_value(values[name]) if name in values else "-" for values in qubits.values()])
-    console.print(table if qubits else f"No calibrated values for {ident} in this store yet.")
+    if not qubits and not pairs:
+        console.print(f"No calibrated values for {ident} in this store yet.")
+    for title, columns in ((f"Current values of {ident}", {f"q{q}": v for q, v in qubits.items()}),
+                           (f"Current values of {ident}'s pairs (control-target)", pairs)):
+        if columns:
+            table = Table("", *columns, title=title)
+            for name in dict.fromkeys(n for values in columns.values() for n in values):
+                table.add_row(name, *[_value(v[name]) if name in v else "-" for v in columns.values()])
+            console.print(table)
     return 0
 
 

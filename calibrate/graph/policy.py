@@ -46,6 +46,9 @@ class NodeRecord:
     last_good_hours: float | None = None  # device clock then [h]
     last_calibrated_seq: int | None = None
     failed_since_good: bool = False
+    # the newest calibration of what the node rests on outside its graph (a pair node: its two
+    # qubits' own nodes), which makes its last good result stale like a dependency's would
+    upstream_calibrated_seq: int | None = None
 
 
 class Actions(Protocol):
@@ -127,6 +130,8 @@ class Policy:
         age = self.actions.now_hours() - record.last_good_hours
         if age > node.timeout_h:
             return False, f"timeout: last good {age:.3g} h ago > {node.timeout_h:g} h"
+        if record.upstream_calibrated_seq is not None and record.upstream_calibrated_seq > record.last_good_seq:
+            return False, "a qubit it spans was recalibrated since"
         for dep in node.depends_on:
             dep_seq = self.actions.record(self.graph.node(dep)).last_calibrated_seq
             if dep_seq is not None and dep_seq > record.last_good_seq:

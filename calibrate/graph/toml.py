@@ -245,7 +245,7 @@ def _check_fit_value(step: Step, value: str, where: str) -> None:
     from calibrate.procedures import is_procedure, procedure_values
     from experiments.registry import fitted_values
 
-    names = procedure_values(step.experiment) if is_procedure(step.experiment) else fitted_values(step.experiment)
+    names = procedure_values(step.experiment) if is_procedure(step.experiment) else fitted_values(step.experiment, step.options)
     if value not in names:
         raise GraphFileError(f"{where}: experiment {step.experiment} fits no value {value!r}; "
                              f"it fits {sorted(names)}.")

@@ -18,15 +18,19 @@ After Sheldon et al., PRA 93, 060302 (2016) and qiskit-experiments' CrossResonan
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
 
+from devices.nominal import unit_area
+from devices.pulses import Drag
 from devices.schedule import Barrier, Delay, Play, Schedule, ShiftPhase
 from devices.two_qubit import CONTROL, CR_TONE, PAIR_LINES, TARGET, CrossResonance, pair_frequencies
 from experiments.base import Experiment, ExperimentError, Sweep
-from experiments.results import Estimate
+from experiments.calibration import PAIR_UNITS, PairCalibration
+from experiments.results import Estimate, Verdict
 from experiments.fitting import FitFailure, analyse, best_fit, conclude, dominant_frequency, measured, weighted_fit
 
 RATES = ("ix", "iy", "iz", "zx", "zy", "zz")
@@ -58,6 +62,9 @@ class CrossResonanceTomography(Experiment):
     points: int = 17
     ramp: float = 10.0  # ns
     sigma: float = 5.0  # ns
+    # also report a first ECR (ecr_settings) as the values cr_amp ... cancel_angle (PAIR_UNITS),
+    # the target's drive scale taken from its calibrated X pulse: what a graph node stores
+    derive_ecr: bool = False
 
     def __post_init__(self):
         if self.target == self.qubit:
@@ -96,17 +103,33 @@ class CrossResonanceTomography(Experiment):
         instructions = prepare + self.cr(float(point["width"])).half(+1) + rotate
         return Schedule(instructions, pair_frequencies(control.frequency, target.frequency), lines=PAIR_LINES)
 
+    @staticmethod
+    def fitted_units(options: dict) -> dict[str, str]:
+        return {**UNITS, **PAIR_UNITS} if options.get("derive_ecr") else dict(UNITS)
+
     def analyze(self, ds: xr.Dataset):
-        return analyse(self.name, self.qubit, UNITS, ds, lambda: _fit(self, ds))
+        units = self.fitted_units({"derive_ecr": self.derive_ecr})
+        result = analyse(self.name, self.qubit, units, ds, lambda: _fit(self, ds))
+        if not (self.derive_ecr and result.good):
+            return result
+        try:
+            ecr = _ecr_values(self, result.values, ds)
+        except ValueError as exc:
+            nan = Estimate(float("nan"), float("nan"), "")
+            values = {**result.values, **{k: replace(nan, unit=u) for k, u in PAIR_UNITS.items()}}
+            return replace(result, values=values, verdict=Verdict.BAD, reason=f"no ECR from these rates: {exc}")
+        return replace(result, values={**result.values, **ecr})
 
 
 def ecr_settings(rates: dict[str, Estimate], exp: CrossResonanceTomography, target_drive_scale: float,
-                 dt: float = 0.5) -> CrossResonance:
+                 dt: float = 0.5) -> PairCalibration:
     """A first echoed CR gate from the rates tomography measured with `exp`'s tone: the tone's
     angle turned so that ZX is positive and ZY vanishes (rates X + iY turn as exp(-i angle));
     the cancellation tone on the target against what is left of IX + i IY (a tone c exp(i phi)
     on the target's own line adds drive_scale c exp(-i phi) to it); the flat top long enough
-    for a ZX angle of pi/4 per half, exp(-i pi/8 ZX), ramps included. `target_drive_scale`
+    for a ZX angle of pi/4 per half, exp(-i pi/8 ZX), ramps included; and a virtual Z on the
+    target after the gate against IZ, which the echo does not undo (the X on the control
+    leaves the target's Z alone): -2 pi IZ over both halves. `target_drive_scale`
     [GHz per unit amplitude] comes from the target's calibrated pulses (Rabi), never from a
     device's truth. Raises ValueError when the rates do not allow a gate within full scale."""
     zx = complex(rates["zx_rate"].value, rates["zy_rate"].value)
@@ -120,8 +143,46 @@ def ecr_settings(rates: dict[str, Estimate], exp: CrossResonanceTomography, targ
     width = float(np.round((1.0 / (8.0 * zx) - _ramp_time(exp, dt)) / dt) * dt)
     if width < 0:
         raise ValueError(f"ZX = {zx * 1e6:.0f} kHz turns by pi/8 within the ramps alone: lower the tone's amp.")
-    return CrossResonance(exp.ramp, exp.sigma, width, amp=exp.amp, angle=exp.angle + turn,
-                          cancel_amp=float(abs(cancel)), cancel_angle=float(np.angle(cancel)))
+    return PairCalibration(cr_amp=float(exp.amp), cr_angle=float(exp.angle + turn), cr_width=width,
+                           cancel_amp=float(abs(cancel)), cancel_angle=float(np.angle(cancel)),
+                           target_phase=float(-2 * np.pi * rates["iz_rate"].value * _tone_time(exp, width, dt)),
+                           cr_ramp=float(exp.ramp), cr_sigma=float(exp.sigma))
+
+
+def _tone_time(exp: CrossResonanceTomography, width: float, dt: float) -> float:
+    """The time both halves' tone acts at full strength, ramps counted by their area [ns]."""
+    return 2 * (width + _ramp_time(exp, dt))
+
+
+def _ecr_values(exp: CrossResonanceTomography, rates: dict[str, Estimate], ds: xr.Dataset) -> dict[str, Estimate]:
+    """ecr_settings as stored values, with standard errors carried to first order from the rates'.
+    The target's drive scale is that of the X pulse the dataset was measured with."""
+    dt = float(ds.attrs.get("dt_ns", 0.5))
+    target = json.loads(ds.attrs["calibration"])[str(exp.target)]
+    x_unit = Drag(target["duration"], amp=1.0, sigma=target["sigma"], beta=target["beta"])
+    drive_scale = 1.0 / (2.0 * target["x_amp"] * unit_area(x_unit, dt))
+    cr = ecr_settings(rates, exp, drive_scale, dt)
+    zx, zy = rates["zx_rate"], rates["zy_rate"]
+    ix, iy = rates["ix_rate"], rates["iy_rate"]
+    z2 = zx.value**2 + zy.value**2
+    i2 = max(ix.value**2 + iy.value**2, 1e-30)
+    angle_err = np.hypot(zy.value * zx.stderr, zx.value * zy.stderr) / z2
+    zx_rel = np.hypot(zx.value * zx.stderr, zy.value * zy.stderr) / z2
+    ix_abs = np.hypot(ix.value * ix.stderr, iy.value * iy.stderr) / np.sqrt(i2)
+    ix_perp = np.hypot(iy.value * ix.stderr, ix.value * iy.stderr) / np.sqrt(i2)
+    width = cr.cr_width
+    return {
+        "cr_amp": Estimate(cr.cr_amp, 0.0, ""),
+        "cr_angle": Estimate(cr.cr_angle, float(angle_err), "rad"),
+        "cr_width": Estimate(width, float((width + _ramp_time(exp, dt)) * zx_rel), "ns"),
+        "cancel_amp": Estimate(cr.cancel_amp, float(ix_abs / drive_scale), ""),
+        # the cancellation turns with the tone: its angle's error adds the tone angle's
+        "cancel_angle": Estimate(cr.cancel_angle, float(np.hypot(ix_perp / np.sqrt(i2), angle_err)), "rad"),
+        "target_phase": Estimate(cr.target_phase, float(2 * np.pi * rates["iz_rate"].stderr
+                                                        * _tone_time(exp, width, dt)), "rad"),
+        "cr_ramp": Estimate(cr.cr_ramp, 0.0, "ns"),
+        "cr_sigma": Estimate(cr.cr_sigma, 0.0, "ns"),
+    }
 
 
 def _ramp_time(exp: CrossResonanceTomography, dt: float = 0.5) -> float:

@@ -127,15 +127,16 @@ class StandardRB(Experiment):
         return analyse(self.name, self.qubit, RB_UNITS, ds, lambda: _analyze_rb(self, ds))
 
 
-class _Decay:
-    """A fitted RB decay of one set of sequences, with what a verdict checks."""
+class Decay:
+    """A fitted RB decay of one set of sequences, with what a verdict checks. `survived`:
+    shots that returned to the start (length, seed); `dim`: 2 for one qubit, 4 for two."""
 
-    def __init__(self, ds: xr.Dataset, qubit: int, label: str):
-        self.label = label
-        survival = 1.0 - ds["probabilities"].sel(qubit=qubit).transpose("length", "seed").values
-        counts = ds["counts"].sel(qubit=qubit).transpose("length", "seed").values
-        shots, seeds = int(ds.attrs["shots"]), survival.shape[1]
-        self.lengths = ds["length"].values.astype(float)
+    def __init__(self, lengths: np.ndarray, survived: np.ndarray, shots: int, label: str, dim: int = 2):
+        self.label, self.dim = label, dim
+        survival = survived / shots
+        counts = shots - survived  # shots that did not survive, for the binomial floor (symmetric)
+        seeds = survival.shape[1]
+        self.lengths = np.asarray(lengths, float)
         self.mean = survival.mean(axis=1)
         # Shots of one sequence share its errors (its own coherent-error sum and
         # leakage), so at one length the sequences, not the shots, are the independent
@@ -147,12 +148,22 @@ class _Decay:
         self.sigma = np.maximum(spread, floor)
         self.fit = _fit_decay(self.lengths, self.mean, self.sigma, label)
 
+    @classmethod
+    def of_qubit(cls, ds: xr.Dataset, qubit: int, label: str) -> "Decay":
+        """One qubit's decay: survival is reading 0."""
+        ones = ds["counts"].sel(qubit=qubit).transpose("length", "seed").values
+        shots = int(ds.attrs["shots"])
+        return cls(ds["length"].values, shots - ones, shots, label)
+
+    def error_per_clifford(self, q) -> float:
+        return (1.0 - q[1]) * (self.dim - 1) / self.dim
+
     def checks(self) -> list[tuple[bool, str]]:
         first, last = self.lengths.min(), self.lengths.max()
         # the drop of the fitted survival over the lengths played: A alone is not
         # determined when the decay is shallow (A and B trade off), the drop is
         depth = self.fit.derived(lambda q: q[0] * (q[1] ** first - q[1] ** last), "")
-        r = self.fit.derived(lambda q: (1.0 - q[1]) / 2.0, "")
+        r = self.fit.derived(self.error_per_clifford, "")
         return [
             (depth.value > 5 * depth.stderr,
              f"no significant {self.label} decay (survival drops by {depth.value:.3f} +- "
@@ -172,13 +183,13 @@ def _fit_decay(m: np.ndarray, y: np.ndarray, sigma: np.ndarray, label: str) -> F
                     what=f"{label} decay")
 
 
-def _curve(decay: _Decay) -> xr.Dataset:
+def curve_of(decay: Decay) -> xr.Dataset:
     fine = np.unique(np.geomspace(decay.lengths.min(), decay.lengths.max(), 400))
     return curve_dataset("length", "", fine, rb_model(fine, *decay.fit.params))
 
 
 def _analyze_rb(exp: StandardRB, ds: xr.Dataset):
-    decay = _Decay(ds, exp.qubit, "RB")
+    decay = Decay.of_qubit(ds, exp.qubit, "RB")
     fit = decay.fit
     pulses = mean_pulses_per_clifford(use_x=exp.use_x)
     values = {
@@ -188,7 +199,7 @@ def _analyze_rb(exp: StandardRB, ds: xr.Dataset):
         "amplitude": fit.estimate(0, ""),
         "offset": fit.estimate(2, ""),
     }
-    return conclude(exp.name, exp.qubit, values, fit, decay.checks(), _curve(decay))
+    return conclude(exp.name, exp.qubit, values, fit, decay.checks(), curve_of(decay))
 
 
 @dataclass(frozen=True)
@@ -233,8 +244,8 @@ class InterleavedRB(Experiment):
 
 
 def _analyze_irb(exp: InterleavedRB, ds: xr.Dataset):
-    reference = _Decay(ds.sel(sequence=_REFERENCE), exp.qubit, "reference")
-    interleaved = _Decay(ds.sel(sequence=_INTERLEAVED), exp.qubit, "interleaved")
+    reference = Decay.of_qubit(ds.sel(sequence=_REFERENCE), exp.qubit, "reference")
+    interleaved = Decay.of_qubit(ds.sel(sequence=_INTERLEAVED), exp.qubit, "interleaved")
     ref, inter = reference.fit, interleaved.fit
     # Independent sequences: one block-diagonal covariance over (A, p, B)_ref + (A, p, B)_int
     # propagates both fits' errors into r_G by the delta method. The verdict takes the
@@ -255,6 +266,6 @@ def _analyze_irb(exp: InterleavedRB, ds: xr.Dataset):
          f"the interleaved sequences decay slower than the reference (epg {epg.value:.2e} +- "
          f"{epg.stderr:.1e}): the two sets are inconsistent."),
     ]
-    curve = xr.concat([_curve(reference), _curve(interleaved)], dim="sequence")
+    curve = xr.concat([curve_of(reference), curve_of(interleaved)], dim="sequence")
     curve = curve.assign_coords(sequence=[_REFERENCE, _INTERLEAVED])
     return conclude(exp.name, exp.qubit, values, joint, checks, curve)

@@ -10,6 +10,8 @@ The fake lab answers each check from a script and keeps the record the policy re
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from calibrate.graph.policy import DataCheck, NodeRecord, Policy
@@ -240,3 +242,13 @@ def test_a_maintained_node_may_not_depend_on_a_fallback_node():
     nodes = tuple(n for n in graph.nodes if n.name != "rb") + (node("rb", "drag"),)
     with pytest.raises(GraphError, match="depends on fallback node"):
         Graph("bad", nodes)
+
+
+def test_a_recalibration_outside_the_graph_makes_a_node_stale():
+    # a pair node rests on its qubits' own graphs: their newer calibration sends it to check_data
+    lab = FakeLab().calibrated_everything(at=9.0)
+    record = lab.records["rb"]
+    lab.records["rb"] = dataclasses.replace(record, upstream_calibrated_seq=record.last_good_seq + 1)
+    assert Policy(GRAPH, lab).check_state("rb") == (False, "a qubit it spans was recalibrated since")
+    lab.records["rb"] = dataclasses.replace(record, upstream_calibrated_seq=record.last_good_seq - 1)
+    assert Policy(GRAPH, lab).check_state("rb") == (True, "in state")

@@ -11,7 +11,6 @@ from devices.catalog import load_spec
 from devices.simulated import SimulatedDevice
 from devices.nominal import unit_area
 from devices.truth import best_drag, cr_rates_truth, pair_gate_truth
-from devices.two_qubit import ecr_schedule
 from experiments.base import ExperimentError, run_experiment
 from experiments.calibration import nominal_calibration
 from experiments.library.cr_tomography import RATES, CrossResonanceTomography, _ramp_time, bloch, ecr_settings
@@ -66,7 +65,7 @@ def test_cr_tomography_recovers_the_rates_with_honest_error_bars_and_sets_a_firs
             z[r].append((estimate.value - truth[r]) / estimate.stderr)
         target_drive_scale = 1 / (2 * cal[0].x_amp * unit_area(cal[0].x_pulse(amp=1.0), device.dt))
         cr = ecr_settings(result.values, experiment, target_drive_scale)
-        ecr = pair_gate_truth(device, 1, 0, ecr_schedule(cal[1].frequency, cal[0].frequency, cr, cal[1].x_pulse()))
+        ecr = pair_gate_truth(device, 1, 0, cr.ecr_schedule(cal[1], cal[0]), target_gate=cr.pulses_unitary())
         ratios.append(ecr["gate_error"] / ecr["coherence_limit"])
     for r in RATES:
         coverage = float(np.mean(np.abs(z[r]) <= 1))
@@ -97,17 +96,19 @@ def test_two_qubit_experiments_take_their_second_qubit_from_qubits():
 def test_ecr_settings_follow_the_rates_and_refuse_what_full_scale_cannot_do():
     from experiments.results import Estimate
 
-    def rates(ix, iy, zx, zy):
-        values = {"ix": ix, "iy": iy, "iz": 0.0, "zx": zx, "zy": zy, "zz": 0.0}
+    def rates(ix, iy, zx, zy, iz=0.0):
+        values = {"ix": ix, "iy": iy, "iz": iz, "zx": zx, "zy": zy, "zz": 0.0}
         return {f"{k}_rate": Estimate(v, 1e-6, "GHz") for k, v in values.items()}
 
     experiment = CrossResonanceTomography(qubit=1, target=0, amp=0.8, angle=0.2)
-    cr = ecr_settings(rates(1e-3, 0.0, 3e-4, 3e-4), experiment, 0.08)
-    assert float(cr.angle) == pytest.approx(0.2 + np.pi / 4)  # ZX + i ZY turned onto +ZX
+    cr = ecr_settings(rates(1e-3, 0.0, 3e-4, 3e-4, iz=2e-5), experiment, 0.08)
+    assert cr.cr_angle == pytest.approx(0.2 + np.pi / 4)  # ZX + i ZY turned onto +ZX
     # pi/8 of ZX per half, ramps included, on the 0.5 ns grid
-    assert abs(float(cr.width) + _ramp_time(experiment) - 1 / (8 * np.hypot(3e-4, 3e-4))) <= 0.25
+    assert abs(cr.cr_width + _ramp_time(experiment) - 1 / (8 * np.hypot(3e-4, 3e-4))) <= 0.25
     # IX + i IY, turned with the tone by -pi/4, cancelled by a tone of |IX| / drive_scale
-    assert float(cr.cancel_amp) == pytest.approx(1e-3 / 0.08)
+    assert cr.cancel_amp == pytest.approx(1e-3 / 0.08)
+    # IZ is not echoed: a virtual Z undoes it over both halves' tone time
+    assert cr.target_phase == pytest.approx(-2 * np.pi * 2e-5 * 2 * (cr.cr_width + _ramp_time(experiment)))
     with pytest.raises(ValueError, match="beyond full scale"):
         ecr_settings(rates(0.2, 0.0, 3e-4, 0.0), experiment, 0.08)
     with pytest.raises(ValueError, match="within the ramps alone"):

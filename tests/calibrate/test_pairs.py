@@ -1,0 +1,79 @@
+"""Pairs in the device-wide calibration: which pairs and which direction, their names in the
+store, graph kinds, and a run that calibrates a pair's echoed cross-resonance gate."""
+
+from __future__ import annotations
+
+import pytest
+
+from calibrate.graph.spec import GraphError
+from calibrate.graph.toml import load_graph
+from calibrate.pairs import check_graph_kind, coupled_pairs, regroup, split_stored_name, stored_name
+from devices.catalog import load_spec
+from support.cli import calibrate, calibrate_json
+
+PAIR_LIMIT = 1.5  # true ECR error / the pair's coherence limit (the issue's target)
+
+
+def test_every_coupled_pair_is_calibrated_once_from_its_higher_frequency_qubit():
+    spec = load_spec("sim-5q")  # 4.60, 5.05, 4.62, 5.07, 4.64 GHz in a line
+    assert coupled_pairs(spec, range(5)) == ((1, 0), (1, 2), (3, 2), (3, 4))
+    assert coupled_pairs(spec, (0, 1, 3)) == ((1, 0),)
+    assert coupled_pairs(spec, (0, 2, 4)) == ()
+    assert coupled_pairs(load_spec("sim-1q"), (0,)) == ()
+
+
+def test_pair_values_live_on_the_control_qubit_under_their_target():
+    assert stored_name("cr_width", 0) == "cr_width@0"
+    assert stored_name("x_amp", None) == "x_amp"
+    assert split_stored_name("cr_width@0") == ("cr_width", 0)
+    assert split_stored_name("x_amp") == ("x_amp", None)
+    assert split_stored_name("odd@name") == ("odd@name", None)  # not a target: stays a qubit's name
+    qubits, pairs = regroup({(1, "x_amp"): 0.5, (1, "cr_width@0"): 300.0, (3, "cr_width@2"): 250.0})
+    assert qubits == {1: {"x_amp": 0.5}}
+    assert pairs == {(1, 0): {"cr_width": 300.0}, (3, 2): {"cr_width": 250.0}}
+
+
+def test_a_graph_of_the_wrong_kind_is_refused_with_the_node():
+    check_graph_kind(load_graph("two-qubit"), pairs=True)
+    check_graph_kind(load_graph("single-qubit"), pairs=False)
+    with pytest.raises(GraphError, match="node 'cr_hamiltonian' runs cr_tomography, which measures two qubits"):
+        check_graph_kind(load_graph("two-qubit"), pairs=False)
+    with pytest.raises(GraphError, match="node 'spectroscopy' runs spectroscopy, which measures one qubit"):
+        check_graph_kind(load_graph("single-qubit"), pairs=True)
+
+
+def test_run_refuses_a_pair_graph_as_the_qubit_graph(tmp_path):
+    out = calibrate("run", "--device", "sim-5q", "--graph", "two-qubit", "--store",
+                    f"sqlite:///{tmp_path / 'store.sqlite'}", cwd=tmp_path)
+    assert out.returncode == 2 and "which measures two qubits" in out.stderr
+    assert not (tmp_path / "store.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_a_run_calibrates_the_pair_among_its_qubits_to_the_coherence_limit(tmp_path):
+    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    report, _ = calibrate_json("run", "--device", "sim-5q", "--seed", "11", "--qubits", "0,1", "--store", store,
+                               cwd=tmp_path)
+    assert sorted(report["pairs"]) == ["1-0"]
+    pair = report["pairs"]["1-0"]
+    assert pair["status"] == "calibrated", pair["failed_nodes"]
+    assert [(n["node"], n["outcome"]) for n in pair["nodes"]] == [("cr_hamiltonian@0", "calibrated")]
+    assert {"cr_amp", "cr_angle", "cr_width", "cancel_amp", "cancel_angle", "target_phase", "zx_rate"} \
+        <= set(pair["parameters"])
+    truth = pair["truth"]
+    assert truth["gate_error"] / truth["coherence_limit"] < PAIR_LIMIT, truth
+    assert pair["estimated_gate_error"] is None  # no two-qubit RB yet: nothing measured, nothing claimed
+
+    status, _ = calibrate_json("status", "--device", "sim-5q", "--seed", "11", "--store", store, cwd=tmp_path)
+    assert status["pairs"]["1-0"]["cr_width"]["value"] == pair["parameters"]["cr_width"]["value"]
+    assert not any("@" in name for values in status["qubits"].values() for name in values)
+
+    # a second run maintains: nothing is due, so the pair runs no experiment
+    again, _ = calibrate_json("run", "--device", "sim-5q", "--seed", "11", "--qubits", "0,1", "--store", store,
+                              cwd=tmp_path)
+    assert again["pairs"]["1-0"]["nodes"] == [] and again["pairs"]["1-0"]["status"] == "calibrated"
+    assert again["shots"] == 0
+    # a pair's value reverts like a qubit's, by its stored name on the control qubit
+    reverted, _ = calibrate_json("revert", "--device", "sim-5q", "--seed", "11", "--parameter", "cr_width@0",
+                                 "--qubit", "1", "--store", store, cwd=tmp_path)
+    assert reverted["reverted"] == [{"qubit": 1, "name": "cr_width@0", "value": None}]
