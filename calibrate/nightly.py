@@ -60,6 +60,7 @@ class NightlyJob:
     devices: tuple[NightlyDevice, ...]
     store_url: str | None
     graph: str | None = None
+    pair_graph: str | None = None  # each coupled pair's graph (calibrate.pairs.load_pair_graph; "none": no pairs)
     days: int = 0  # 0: one night now; N: N nights, advancing each device a day before each
     recalibrate_all: bool = False
     data_dir: str | None = None
@@ -119,11 +120,13 @@ def night_task(job: NightlyJob, target: NightlyDevice) -> list[dict]:
 
 def _nights(job: NightlyJob, target: NightlyDevice, reports: list[dict]) -> None:
     from calibrate.graph.toml import load_graph
+    from calibrate.pairs import load_pair_graph
     from calibrate.resolve import require_drifting, resolve_device, restore_state
     from calibrate.run import Maintain, RecalibrateAll, RunRequest, data_dir_for, run_calibration
     from calibrate.store import Store
 
     graph = load_graph(job.graph)
+    pair_graph = load_pair_graph(job.pair_graph)
     strategy = RecalibrateAll() if job.recalibrate_all else Maintain()
     with Store.open(job.store_url) as store:
         data_dir = data_dir_for(store, job.data_dir)
@@ -133,8 +136,8 @@ def _nights(job: NightlyJob, target: NightlyDevice, reports: list[dict]) -> None
                 day_s = HOURS_PER_DAY * 3600.0
                 require_drifting(device, "--simulate-days").advance(
                     hours=((device.now() // day_s + 1.0) * day_s - device.now()) / 3600.0)
-            request = RunRequest(qubits=tuple(device.qubits), graph=graph, strategy=strategy, data_dir=data_dir,
-                                 command="nightly")
+            request = RunRequest(qubits=tuple(device.qubits), graph=graph, pair_graph=pair_graph, strategy=strategy,
+                                 data_dir=data_dir, command="nightly")
             reports.append(run_calibration(store, request, device=device))
 
 
@@ -241,15 +244,16 @@ def _reports_or_raise(outcomes: list[list[dict] | DeviceCrashed]) -> list[list[d
 
 
 def summarize(reports: list[list[dict]]) -> dict:
-    """Per night and device: shots, and the true error over the coherence limit per qubit (None
-    for devices without a truth)."""
+    """Per night and device: shots, and the true error over the coherence limit per qubit and
+    pair ("c-t"; None for devices without a truth)."""
     nights = []
     for per_device in reports:
         for night, report in enumerate(per_device):
-            ratios = {q: v["truth"]["gate_error"] / v["truth"]["coherence_limit"] if v["truth"] is not None else None
-                      for q, v in report["qubits"].items()}
+            entries = {**report["qubits"], **report.get("pairs", {})}
+            ratios = {k: v["truth"]["gate_error"] / v["truth"]["coherence_limit"] if v["truth"] is not None else None
+                      for k, v in entries.items()}
             nights.append({"device": report["device"], "seed": report["seed"], "night": night,
                            "run_id": report["run_id"], "shots": report["shots"], "seconds": report["seconds"],
                            "error_over_limit": ratios,
-                           "failed": {q: v["failed_nodes"] for q, v in report["qubits"].items() if v["failed_nodes"]}})
+                           "failed": {k: v["failed_nodes"] for k, v in entries.items() if v["failed_nodes"]}})
     return {"nights": nights}

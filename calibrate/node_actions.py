@@ -61,8 +61,11 @@ class QubitActions:
         self.shots = 0
         self.events: list[NodeEvent] = []
         self._outcomes: list[NodeOutcome] = store.outcomes(device=device_id, qubit=qubit)
-        # the qubits' own calibrations a pair's nodes rest on (their gates play in its experiments)
+        # the qubits a pair's nodes rest on (their gates play in its experiments), and the newest
+        # calibration of their own nodes: the pair runs after them, so it is fixed from here on
         self._spanned = () if target is None else (qubit, target)
+        self._upstream_seq = max((o.id for q in self._spanned for o in store.outcomes(device=device_id, qubit=q)
+                                  if o.outcome == "calibrated" and SEPARATOR not in o.node), default=None)
 
     def _key(self, name: str) -> str:
         """The store's name of a node or parameter of this qubit or pair."""
@@ -83,19 +86,8 @@ class QubitActions:
             last_good_hours=last_good.device_time_s / 3600.0 if last_good else None,
             last_calibrated_seq=calibrated[-1].id if calibrated else None,
             failed_since_good=bool(failed) and (last_good is None or failed[-1].id > last_good.id),
-            upstream_calibrated_seq=self._spanned_calibrated_seq(),
+            upstream_calibrated_seq=self._upstream_seq,
         )
-
-    def _spanned_calibrated_seq(self) -> int | None:
-        """For a pair: the newest calibration of either qubit's own nodes (their X pulses, frequencies)."""
-        if not self._spanned:
-            return None
-        seqs = [o.id for q in self._spanned for o in self.store.outcomes(device=self.device_id, qubit=q)
-                if o.outcome == "calibrated" and SEPARATOR not in o.node]
-        return max(seqs, default=None)
-
-    def calibration(self) -> QubitCalibration:
-        return self.calibration_from(self.store.current(self.device_id, self.qubit), self.spec, self.qubit)
 
     def _calibrations(self) -> dict[int, QubitCalibration]:
         """The calibrations of the qubits the node's experiments play on."""

@@ -22,6 +22,7 @@ from calibrate.graph.spec import Graph, GraphError
 from devices.device_spec import DeviceSpec
 
 SEPARATOR = "@"
+DEFAULT_PAIR_GRAPH = "two-qubit"
 
 
 def pair_label(control: int, target: int) -> str:
@@ -83,3 +84,15 @@ def check_graph_kind(graph: Graph, *, pairs: bool) -> None:
                     f"Graph {graph.name!r} node {node.name!r} runs {step.experiment}, which measures "
                     f"{'two qubits' if two else 'one qubit'}: a {'pair' if pairs else 'qubit'} graph takes "
                     f"{'two' if pairs else 'one'}-qubit experiments only (see --graph and --pair-graph).")
+
+
+def load_pair_graph(name: str | None) -> Graph | None:
+    """The pair graph a run or a night uses: a built-in name or a graph file (default: the
+    built-in two-qubit graph), None for "none" (no pairs)."""
+    from calibrate.graph.toml import load_graph
+
+    if name == "none":
+        return None
+    graph = load_graph(name or DEFAULT_PAIR_GRAPH)
+    check_graph_kind(graph, pairs=True)
+    return graph

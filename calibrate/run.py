@@ -176,7 +176,8 @@ def run_calibration(store: Store, request: RunRequest, *, device: Device,
         doing[0] = "while finishing"
         summary = {q: {"status": v["status"], "truth": v.get("truth")} for q, v in report["qubits"].items()}
         if report["pairs"]:
-            summary["pairs"] = {p: {"status": v["status"], "truth": v.get("truth")} for p, v in report["pairs"].items()}
+            summary["pairs"] = {p: {"status": v["status"], "estimated_gate_error": v["estimated_gate_error"],
+                                    "truth": v.get("truth")} for p, v in report["pairs"].items()}
         store.finish_run(run_id, status=status, shots=shots, seconds=report["seconds"], summary=summary)
     except BaseException as exc:
         reason = crash_reason(exc, doing[0])

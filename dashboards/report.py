@@ -52,9 +52,14 @@ def _summary_html(run: RunInfo, estimated: dict[int, float]) -> str:
         rows.append(f"<tr><td>{qubit}</td><td>{html.escape(str(entry.get('status', '-')))}</td>"
                     f"<td>{_fmt(estimated.get(qubit))}</td><td>{_fmt(truth.get('gate_error'))}</td>"
                     f"<td>{_fmt(truth.get('coherence_limit'))}</td><td>{_fmt(truth.get('leakage'))}</td></tr>")
+    for pair, entry in ((run.summary or {}).get("pairs") or {}).items():  # "c-t": the pair's ECR
+        truth = entry.get("truth") or {}
+        rows.append(f"<tr><td>pair {html.escape(pair)}</td><td>{html.escape(str(entry.get('status', '-')))}</td>"
+                    f"<td>{_fmt(entry.get('estimated_gate_error'))}</td><td>{_fmt(truth.get('gate_error'))}</td>"
+                    f"<td>{_fmt(truth.get('coherence_limit'))}</td><td>{_fmt(truth.get('leakage'))}</td></tr>")
     table = ("<table border='1' cellpadding='4' style='border-collapse: collapse'><tr><th>qubit</th><th>status</th>"
-             "<th>gate error (RB)</th><th>true gate error</th><th>coherence limit</th><th>true leakage</th></tr>"
-             + "".join(rows) + "</table>")
+             "<th>gate error (RB; pairs: interleaved RB of the ECR)</th><th>true gate error</th><th>coherence limit</th>"
+             "<th>true leakage</th></tr>" + "".join(rows) + "</table>")
     return (f"<h2>Run {run.id} on {html.escape(run.device)}: {html.escape(run.status)}</h2>"
             f"<p>Command <code>{html.escape(run.command)}</code>; started {run.started:%Y-%m-%d %H:%M:%S UTC}, ended {ended}; "
             f"{_fmt(run.shots, ',')} shots, {_fmt(run.seconds, '.1f')} s.</p>{table}"

@@ -21,6 +21,8 @@ _EXPERIMENTS = {
     "interleaved_rb": "experiments.library.rb:InterleavedRB",
     "zz": "experiments.library.zz:StaticZZ",
     "cr_tomography": "experiments.library.cr_tomography:CrossResonanceTomography",
+    "rb_2q": "experiments.library.rb2q:TwoQubitRB",
+    "interleaved_rb_2q": "experiments.library.rb2q:TwoQubitInterleavedRB",
 }
 
 
@@ -42,5 +44,6 @@ def fitted_values(name: str, options: dict | None = None) -> dict[str, str]:
     if hasattr(cls, "fitted_units"):
         return cls.fitted_units(dict(options or {}))
     module = importlib.import_module(cls.__module__)
-    units = {"rb": "RB_UNITS", "interleaved_rb": "IRB_UNITS"}.get(name, "UNITS")
+    units = {"rb": "RB_UNITS", "interleaved_rb": "IRB_UNITS", "rb_2q": "RB_UNITS",
+             "interleaved_rb_2q": "IRB_UNITS"}.get(name, "UNITS")
     return dict(getattr(module, units))

@@ -161,6 +161,7 @@ def experiment(
 
 StoreOption = Annotated[Optional[str], typer.Option("--store", help="Store URL: sqlite:///FILE or postgresql+psycopg://user@host/db (default: sqlite:///calibration-data/store.sqlite).")]
 GraphOption = Annotated[Optional[str], typer.Option("--graph", help="Built-in graph name or graph TOML file (default: single-qubit).")]
+PairGraphOption = Annotated[Optional[str], typer.Option("--pair-graph", help="Graph of each coupled pair among the qubits, run after their own (control: the higher design frequency): a built-in name, a graph TOML file, or none (default: two-qubit).")]
 
 
 def _guarded(as_json: bool, body) -> None:
@@ -202,7 +203,7 @@ def run(
     qubits: Annotated[Optional[str], typer.Option("--qubits", help="Comma-separated qubits (default: all).")] = None,
     store: StoreOption = None,
     graph: GraphOption = None,
-    pair_graph: Annotated[Optional[str], typer.Option("--pair-graph", help="Graph of each coupled pair among the qubits, run after their own: a built-in name, a graph TOML file, or none (default: two-qubit).")] = None,
+    pair_graph: PairGraphOption = None,
     recalibrate_all: Annotated[bool, typer.Option("--recalibrate-all", help="Calibrate every node instead of maintaining.")] = False,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Folder for the NetCDF datasets (default: beside a SQLite store).")] = None,
     as_json: JsonOption = False,
@@ -271,11 +272,12 @@ def nightly(
     workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="LocalCluster worker processes.")] = 2,
     store: StoreOption = None,
     graph: GraphOption = None,
+    pair_graph: PairGraphOption = None,
     recalibrate_all: Annotated[bool, typer.Option("--recalibrate-all", help="Calibrate every node every night (the baseline).")] = False,
     report_dir: Annotated[Optional[str], typer.Option("--report-dir", help="Write an offline HTML report per device and night into this folder (see `calibrate report`).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Maintain every qubit of one or many devices as Dask tasks, night after night.
+    """Maintain every qubit (and coupled pair) of one or many devices as Dask tasks, night after night.
 
     Exit status, the worst over the devices: 3 when a device crashed or its store writes failed
     (the other devices still run; see `errors`), else 1 when a night had failed nodes, else 0;
@@ -283,7 +285,7 @@ def nightly(
     from calibrate.cli.nightly import nightly_command
 
     _guarded(as_json, lambda: nightly_command(devices=device, seeds=seeds, days=simulate_days, scheduler=scheduler,
-                                              workers=workers, store_url=store, graph=graph,
+                                              workers=workers, store_url=store, graph=graph, pair_graph=pair_graph,
                                               recalibrate_all=recalibrate_all, as_json=as_json, console=console,
                                               report_dir=report_dir))
 

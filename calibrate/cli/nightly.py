@@ -45,8 +45,9 @@ def check_scheduler(address: str) -> None:
 
 def nightly_command(*, devices: list[str], seeds: str | None, days: int, scheduler: str | None, workers: int,
                     store_url: str | None, graph: str | None, recalibrate_all: bool, as_json: bool,
-                    console: Console, report_dir: str | None = None) -> int:
+                    console: Console, report_dir: str | None = None, pair_graph: str | None = None) -> int:
     from calibrate.graph.toml import load_graph
+    from calibrate.pairs import check_graph_kind, load_pair_graph
     from calibrate.nightly import (DaskScheduler, LocalDask, NightlyCrashed, NightlyDevice, NightlyJob,
                                    run_nightly, summarize)
     from calibrate.run import RunError, crash_reason
@@ -62,7 +63,8 @@ def nightly_command(*, devices: list[str], seeds: str | None, days: int, schedul
             if days:
                 require_drifting(device, "--simulate-days")
             targets.append(NightlyDevice(name, seed_of(device)))
-    load_graph(graph)
+    check_graph_kind(load_graph(graph), pairs=False)
+    load_pair_graph(pair_graph)
     check_folder("--report-dir", report_dir)  # before the nights, not after hours of them
     if scheduler is not None:
         check_scheduler(scheduler)
@@ -74,7 +76,8 @@ def nightly_command(*, devices: list[str], seeds: str | None, days: int, schedul
 
         check_report_dir(report_dir)  # creates it
     targets = tuple(targets)
-    job = NightlyJob(devices=targets, store_url=url, graph=graph, days=days, recalibrate_all=recalibrate_all)
+    job = NightlyJob(devices=targets, store_url=url, graph=graph, pair_graph=pair_graph, days=days,
+                     recalibrate_all=recalibrate_all)
     executor = DaskScheduler(scheduler) if scheduler else LocalDask(workers=min(workers, len(targets)))
     crashes = []
     try:
@@ -114,9 +117,9 @@ def nightly_command(*, devices: list[str], seeds: str | None, days: int, schedul
         table = Table("device", "seed", "night", "shots", "true error / coherence limit", "failed nodes",
                       title="Nightly tuning")
         for n in summary["nights"]:
-            ratios = ", ".join(f"q{q} {r:.2f}" for q, r in n["error_over_limit"].items() if r is not None) or "-"
+            ratios = ", ".join(f"{_who(q)} {r:.2f}" for q, r in n["error_over_limit"].items() if r is not None) or "-"
             table.add_row(n["device"], "-" if n["seed"] is None else str(n["seed"]), str(n["night"]), f"{n['shots']:,}", ratios,
-                          ", ".join(f"q{q}: {', '.join(nodes)}" for q, nodes in n["failed"].items()) or "-")
+                          ", ".join(f"{_who(q)}: {', '.join(nodes)}" for q, nodes in n["failed"].items()) or "-")
         console.print(table)
         if report_dir is not None:
             console.print(f"Reports, one per device and night: {report_dir}", highlight=False)
@@ -124,3 +127,8 @@ def nightly_command(*, devices: list[str], seeds: str | None, days: int, schedul
         Console(stderr=True).print(f"[bold red]error:[/] {summary['error']}", highlight=False, soft_wrap=True)
         return EXIT_CRASHED
     return 1 if failed else 0
+
+
+def _who(key: str) -> str:
+    """A report key as a label: q3 for a qubit, pair 1-0 for a pair."""
+    return f"pair {key}" if "-" in key else f"q{key}"

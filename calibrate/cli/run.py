@@ -67,25 +67,10 @@ def node_progress(total: int, enabled: bool):
         yield on_event, on_start
 
 
-def load_pair_graph(name: str | None):
-    """The pair graph of --pair-graph: the built-in two-qubit graph by default, None for "none"."""
-    from calibrate.graph.toml import load_graph
-    from calibrate.pairs import check_graph_kind
-
-    if name == "none":
-        return None
-    graph = load_graph(name or DEFAULT_PAIR_GRAPH)
-    check_graph_kind(graph, pairs=True)
-    return graph
-
-
-DEFAULT_PAIR_GRAPH = "two-qubit"
-
-
 def run_command(*, device: str, seed: int | None, qubits: str | None, store_url: str | None, graph: str | None,
                 pair_graph: str | None, recalibrate_all: bool, data_dir: str | None, as_json: bool, console: Console) -> int:
     from calibrate.graph.toml import load_graph
-    from calibrate.pairs import check_graph_kind
+    from calibrate.pairs import check_graph_kind, load_pair_graph
     from calibrate.resolve import resolve_device, restore_state
     from calibrate.run import (Maintain, RecalibrateAll, RunError, RunRequest, all_calibrated, check_qubits,
                                crash_reason, data_dir_for, run_calibration)

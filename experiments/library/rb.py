@@ -66,7 +66,7 @@ def rb_sequence(cal: QubitCalibration, cliffords: Sequence[int], *, use_x: bool 
     return GateSequence(_gate_table(cal), program, phases)
 
 
-def _sequence_rng(rng_seed: int | None, stream: int, length: int, sample: int) -> np.random.Generator:
+def sequence_rng(rng_seed: int | None, stream: int, length: int, sample: int) -> np.random.Generator:
     # One independent stream per (sequence kind, length, sample): the points are
     # independent draws, so the per-length means are independent and a weighted fit's
     # chi-square means what it says (nested sequences would correlate the lengths).
@@ -75,7 +75,7 @@ def _sequence_rng(rng_seed: int | None, stream: int, length: int, sample: int) -
     return np.random.default_rng([rng_seed, stream, length, sample])
 
 
-def _check_rb_options(exp) -> None:
+def check_rb_options(exp) -> None:
     lengths = tuple(exp.lengths)
     object.__setattr__(exp, "lengths", lengths)  # a list (from JSON) becomes the declared tuple
     if (len(lengths) < 4 or any(isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1
@@ -112,7 +112,7 @@ class StandardRB(Experiment):
     rng_seed: int | None = None
 
     def __post_init__(self):
-        _check_rb_options(self)
+        check_rb_options(self)
 
     def sweeps(self, cal):
         return [Sweep("length", np.asarray(sorted(self.lengths)), ""),
@@ -120,7 +120,7 @@ class StandardRB(Experiment):
 
     def schedule(self, cal, point):
         length, sample = int(point["length"]), int(point["seed"])
-        cliffords = random_cliffords(_sequence_rng(self.rng_seed, 0, length, sample), length)
+        cliffords = random_cliffords(sequence_rng(self.rng_seed, 0, length, sample), length)
         return rb_sequence(cal[self.qubit], cliffords, use_x=self.use_x)
 
     def analyze(self, ds: xr.Dataset):
@@ -224,7 +224,7 @@ class InterleavedRB(Experiment):
         except ValueError:
             raise ExperimentError(f"InterleavedRB.gate is {self.gate!r}, but must be one of "
                                   f"{[g.value for g in PhysicalGate]} (a PhysicalGate).") from None
-        _check_rb_options(self)
+        check_rb_options(self)
 
     def sweeps(self, cal):
         return [Sweep("sequence", np.asarray([_REFERENCE, _INTERLEAVED]), ""),
@@ -234,7 +234,7 @@ class InterleavedRB(Experiment):
     def schedule(self, cal, point):
         interleaved = point["sequence"] == _INTERLEAVED
         length, sample = int(point["length"]), int(point["seed"])
-        rng = _sequence_rng(self.rng_seed, 1 + int(interleaved), length, sample)
+        rng = sequence_rng(self.rng_seed, 1 + int(interleaved), length, sample)
         cliffords = random_cliffords(rng, length)
         return rb_sequence(cal[self.qubit], cliffords, use_x=self.use_x,
                            interleaved=self.gate if interleaved else None)
@@ -246,6 +246,11 @@ class InterleavedRB(Experiment):
 def _analyze_irb(exp: InterleavedRB, ds: xr.Dataset):
     reference = Decay.of_qubit(ds.sel(sequence=_REFERENCE), exp.qubit, "reference")
     interleaved = Decay.of_qubit(ds.sel(sequence=_INTERLEAVED), exp.qubit, "interleaved")
+    return interleaved_result(exp.name, exp.qubit, reference, interleaved)
+
+
+def interleaved_result(name: str, qubit: int, reference: Decay, interleaved: Decay):
+    """The interleaved gate's error r_G = (1 - p_G / p_ref)(d - 1)/d from the two decays."""
     ref, inter = reference.fit, interleaved.fit
     # Independent sequences: one block-diagonal covariance over (A, p, B)_ref + (A, p, B)_int
     # propagates both fits' errors into r_G by the delta method. The verdict takes the
@@ -254,10 +259,11 @@ def _analyze_irb(exp: InterleavedRB, ds: xr.Dataset):
     cov[:3, :3], cov[3:, 3:] = ref.cov, inter.cov
     joint = Fitted(params=np.concatenate([ref.params, inter.params]), cov=cov,
                    reduced_chi2=max(ref.reduced_chi2, inter.reduced_chi2), model=rb_model)
-    epg = joint.derived(lambda q: (1.0 - q[4] / q[1]) / 2.0, "")
+    d = reference.dim
+    epg = joint.derived(lambda q: (1.0 - q[4] / q[1]) * (d - 1) / d, "")
     values = {
         "epg": epg,
-        "epc_reference": ref.derived(lambda q: (1.0 - q[1]) / 2.0, ""),
+        "epc_reference": ref.derived(reference.error_per_clifford, ""),
         "alpha_reference": ref.estimate(1, ""),
         "alpha_interleaved": inter.estimate(1, ""),
     }
@@ -268,4 +274,4 @@ def _analyze_irb(exp: InterleavedRB, ds: xr.Dataset):
     ]
     curve = xr.concat([curve_of(reference), curve_of(interleaved)], dim="sequence")
     curve = curve.assign_coords(sequence=[_REFERENCE, _INTERLEAVED])
-    return conclude(exp.name, exp.qubit, values, joint, checks, curve)
+    return conclude(name, qubit, values, joint, checks, curve)

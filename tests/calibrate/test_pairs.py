@@ -57,12 +57,16 @@ def test_a_run_calibrates_the_pair_among_its_qubits_to_the_coherence_limit(tmp_p
     assert sorted(report["pairs"]) == ["1-0"]
     pair = report["pairs"]["1-0"]
     assert pair["status"] == "calibrated", pair["failed_nodes"]
-    assert [(n["node"], n["outcome"]) for n in pair["nodes"]] == [("cr_hamiltonian@0", "calibrated")]
-    assert {"cr_amp", "cr_angle", "cr_width", "cancel_amp", "cancel_angle", "target_phase", "zx_rate"} \
-        <= set(pair["parameters"])
+    assert [(n["node"], n["outcome"]) for n in pair["nodes"]] == [("cr_hamiltonian@0", "calibrated"),
+                                                                 ("ecr_irb@0", "calibrated")]
+    assert {"cr_amp", "cr_angle", "cr_width", "cancel_amp", "cancel_angle", "target_phase", "zx_rate",
+            "gate_error"} <= set(pair["parameters"])
     truth = pair["truth"]
     assert truth["gate_error"] / truth["coherence_limit"] < PAIR_LIMIT, truth
-    assert pair["estimated_gate_error"] is None  # no two-qubit RB yet: nothing measured, nothing claimed
+    # interleaved RB's estimate of the ECR's error covers the truth
+    estimated = pair["parameters"]["gate_error"]
+    assert pair["estimated_gate_error"] == estimated["value"]
+    assert abs(estimated["value"] - truth["gate_error"]) < 2.5 * estimated["stderr"], (estimated, truth)
 
     status, _ = calibrate_json("status", "--device", "sim-5q", "--seed", "11", "--store", store, cwd=tmp_path)
     assert status["pairs"]["1-0"]["cr_width"]["value"] == pair["parameters"]["cr_width"]["value"]

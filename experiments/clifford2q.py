@@ -1,0 +1,207 @@
+"""The two-qubit Clifford group (11,520 elements up to phase): uniform sampling, and each
+element compiled to a CR pair's native gates (rz, sx, x on either qubit; the ECR on (0, 1)).
+
+Sampling. qiskit 1.3's `random_clifford(2)` is not uniform (Qiskit issue #13590: it never draws
+the SWAP-like class; 40,000 draws here hit 6,833 of the 11,520 elements, some 26 times), and RB's
+single exponential needs the uniform 2-design. So an index k in 0..11519 is drawn uniformly and
+decoded by the standard class decomposition (Corcoles et al., PRA 87, 030301; Barends et al.,
+Nature 508, 500): with C1 the 24 single-qubit Cliffords and S1 = {I, V, V^2} (V: X -> Y -> Z),
+    single-qubit class  C1 x C1                              576
+    CNOT-like class     (C1 x C1) CNOT (S1 x S1)            5184
+    iSWAP-like class    (C1 x C1) CNOT CNOT' (S1 x S1)      5184   (CNOT' the reversed CNOT)
+    SWAP-like class     (C1 x C1) SWAP                       576
+a bijection onto the group (a test enumerates all 11,520). qiskit.quantum_info composes and
+inverts the elements; its Clifford type carries them.
+
+Compilation. qiskit synthesizes an element (H, S, Sdg, Paulis, CX); each one-qubit gate becomes
+rz/sx/x (H = Rz(pi/2) SX Rz(pi/2) up to phase) and each CX the transpiler's ECR form, compiled
+once. Every element's native gates are checked against its unitary, so a wrong program is never
+played (ExperimentError).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+
+from experiments.base import ExperimentError
+
+GROUP_ORDER = 11520
+_CLASS_SIZES = (576, 5184, 5184, 576)
+
+
+def _circuit_clifford(build):
+    from qiskit import QuantumCircuit
+    from qiskit.quantum_info import Clifford
+
+    circuit = QuantumCircuit(2)
+    build(circuit)
+    return Clifford(circuit)
+
+
+@functools.cache
+def _single_qubit_cliffords() -> tuple:
+    """The 24 single-qubit Cliffords as two-qubit Cliffords on qubit 0, by closing H and S."""
+    from qiskit.quantum_info import Clifford
+
+    generators = [_circuit_clifford(lambda c: c.h(0)), _circuit_clifford(lambda c: c.s(0))]
+    identity = Clifford(np.eye(4, dtype=bool))
+    found = {_key(identity): identity}
+    frontier = [identity]
+    while frontier:
+        grown = []
+        for c in frontier:
+            for g in generators:
+                n = c.compose(g)
+                if _key(n) not in found:
+                    found[_key(n)] = n
+                    grown.append(n)
+        frontier = grown
+    return tuple(found.values())
+
+
+@functools.cache
+def _building_blocks() -> dict:
+    """Local layers (qubit 0, qubit 1) and the three entanglers of the class decomposition."""
+    ones = _single_qubit_cliffords()
+    swap = lambda c: (c.cx(0, 1), c.cx(1, 0), c.cx(0, 1))  # noqa: E731
+    v = _circuit_clifford(lambda c: (c.sdg(0), c.h(0)))  # cycles X -> Y -> Z (order 3)
+    v_layer = [_circuit_clifford(lambda c: None), v, v.compose(v)]
+    to_qubit_1 = _circuit_clifford(swap)
+    on_1 = [to_qubit_1.compose(c).compose(to_qubit_1) for c in ones]  # qubit 0's Clifford moved to qubit 1
+    v_on_1 = [to_qubit_1.compose(c).compose(to_qubit_1) for c in v_layer]
+    return {"c1": (ones, on_1), "s1": (v_layer, v_on_1),
+            "cnot": _circuit_clifford(lambda c: c.cx(0, 1)),
+            "iswap_like": _circuit_clifford(lambda c: (c.cx(0, 1), c.cx(1, 0))),
+            "swap": to_qubit_1}
+
+
+def clifford_of_index(k: int):
+    """The element k (0..11519) of the class decomposition (see the module)."""
+    if not 0 <= k < GROUP_ORDER:
+        raise ValueError(f"a two-qubit Clifford index must lie in 0..{GROUP_ORDER - 1}, but is {k}.")
+    b = _building_blocks()
+    (ones, on_1), (v0, v1) = b["c1"], b["s1"]
+    cls, k = _class_of(k)
+    heads = 0
+    if cls in (1, 2):
+        k, heads = divmod(k, 9)
+    a, c = divmod(k, 24)
+    tail = ones[a].compose(on_1[c])  # applied last: C1 x C1
+    if cls == 0:
+        return tail
+    if cls == 3:
+        return b["swap"].compose(tail)
+    s, t = divmod(heads, 3)
+    head = v0[s].compose(v1[t])  # applied first: S1 x S1
+    middle = b["cnot"] if cls == 1 else b["iswap_like"]
+    return head.compose(middle).compose(tail)
+
+
+def _class_of(k: int) -> tuple[int, int]:
+    for cls, size in enumerate(_CLASS_SIZES):
+        if k < size:
+            return cls, k
+        k -= size
+    raise AssertionError("unreachable: k was checked against the group order")
+
+
+def random_clifford(rng: np.random.Generator):
+    """A uniformly random two-qubit Clifford."""
+    return clifford_of_index(int(rng.integers(GROUP_ORDER)))
+
+
+_compiled: dict[bytes, tuple] = {}  # Clifford tableau -> its native gates, compiled once per process
+
+
+def _key(clifford) -> bytes:
+    return np.asarray(clifford.tableau, dtype=np.uint8).tobytes()
+
+
+# one-qubit gates of qiskit's Clifford synthesis as native gates, in time order (up to global
+# phase): H = Rz(pi/2) SX Rz(pi/2), Y ~ X Z, S = Rz(pi/2)
+_ONE_QUBIT = {"h": (("rz", np.pi / 2), ("sx", 0.0), ("rz", np.pi / 2)), "s": (("rz", np.pi / 2),),
+              "sdg": (("rz", -np.pi / 2),), "z": (("rz", np.pi),), "x": (("x", 0.0),),
+              "y": (("rz", np.pi), ("x", 0.0)), "sx": (("sx", 0.0),)}
+
+
+@functools.cache
+def _cx_as_native(control: int, target: int) -> tuple:
+    """CX in either direction through the ECR on (0, 1), compiled once by qiskit's transpiler."""
+    from qiskit import QuantumCircuit, transpile
+    from qiskit.transpiler import CouplingMap
+
+    circuit = QuantumCircuit(2)
+    circuit.cx(control, target)
+    with warnings.catch_warnings():  # qiskit 1.3's transpiler reads its own deprecated DAG duration
+        warnings.simplefilter("ignore", DeprecationWarning)
+        out = transpile(circuit, basis_gates=["rz", "sx", "x", "ecr"], coupling_map=CouplingMap([[0, 1]]),
+                        initial_layout=[0, 1], layout_method="trivial", routing_method="none",
+                        optimization_level=1, seed_transpiler=0)
+    return tuple((i.operation.name, tuple(out.find_bit(q).index for q in i.qubits),
+                  float(i.operation.params[0]) if i.operation.params else 0.0) for i in out.data)
+
+
+def _as_native(circuit) -> tuple:
+    gates = []
+    for instruction in circuit.data:
+        name, qubits = instruction.operation.name, tuple(circuit.find_bit(q).index for q in instruction.qubits)
+        if name == "cx":
+            gates += _cx_as_native(*qubits)
+        elif name in _ONE_QUBIT:
+            gates += [(native, qubits, angle) for native, angle in _ONE_QUBIT[name]]
+        else:
+            raise ExperimentError(f"two-qubit RB cannot compile the gate {name!r} of a Clifford.")
+    return tuple(gates)
+
+
+def _unitary(gates: tuple) -> np.ndarray:
+    """The 4x4 unitary of native gates in qiskit's order (qubit 0 the least significant bit)."""
+    from qiskit.circuit.library import ECRGate, SXGate, XGate
+
+    one = {"sx": SXGate().to_matrix(), "x": XGate().to_matrix()}
+    u = np.eye(4, dtype=complex)
+    for name, qubits, angle in gates:
+        if name == "ecr":
+            g = ECRGate().to_matrix()
+        else:
+            m = np.diag([np.exp(-0.5j * angle), np.exp(0.5j * angle)]) if name == "rz" else one[name]
+            g = np.kron(np.eye(2), m) if qubits == (0,) else np.kron(m, np.eye(2))
+        u = g @ u
+    return u
+
+
+def native_gates(cliffords: list) -> list[tuple]:
+    """Each Clifford as native gates (name, qubits, angle): rz, sx, x on one qubit, ecr on (0, 1).
+    qiskit synthesizes the Clifford (H, S, CX, Paulis); each compilation's unitary is checked
+    against its Clifford's, so a wrong sequence is never played (ExperimentError)."""
+    out = []
+    for clifford in cliffords:
+        key = _key(clifford)
+        if key not in _compiled:
+            gates = _as_native(clifford.to_circuit())
+            overlap = abs(np.trace(clifford.to_matrix().conj().T @ _unitary(gates))) / 4
+            if overlap < 1 - 1e-9 or any(g[0] == "ecr" and g[1] != (0, 1) for g in gates):
+                raise ExperimentError(f"a Clifford compiled to a different one: {[g[:2] for g in gates]}")
+            _compiled[key] = gates
+        out.append(_compiled[key])
+    return out
+
+
+def random_sequence(rng: np.random.Generator, length: int, interleave: bool) -> list:
+    """`length` uniformly random Cliffords (the ECR after each if `interleave`), then the inverse."""
+    from qiskit.circuit.library import ECRGate
+    from qiskit.quantum_info import Clifford
+
+    ecr = Clifford(ECRGate())
+    elements = []
+    total = Clifford(np.eye(4, dtype=bool))
+    for _ in range(length):
+        elements.append(random_clifford(rng))
+        if interleave:
+            elements.append(ecr)
+    for c in elements:
+        total = total.compose(c)
+    return elements + [total.adjoint()]
