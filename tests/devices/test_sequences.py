@@ -106,7 +106,7 @@ def test_block_sequences_compose_a_coupled_pair_exactly():
               block(cr.half(+1)), block(cr.half(-1))]
     rng = np.random.default_rng(1)
     sequences = [BlockSequence(blocks, (0, 1, 1, 1), rng.integers(0, 4, n), rng.uniform(-np.pi, np.pi, (n, 2)))
-                 for n in (3, 12)]
+                 for n in (3, 8)]
     composed = [None, None]
     _block_group(chip, sequences, [0, 1], composed, 0.5)
     for sequence, pops in zip(sequences, composed):
