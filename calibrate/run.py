@@ -8,8 +8,8 @@ a node is skipped with the reason. The report's `pairs` maps "c-t" to the same f
 
 The run sees its device through the `Device` protocol only (calibrate/resolve.py opens it).
 A Stateful device's state (a simulator's clock, drift, random streams) lives in the store,
-so a second run continues the same device. It is saved after every qubit: a killed run
-loses at most the device time of one qubit, never a stored value. Reports carry a `truth`
+so a second run continues the same device. It is saved after every qubit and pair: a killed
+run loses at most the device time of one, never a stored value. Reports carry a `truth`
 block for HasTruth devices only; it is null for the others.
 
 A run that crashes, or whose store fails, after its run row exists raises `RunError`: the
@@ -224,57 +224,50 @@ def _record_error(store: Store, run_id: int, reason: str, shots: int, seconds: f
 
 
 def build_report(store: Store, request: RunRequest, device: Device, run_id: int,
-                 events: dict[int, list[NodeEvent]], policies: dict[int, Policy], shots: int, seconds: float) -> dict:
+                 events: dict, policies: dict, shots: int, seconds: float) -> dict:
     ident = store_id(device)
     current = store.current(ident)
     parameters = _parameter_names(request.graph)
     qubits = {}
     for qubit in request.qubits:
-        # what the pass ended with: failed or skipped nodes, and failed nodes whose fallbacks
-        # calibrated in their place (the qubit is calibrated; the node is tried again next time)
-        failed = dict(policies[qubit].failed)
-        recovered = dict(policies[qubit].recovered)
         stored = {name: current[(qubit, name)] for name in parameters if (qubit, name) in current}
-        gate_error = stored.get("gate_error")
         cal = QubitActions.calibration_from(current, device.spec, qubit)
-        qubits[str(qubit)] = {
-            "status": "failed" if failed else "calibrated",
-            "failed_nodes": failed,
-            "recovered_nodes": recovered,
-            "parameters": {name: {"value": v.value, "stderr": v.stderr, "unit": v.unit} for name, v in stored.items()},
-            "estimated_gate_error": gate_error.value if gate_error is not None else None,
-            "nodes": [{"node": e.node, "action": e.action, "outcome": e.outcome, "reason": e.reason,
-                       "shots": e.shots} for e in events.get(qubit, [])],
-            "truth": truth_block(device, qubit, cal.x_schedule()),
-        }
+        qubits[str(qubit)] = _entry(policies[qubit], stored, events.get(qubit, []),
+                                    truth_block(device, qubit, cal.x_schedule()))
     pairs = {}
-    if request.pair_graph is not None:
-        pair_parameters = _parameter_names(request.pair_graph)
-        for control, target in request.pairs(device):
-            policy = policies[(control, target)]
-            stored = {name: current[(control, stored_name(name, target))] for name in pair_parameters
-                      if (control, stored_name(name, target)) in current}
-            gate_error = stored.get("gate_error")
-            settings = PairCalibration.from_values({name: v.value for name, v in stored.items()})
-            cal = {q: QubitActions.calibration_from(current, device.spec, q) for q in (control, target)}
-            pairs[pair_label(control, target)] = {
-                "status": "failed" if policy.failed else "calibrated",
-                "failed_nodes": dict(policy.failed),
-                "recovered_nodes": dict(policy.recovered),
-                "parameters": {name: {"value": v.value, "stderr": v.stderr, "unit": v.unit}
-                               for name, v in stored.items()},
-                "estimated_gate_error": gate_error.value if gate_error is not None else None,
-                "nodes": [{"node": e.node, "action": e.action, "outcome": e.outcome, "reason": e.reason,
-                           "shots": e.shots} for e in events.get((control, target), [])],
-                "truth": None if settings is None else pair_truth_block(device, control, target, settings, cal),
-            }
+    pair_parameters = _parameter_names(request.pair_graph) if request.pair_graph is not None else []
+    for control, target in request.pairs(device):
+        stored = {name: current[(control, stored_name(name, target))] for name in pair_parameters
+                  if (control, stored_name(name, target)) in current}
+        settings = PairCalibration.from_values({name: v.value for name, v in stored.items()})
+        cal = {q: QubitActions.calibration_from(current, device.spec, q) for q in (control, target)}
+        truth = None if settings is None else pair_truth_block(device, control, target, settings, cal)
+        pairs[pair_label(control, target)] = _entry(policies[(control, target)], stored,
+                                                    events.get((control, target), []), truth)
     return {"device": device.name, "seed": seed_of(device), "run_id": run_id, "seconds": round(seconds, 3),
             "shots": shots, "device_clock_s": device.now(), "qubits": qubits, "pairs": pairs}
 
 
+def _entry(policy: Policy, stored: dict, events: list[NodeEvent], truth: dict | None) -> dict:
+    """One qubit's or pair's report: what the pass ended with (failed or skipped nodes, and
+    failed nodes whose fallbacks calibrated in their place: the qubit is calibrated, the node
+    is tried again next time), its stored values, its node events and its truth."""
+    gate_error = stored.get("gate_error")
+    return {
+        "status": "failed" if policy.failed else "calibrated",
+        "failed_nodes": dict(policy.failed),
+        "recovered_nodes": dict(policy.recovered),
+        "parameters": {name: {"value": v.value, "stderr": v.stderr, "unit": v.unit} for name, v in stored.items()},
+        "estimated_gate_error": gate_error.value if gate_error is not None else None,
+        "nodes": [{"node": e.node, "action": e.action, "outcome": e.outcome, "reason": e.reason,
+                   "shots": e.shots} for e in events],
+        "truth": truth,
+    }
+
+
 def truth_block(device: Device, qubit: int, x_schedule) -> dict | None:
-    """How good the calibrated X gate really is: the one place a report reads a hidden truth,
-    for HasTruth devices only (None, JSON null, for the others)."""
+    """How good the calibrated X gate really is: with pair_truth_block, the only places a report
+    reads a hidden truth, for HasTruth devices only (None, JSON null, for the others)."""
     if not isinstance(device, HasTruth):
         return None
     from devices.truth import x_gate_truth

@@ -79,7 +79,9 @@ def store_copy(three_runs, tmp_path) -> str:
 
 def test_run_json_follows_the_contract(three_runs):
     report, url = three_runs["first"], three_runs["url"]
-    assert list(report) == ["device", "seed", "run_id", "seconds", "shots", "device_clock_s", "qubits", "store"]
+    assert list(report) == ["device", "seed", "run_id", "seconds", "shots", "device_clock_s", "qubits", "pairs",
+                            "store"]
+    assert report["pairs"] == {}  # sim-1q has no coupled pair
     assert report["device"] == "sim-1q" and report["seed"] == SEED and report["run_id"] == 1
     assert report["store"] == url
     assert isinstance(report["shots"], int) and report["shots"] > 0
@@ -146,7 +148,7 @@ def test_recalibrate_all_calibrates_every_node(three_runs):
 
 def test_status_lists_the_current_values_per_qubit(three_runs):
     status, _ = calibrate_json("status", *device_args(), "--store", three_runs["url"])
-    assert list(status) == ["device", "qubits", "last_run"]
+    assert list(status) == ["device", "qubits", "pairs", "last_run"] and status["pairs"] == {}
     assert status["last_run"]["id"] == 3 and status["last_run"]["status"] == "ok"
     assert list(status["qubits"]) == ["0"] and list(status["qubits"]["0"]) == ["sx_amp", "x_amp"]
     for name, v in status["qubits"]["0"].items():
