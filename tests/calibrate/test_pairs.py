@@ -81,3 +81,16 @@ def test_a_run_calibrates_the_pair_among_its_qubits_to_the_coherence_limit(tmp_p
     reverted, _ = calibrate_json("revert", "--device", "sim-5q", "--seed", "11", "--parameter", "cr_width@0",
                                  "--qubit", "1", "--store", store, cwd=tmp_path)
     assert reverted["reverted"] == [{"qubit": 1, "name": "cr_width@0", "value": None}]
+
+
+def test_the_nightly_summary_judges_pairs_like_qubits():
+    from calibrate.nightly import summarize
+
+    truth = {"gate_error": 0.03, "coherence_limit": 0.02, "leakage": 0.001}
+    qubit = {"truth": {**truth, "gate_error": 0.0002, "coherence_limit": 0.0002}, "failed_nodes": {}}
+    pair = {"truth": truth, "failed_nodes": {"ecr_irb": "bad fit"}}
+    report = {"device": "sim-5q", "seed": 0, "run_id": 1, "shots": 10, "seconds": 1.0,
+              "qubits": {"0": qubit, "1": qubit}, "pairs": {"1-0": pair}}
+    night = summarize([[report]])["nights"][0]
+    assert night["error_over_limit"] == {"0": 1.0, "1": 1.0, "1-0": pytest.approx(1.5)}
+    assert night["failed"] == {"1-0": {"ecr_irb": "bad fit"}}
