@@ -174,7 +174,7 @@ class QubitActions:
             kind = experiment_class(step.experiment)
             pair = {} if self.target is None else {kind.partner_option: self.target, **{
                 k: v for k, v in settings.items() if k in kind.__dataclass_fields__}}
-            experiment = kind(qubit=self.qubit, **pair, **step.options)
+            experiment = kind(qubit=self.qubit, **{**pair, **step.options})
             ds = run_experiment(experiment, self.device, cal, shots=step.shots)
         except (ExperimentError, DeviceModelError, ValueError) as exc:
             return None, None, 0, f"{step.experiment} could not run: {exc}"

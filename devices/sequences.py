@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from devices._validate import DeviceModelError
-from devices.schedule import Barrier, Schedule, ShiftPhase
+from devices.schedule import Barrier, Hold, Play, Schedule, ShiftPhase
 
 
 class GateSequence(eqx.Module):
@@ -155,6 +155,16 @@ class BlockSequence(eqx.Module):
         if self.phases.shape[-2:] != (len(self.program), first.n_lines):
             raise DeviceModelError(f"Argument `phases` must have shape (..., {len(self.program)}, {first.n_lines}) "
                                    f"(one per step and frame), but has shape {self.phases.shape}.")
+        if isinstance(first.frequencies, jax.core.Tracer):
+            return
+        freqs = np.asarray(first.frequencies)
+        for i, (b, frame) in enumerate(zip(self.blocks, self.frames)):
+            playing = {c for ins in b.instructions if isinstance(ins, (Play, Hold))
+                       for c in (ins.channels if isinstance(ins, Hold) else (ins.channel,))}
+            off = sorted(c for c in playing if freqs[c] != freqs[frame])
+            if off:  # the composition identity holds for one carrier per block only
+                raise DeviceModelError(f"BlockSequence.blocks[{i}] plays channel(s) {off} off the carrier of its "
+                                       f"frame {frame} ({freqs[frame]} GHz): split it into one block per carrier.")
 
     @property
     def n_channels(self) -> int:
