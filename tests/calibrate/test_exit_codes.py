@@ -293,6 +293,22 @@ def test_nightly_exits_1_when_one_device_of_two_has_failed_nodes(calibrated, tmp
         assert {r["device_seed"]: r["status"] for r in store.runs()} == {SEED: "ok", 5: "failed_nodes"}
 
 
+# Run a command as an interactive shell would for Ctrl-C: SIGINT at its default and unblocked. A
+# test process may carry SIGINT ignored or blocked (both survive exec, and a library loaded earlier
+# in the same pytest worker may have left either), which would make the child deaf to the signal.
+# (Popen's preexec_fn would do the same but forks a process that has threads.)
+INTERRUPTIBLE = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                 "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT]); os.execv(sys.argv[1], sys.argv[1:])"]
+
+
+def signal_disposition(pid: int) -> dict[str, bool]:
+    """Whether process `pid` ignores, blocks or catches SIGINT (from /proc), for the failure message."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    bit = 1 << (signal.SIGINT - 1)
+    return {name: bool(int(status[key], 16) & bit) for name, key in
+            (("ignored", "SigIgn"), ("blocked", "SigBlk"), ("caught", "SigCgt"))}
+
+
 @pytest.mark.slow
 def test_nightly_ctrl_c_exits_130_and_records_the_nights_its_workers_were_running(tmp_path):
     """Ctrl-C reaches the nightly's own process, not its Dask workers: once the cluster is closed,
@@ -302,18 +318,20 @@ def test_nightly_ctrl_c_exits_130_and_records_the_nights_its_workers_were_runnin
     url = sqlite_url(tmp_path)
     Store.open(url).close()
     command = [*CALIBRATE, *nightly_args(graph, url, f"{SEED},3"), "--simulate-days", "20", "--json"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    process = subprocess.Popen([*INTERRUPTIBLE, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 300
         # a night of this small graph is "running" for about a second: poll well inside that
         while not any(r["status"] == "running" for r in all_runs(url)):
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()
             time.sleep(0.1)
+        disposition = signal_disposition(process.pid)
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
-    assert process.returncode == 130, (process.returncode, stdout[-2000:], stderr[-3000:])
+    assert process.returncode == 130, (process.returncode, disposition, stdout[-2000:], stderr[-3000:])
     error = json.loads(stdout)
     runs = all_runs(url)
     assert all(r["status"] in ("ok", "error") for r in runs), runs  # none left "running"
