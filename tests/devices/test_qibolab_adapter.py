@@ -283,3 +283,15 @@ def test_joint_counts_of_two_transmons_put_the_first_qubit_leftmost():
     # channel c drives qubits[c]: read in the other order, channel 0 plays on qubit 1
     flipped = two.run([Schedule([Play(0, pi)], frequencies[::-1])], shots, seed=22, qubits=(1, 0))
     assert flipped["counts"].sel(qubit=1).item() > 0.9 * shots and flipped["counts"].sel(qubit=0).item() < 0.1 * shots
+
+
+def test_opening_a_platform_keeps_ctrl_c_a_keyboard_interrupt():
+    # qibolab's Platform installs a SIGINT/SIGTERM handler raising RuntimeError, which would turn
+    # Ctrl-C into a crashed run; the adapter keeps the process's own handlers
+    import signal
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _open()
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+    with pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)

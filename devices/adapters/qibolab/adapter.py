@@ -31,6 +31,7 @@ allows, single-shot and discriminated. Each shot's bits give the counts and join
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
 import time
@@ -122,6 +123,9 @@ class QibolabDevice:
         qubits, durations = self._check_run(schedules, shots, qubits)
         if not self.platform.is_connected:
             self.platform.connect()
+            # what qibolab's own signal handler did (platform_files keeps ours): the instruments
+            # are released however the process ends, Ctrl-C included
+            atexit.register(self._disconnect)
         natives = [self.platform.natives.single_qubit[self._qubit_ids[q]] for q in qubits]
         channels = translate.Channels(
             drive=tuple(self.platform.qubits[self._qubit_ids[q]].drive for q in qubits),
@@ -166,6 +170,10 @@ class QibolabDevice:
         )
 
     # --- internals -----------------------------------------------------------------------------
+    def _disconnect(self) -> None:
+        if self.platform.is_connected:
+            self.platform.disconnect()
+
     def _check_run(self, schedules, shots, qubits) -> tuple[tuple[int, ...], list[float]]:
         limits = self._limits
         if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or not 1 <= shots <= limits.max_shots:

@@ -26,6 +26,9 @@ import hashlib
 import importlib.util
 import json
 import math
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from devices.device_spec import NO_DRIFT, NO_FABRICATION_SPREAD, DeviceSpec, DeviceSpecError, DriftSpec, FabricationSpread, QubitSpec
@@ -56,6 +59,26 @@ def platform_folder(platform: str, source: Path | None) -> Path | None:
 def load_platform(platform: str, source: Path | None):
     """The qibolab Platform a device file's `[qibolab] platform` names: a folder (relative to
     the device file) or a platform name on qibolab's $QIBOLAB_PLATFORMS path."""
+    with _signal_handlers_kept():
+        return _load_platform(platform, source)
+
+
+@contextmanager
+def _signal_handlers_kept():
+    """qibolab's Platform replaces the process's SIGINT and SIGTERM handlers with one that raises
+    RuntimeError: Ctrl-C would then read as a crashed run (exit 3) instead of an interrupted one
+    (exit 130, the run recorded as such). Keep ours; the adapter disconnects at exit instead."""
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in kept.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
+
+
+def _load_platform(platform: str, source: Path | None):
     from qibolab import Platform, create_platform
 
     where = f"{source.name if source is not None else 'device config'}: qibolab.platform"
