@@ -64,6 +64,7 @@ class NightlyJob:
     days: int = 0  # 0: one night now; N: N nights, advancing each device a day before each
     recalibrate_all: bool = False
     data_dir: str | None = None
+    simultaneous: bool = False  # RunRequest.simultaneous
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _nights(job: NightlyJob, target: NightlyDevice, reports: list[dict]) -> None
                 require_drifting(device, "--simulate-days").advance(
                     hours=((device.now() // day_s + 1.0) * day_s - device.now()) / 3600.0)
             request = RunRequest(qubits=tuple(device.qubits), graph=graph, pair_graph=pair_graph, strategy=strategy,
-                                 data_dir=data_dir, command="nightly")
+                                 data_dir=data_dir, command="nightly", simultaneous=job.simultaneous)
             reports.append(run_calibration(store, request, device=device))
 
 

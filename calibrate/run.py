@@ -8,8 +8,12 @@ a node is skipped with the reason. The report's `pairs` maps "c-t" to the same f
 
 The run sees its device through the `Device` protocol only (calibrate/resolve.py opens it).
 A Stateful device's state (a simulator's clock, drift, random streams) lives in the store,
-so a second run continues the same device. It is saved after every qubit and pair: a killed
-run loses at most the device time of one, never a stored value. Reports carry a `truth`
+so a second run continues the same device. It is saved after every qubit and pair (after every
+batch of them with `simultaneous`): a killed run loses at most the device time of one, never a
+stored value.
+
+With `simultaneous`, qubits (then pairs) that do not interact run as lanes of one batch whose
+device calls are played together (calibrate/simultaneous.py): what a lab saves is device time. Reports carry a `truth`
 block for HasTruth devices only; it is null for the others.
 
 A run that crashes, or whose store fails, after its run row exists raises `RunError`: the
@@ -31,6 +35,7 @@ from calibrate.graph.spec import Graph
 from calibrate.node_actions import NodeEvent, QubitActions
 from calibrate.pairs import coupled_pairs, pair_label, stored_name
 from calibrate.resolve import save_state, seed_of, seeded_id, store_id
+from calibrate.simultaneous import LaneStats, groups, run_lanes
 from calibrate.store import Store
 from devices.device_spec import DeviceSpec
 from devices.protocol import Device, HasTruth
@@ -57,8 +62,19 @@ class RunRequest:
     # the graph each coupled pair among `qubits` runs after its qubits' own (None: no pairs)
     pair_graph: Graph | None = None
 
+    # qubits (then pairs) that do not interact run in the same device calls (calibrate.simultaneous)
+    simultaneous: bool = False
+
     def pairs(self, device: Device) -> tuple[tuple[int, int], ...]:
         return coupled_pairs(device.spec, self.qubits) if self.pair_graph is not None else ()
+
+    def batches(self, device: Device) -> list[tuple[tuple[int, ...], ...]]:
+        """The order of the run: every qubit, then every pair, each batch run at once (one
+        unit per batch unless `simultaneous`)."""
+        stages = [[(q,) for q in self.qubits], list(self.pairs(device))]
+        if self.simultaneous:
+            return [batch for units in stages for batch in groups(device.spec, units)]
+        return [(unit,) for units in stages for unit in units]
 
 
 def device_id(spec: DeviceSpec, seed: int) -> str:
@@ -116,10 +132,12 @@ def crash_reason(exc: BaseException, where: str = "") -> str:
 
 def run_calibration(store: Store, request: RunRequest, *, device: Device,
                     on_event: Callable[[NodeEvent], None] | None = None,
-                    on_start: Callable[[int, str, str], None] | None = None) -> dict:
-    """Run the graph on each requested qubit of `device` in turn; return the run's report.
+                    on_start: Callable[[int, str, str], None] | None = None,
+                    lane_stats: LaneStats | None = None) -> dict:
+    """Run the graph on each requested qubit of `device`, then the pair graph on each pair
+    (in turn, or in simultaneous batches: RunRequest.batches); return the run's report.
     A Stateful device is used as it is given (see resolve.restore_state) and its state saved
-    after each qubit.
+    after each batch. `lane_stats`, when given, counts the device calls of simultaneous batches.
 
     Raises RunError when the run crashes or its store fails (after recording the run as "error"
     where the store still answers); a KeyboardInterrupt is recorded the same way and re-raised."""
@@ -134,40 +152,43 @@ def run_calibration(store: Store, request: RunRequest, *, device: Device,
     events: dict = {}  # qubit or (control, target) -> its node events
     policies: dict = {}  # likewise -> its Policy
     doing = ["before its first node"]  # where the run is, for the error's reason
-    uncounted: QubitActions | None = None  # the qubit under way, whose shots are not in `shots` yet
+    under_way: list[QubitActions] = []  # the units under way, whose shots are not in `shots` yet
     report_start = on_start or (lambda qubit, node, action: None)
 
     def track(qubit: int, node: str, action: str) -> None:
         doing[0] = f"at qubit {qubit} node {node} ({action.replace('_', ' ')})"
         report_start(qubit, node, action)
 
-    try:
-        for qubit in request.qubits:
-            actions = QubitActions(store=store, run_id=run_id, device=device, device_id=ident,
-                                   spec=device.spec, qubit=qubit, data_dir=request.data_dir,
-                                   on_event=on_event, on_start=track)
-            uncounted = actions
-            policy = Policy(request.graph, actions)
-            if isinstance(request.strategy, RecalibrateAll):
-                policy.calibrate_all()
+    def lane(unit: tuple[int, ...]) -> Callable[[Device], Policy]:
+        """The policy pass of one qubit (unit (q,)) or pair (unit (control, target))."""
+        def go(lane_device: Device) -> Policy:
+            actions = QubitActions(store=store, run_id=run_id, device=lane_device, device_id=ident,
+                                   spec=device.spec, qubit=unit[0], target=unit[1] if len(unit) == 2 else None,
+                                   data_dir=request.data_dir, on_event=on_event, on_start=track)
+            under_way.append(actions)
+            if len(unit) == 2:
+                policy = _run_pair(request, actions, [policies[q] for q in unit], unit)
             else:
-                policy.maintain_all()
-            shots += actions.shots
-            uncounted = None
-            events[qubit] = actions.events
-            policies[qubit] = policy
-            doing[0] = f"after qubit {qubit}"
-            save_state(store, device, run_id=run_id)
-        for pair in request.pairs(device):
-            actions = QubitActions(store=store, run_id=run_id, device=device, device_id=ident,
-                                   spec=device.spec, qubit=pair[0], target=pair[1], data_dir=request.data_dir,
-                                   on_event=on_event, on_start=track)
-            uncounted = actions
-            policies[pair] = _run_pair(request, actions, [policies[q] for q in pair], pair)
-            shots += actions.shots
-            uncounted = None
-            events[pair] = actions.events
-            doing[0] = f"after pair {pair_label(*pair)}"
+                policy = Policy(request.graph, actions)
+                if isinstance(request.strategy, RecalibrateAll):
+                    policy.calibrate_all()
+                else:
+                    policy.maintain_all()
+            events[_unit_key(unit)] = actions.events
+            return policy
+        return go
+
+    try:
+        for batch in request.batches(device):
+            if len(batch) == 1:
+                found = [lane(batch[0])(device)]
+            else:
+                found = run_lanes(device, [lane(unit) for unit in batch], lane_stats)
+            for unit, policy in zip(batch, found):
+                policies[_unit_key(unit)] = policy
+            shots += sum(a.shots for a in under_way)
+            under_way.clear()
+            doing[0] = f"after {_describe(batch)}"
             save_state(store, device, run_id=run_id)
         doing[0] = "while reporting"
         report = build_report(store, request, device, run_id, events, policies, shots,
@@ -181,7 +202,7 @@ def run_calibration(store: Store, request: RunRequest, *, device: Device,
         store.finish_run(run_id, status=status, shots=shots, seconds=report["seconds"], summary=summary)
     except BaseException as exc:
         reason = crash_reason(exc, doing[0])
-        measured = shots + (uncounted.shots if uncounted is not None else 0)
+        measured = shots + sum(a.shots for a in under_way)
         recorded = _record_error(store, run_id, reason, measured, time.perf_counter() - started)
         if isinstance(exc, Exception):
             raise RunError(reason, run_id, recorded) from exc
@@ -208,6 +229,15 @@ def _run_pair(request: RunRequest, actions: QubitActions, qubit_policies: list[P
     else:
         policy.maintain_all()
     return policy
+
+
+def _unit_key(unit: tuple[int, ...]):
+    """How events and policies are keyed: a qubit by its index, a pair by (control, target)."""
+    return unit[0] if len(unit) == 1 else unit
+
+
+def _describe(batch: tuple[tuple[int, ...], ...]) -> str:
+    return " and ".join(f"qubit {u[0]}" if len(u) == 1 else f"pair {pair_label(*u)}" for u in batch)
 
 
 def all_calibrated(report: dict) -> bool:

@@ -7,6 +7,7 @@ capability protocol of its own, checked with isinstance at run time:
     HasTruth:  truth(): hidden true parameters, for tests, benchmarks and `truth` report blocks
     Drifting:  advance(hours=): a device whose clock can be moved on (--simulate-days)
     Seeded:    seed: the device was drawn from a prior with this seed (--seed applies)
+    Simultaneous: run_simultaneous(): runs on disjoint qubits played at once, in one call
 """
 
 from __future__ import annotations
@@ -125,3 +126,23 @@ class Seeded(Protocol):
     """A device drawn from a prior with a seed (`--seed` chooses which)."""
 
     seed: int
+
+
+@dataclass(frozen=True)
+class DeviceCall:
+    """The arguments of one `Device.run`, for `Simultaneous.run_simultaneous`."""
+
+    schedules: tuple
+    shots: int
+    seed: int | None = None
+    qubits: tuple[int, ...] = (0,)
+
+
+@runtime_checkable
+class Simultaneous(Protocol):
+    """A device that plays runs on disjoint qubits at once, as labs calibrate qubits that do not
+    interact: one call, each run with its own schedules, shots and seed, the device busy for as
+    long as the longest of them (each result is what `run` of that call alone would return, its
+    `run_s` that run's own time)."""
+
+    def run_simultaneous(self, calls: Sequence[DeviceCall]) -> list[xr.Dataset]: ...

@@ -23,7 +23,7 @@ from devices.device_spec import DeviceSpec
 from devices.dressing import dressed_transmon
 from devices.drift import DriftPath, apply_drift
 from devices.options import Open
-from devices.protocol import DeviceLimits, outcome_labels
+from devices.protocol import DeviceCall, DeviceLimits, outcome_labels
 from devices.schedule import Schedule
 from devices.sequences import BlockSequence, GateSequence, evolve_blocks, evolve_program
 from devices.simulate import populations, propagator
@@ -153,26 +153,27 @@ class SimulatedDevice:
             qubits: Sequence[int] = (0,)) -> xr.Dataset:
         """Counts of shots read as 1 per schedule and qubit (leakage reads as 1), and the joint
         outcomes of the qubits read together."""
-        qubits, durations = self._check_run(schedules, shots, qubits)
-        chip = self._simulated_chip(qubits)
-        pops = self._populations(chip, schedules)
-        rng = self._shot_rng if seed is None else np.random.default_rng(seed)
-        if len(qubits) == 1:  # one qubit: its joint outcomes are its counts (the stream is unchanged)
-            counts = np.stack([_read_out(p, chip, shots, rng) for p in pops])
-            joint = np.concatenate([shots - counts, counts], axis=1)
-        else:
-            joint = np.stack([_read_out_joint(p, chip, shots, rng) for p in pops])
-            counts = _marginal_ones(joint, len(qubits))
-        started = self._clock
-        run_ns = sum(d + self.spec.repetition for d in durations) * shots
-        self.advance(hours=run_ns * 1e-9 / 3600.0)
-        return xr.Dataset(
-            {"counts": (("schedule", "qubit"), counts), "joint_counts": (("schedule", "outcome"), joint)},
-            coords={"schedule": np.arange(len(schedules)), "qubit": list(qubits),
-                    "outcome": outcome_labels(len(qubits))},
-            attrs={"device": self.name, "device_seed": self.seed, "shots": shots,
-                   "clock_s": started, "run_s": run_ns * 1e-9, "dt_ns": self.dt},
-        )
+        ds = self._play(schedules, shots, seed, qubits)
+        self.advance(hours=ds.attrs["run_s"] / 3600.0)
+        return ds
+
+    def run_simultaneous(self, calls: Sequence[DeviceCall]) -> list[xr.Dataset]:
+        """The calls played at once on their disjoint qubits (the `Simultaneous` capability): each
+        simulated on its own qubits at the same moment, the clock moved on by the longest.
+
+        Each call sees the chip as a `run` on its qubits alone would: the model of simultaneous
+        drive is exact when the calls' qubits neither couple nor share drive crosstalk, which is
+        how calibrate.simultaneous groups them; it is not checked here."""
+        taken: dict[int, int] = {}
+        for i, call in enumerate(calls):
+            for q in call.qubits:
+                if q in taken:
+                    raise DeviceModelError(f"calls[{i}] plays on qubit {q}, which calls[{taken[q]}] plays on too: "
+                                           "simultaneous calls must play on disjoint qubits.")
+                taken[q] = i
+        results = [self._play(c.schedules, c.shots, c.seed, c.qubits) for c in calls]
+        self.advance(hours=max((ds.attrs["run_s"] for ds in results), default=0.0) / 3600.0)
+        return results
 
     # --- time ------------------------------------------------------------------------
     def advance(self, *, hours: float) -> None:
@@ -274,6 +275,27 @@ class SimulatedDevice:
                 )
             durations.append(length)
         return qubits, durations
+
+    def _play(self, schedules, shots, seed, qubits) -> xr.Dataset:
+        """One run's outcomes at the current clock, which it does not move."""
+        qubits, durations = self._check_run(schedules, shots, qubits)
+        chip = self._simulated_chip(qubits)
+        pops = self._populations(chip, schedules)
+        rng = self._shot_rng if seed is None else np.random.default_rng(seed)
+        if len(qubits) == 1:  # one qubit: its joint outcomes are its counts (the stream is unchanged)
+            counts = np.stack([_read_out(p, chip, shots, rng) for p in pops])
+            joint = np.concatenate([shots - counts, counts], axis=1)
+        else:
+            joint = np.stack([_read_out_joint(p, chip, shots, rng) for p in pops])
+            counts = _marginal_ones(joint, len(qubits))
+        run_ns = sum(d + self.spec.repetition for d in durations) * shots
+        return xr.Dataset(
+            {"counts": (("schedule", "qubit"), counts), "joint_counts": (("schedule", "outcome"), joint)},
+            coords={"schedule": np.arange(len(schedules)), "qubit": list(qubits),
+                    "outcome": outcome_labels(len(qubits))},
+            attrs={"device": self.name, "device_seed": self.seed, "shots": shots,
+                   "clock_s": self._clock, "run_s": run_ns * 1e-9, "dt_ns": self.dt},
+        )
 
     def _sequence_group(self, chip, sequences, indices, out) -> None:
         _sequence_group_impl(self, chip, sequences, indices, out)

@@ -161,6 +161,7 @@ def experiment(
 
 StoreOption = Annotated[Optional[str], typer.Option("--store", help="Store URL: sqlite:///FILE or postgresql+psycopg://user@host/db (default: sqlite:///calibration-data/store.sqlite).")]
 GraphOption = Annotated[Optional[str], typer.Option("--graph", help="Built-in graph name or graph TOML file (default: single-qubit).")]
+SimultaneousOption = Annotated[bool, typer.Option("--simultaneous", help="Run qubits (then pairs) that do not interact (not coupled, no drive crosstalk) together, their experiments sharing device calls, as labs do: it saves device time on devices that play simultaneous calls (simulated ones); others play the calls in turn.")]
 PairGraphOption = Annotated[Optional[str], typer.Option("--pair-graph", help="Graph of each coupled pair among the qubits, run after their own (control: the higher design frequency): a built-in name, a graph TOML file, or none (default: two-qubit).")]
 
 
@@ -204,6 +205,7 @@ def run(
     store: StoreOption = None,
     graph: GraphOption = None,
     pair_graph: PairGraphOption = None,
+    simultaneous: SimultaneousOption = False,
     recalibrate_all: Annotated[bool, typer.Option("--recalibrate-all", help="Calibrate every node instead of maintaining.")] = False,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Folder for the NetCDF datasets (default: beside a SQLite store).")] = None,
     as_json: JsonOption = False,
@@ -218,7 +220,8 @@ def run(
     from calibrate.cli.run import run_command
 
     _guarded(as_json, lambda: run_command(device=device, seed=seed, qubits=qubits, store_url=store, graph=graph,
-                                          pair_graph=pair_graph, recalibrate_all=recalibrate_all, data_dir=data_dir, as_json=as_json,
+                                          pair_graph=pair_graph, simultaneous=simultaneous, recalibrate_all=recalibrate_all,
+                                          data_dir=data_dir, as_json=as_json,
                                           console=console))
 
 
@@ -273,6 +276,7 @@ def nightly(
     store: StoreOption = None,
     graph: GraphOption = None,
     pair_graph: PairGraphOption = None,
+    simultaneous: SimultaneousOption = False,
     recalibrate_all: Annotated[bool, typer.Option("--recalibrate-all", help="Calibrate every node every night (the baseline).")] = False,
     report_dir: Annotated[Optional[str], typer.Option("--report-dir", help="Write an offline HTML report per device and night into this folder (see `calibrate report`).")] = None,
     as_json: JsonOption = False,
@@ -286,7 +290,7 @@ def nightly(
 
     _guarded(as_json, lambda: nightly_command(devices=device, seeds=seeds, days=simulate_days, scheduler=scheduler,
                                               workers=workers, store_url=store, graph=graph, pair_graph=pair_graph,
-                                              recalibrate_all=recalibrate_all, as_json=as_json, console=console,
+                                              simultaneous=simultaneous, recalibrate_all=recalibrate_all, as_json=as_json, console=console,
                                               report_dir=report_dir))
 
 

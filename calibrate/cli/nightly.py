@@ -45,7 +45,8 @@ def check_scheduler(address: str) -> None:
 
 def nightly_command(*, devices: list[str], seeds: str | None, days: int, scheduler: str | None, workers: int,
                     store_url: str | None, graph: str | None, recalibrate_all: bool, as_json: bool,
-                    console: Console, report_dir: str | None = None, pair_graph: str | None = None) -> int:
+                    console: Console, report_dir: str | None = None, pair_graph: str | None = None,
+                    simultaneous: bool = False) -> int:
     from calibrate.graph.toml import load_graph
     from calibrate.pairs import check_graph_kind, load_pair_graph
     from calibrate.nightly import (DaskScheduler, LocalDask, NightlyCrashed, NightlyDevice, NightlyJob,
@@ -77,7 +78,7 @@ def nightly_command(*, devices: list[str], seeds: str | None, days: int, schedul
         check_report_dir(report_dir)  # creates it
     targets = tuple(targets)
     job = NightlyJob(devices=targets, store_url=url, graph=graph, pair_graph=pair_graph, days=days,
-                     recalibrate_all=recalibrate_all)
+                     recalibrate_all=recalibrate_all, simultaneous=simultaneous)
     executor = DaskScheduler(scheduler) if scheduler else LocalDask(workers=min(workers, len(targets)))
     crashes = []
     try:

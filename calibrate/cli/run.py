@@ -68,7 +68,8 @@ def node_progress(total: int, enabled: bool):
 
 
 def run_command(*, device: str, seed: int | None, qubits: str | None, store_url: str | None, graph: str | None,
-                pair_graph: str | None, recalibrate_all: bool, data_dir: str | None, as_json: bool, console: Console) -> int:
+                pair_graph: str | None, recalibrate_all: bool, data_dir: str | None, as_json: bool, console: Console,
+                simultaneous: bool = False) -> int:
     from calibrate.graph.toml import load_graph
     from calibrate.pairs import check_graph_kind, load_pair_graph
     from calibrate.resolve import resolve_device, restore_state
@@ -82,7 +83,7 @@ def run_command(*, device: str, seed: int | None, qubits: str | None, store_url:
     pair_spec = load_pair_graph(pair_graph)
     check_folder("--data-dir", data_dir)
     with Store.open(store_url) as store:  # the last check: a bad or unreachable store is bad input
-        request = RunRequest(qubits=chosen, graph=graph_spec, pair_graph=pair_spec,
+        request = RunRequest(qubits=chosen, graph=graph_spec, pair_graph=pair_spec, simultaneous=simultaneous,
                              strategy=RecalibrateAll() if recalibrate_all else Maintain(),
                              data_dir=data_dir_for(store, data_dir), command="run")
         try:
