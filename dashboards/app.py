@@ -21,7 +21,7 @@ from bokeh.models import CDSView, ColumnDataSource, Div, IndexFilter, MultiChoic
 from calibrate.store import StoreError
 from dashboards.data import NewRows, RunInfo, StoreReader, empty, truth_columns
 from dashboards.datasets import FIT_COLUMNS, POINT_COLUMNS, DatasetPlot, load_dataset_plot
-from dashboards.figures import dataset_figure, node_rows, node_table, training_figure
+from dashboards.figures import dataset_figure, node_name, node_rows, node_table, training_figure
 from dashboards.history import TRACKED_PARAMETERS, HistoryPanels, SeriesKey
 from dashboards.training import TRAINING_FILE, TrainingCurves, TrainingFileError, read_training
 
@@ -48,9 +48,9 @@ def log_html(outcomes: dict[str, list]) -> str:
     lines = []
     for i in reversed(range(len(outcomes["id"]))):
         reason = f": {outcomes['reason'][i]}" if outcomes["reason"][i] else ""
+        who, node = node_name(outcomes["qubit"][i], outcomes["node"][i])
         lines.append(f"{_when(outcomes['time'][i])}  run {outcomes['run_id'][i]}  {outcomes['device'][i]} "
-                     f"q{outcomes['qubit'][i]}  {outcomes['node'][i]} {outcomes['action'][i]} → "
-                     f"{outcomes['outcome'][i]}{reason}")
+                     f"{who}  {node} {outcomes['action'][i]} → {outcomes['outcome'][i]}{reason}")
     body = html.escape("\n".join(lines)) or "No node updates yet."
     return f"<b>Log</b> (newest first)<pre style='max-height: 260px; overflow-y: auto; margin: 0'>{body}</pre>"
 
@@ -63,7 +63,8 @@ def jobs_html(running: list[RunInfo], progress: dict[int, tuple[int, dict | None
         done, newest = progress.get(run.id, (0, None))
         current = "no node finished yet"
         if newest is not None:
-            current = (f"newest: q{newest['qubit']} {newest['node']} {newest['action']} → {newest['outcome']} "
+            who, node = node_name(newest["qubit"], newest["node"])
+            current = (f"newest: {who} {node} {newest['action']} → {newest['outcome']} "
                        f"at {_when(newest['time'].timestamp() * 1000.0)}")
         qubits = ", ".join(str(q) for q in run.qubits)
         items.append(f"<li>run {run.id} on {html.escape(run.device)} (qubits {qubits}; {html.escape(run.command)}; "
@@ -264,7 +265,7 @@ class DashboardSession:
             return
         i = indices[0]
         data = self.nodes.data
-        title = f"{data['device'][i]} q{data['qubit'][i]} {data['node'][i]}: newest dataset"
+        title = f"{data['device'][i]} {data['subject'][i]} {data['node'][i]}: newest dataset"
         self._draw_dataset(load_dataset_plot(data["dataset_path"][i], title=title))
 
     def _draw_dataset(self, plot: DatasetPlot) -> None:

@@ -16,6 +16,8 @@ from bokeh.models import (CDSView, ColumnDataSource, DataRange1d, DataTable, Dat
 from bokeh.palettes import Category20
 from bokeh.plotting import figure
 
+from calibrate.pairs import pair_label, split_stored_name
+
 # A live panel without renderers is a parameter no run has calibrated yet, not a mistake.
 silence(MISSING_RENDERERS, True)
 
@@ -57,6 +59,19 @@ PARAMETER_PANELS = (
 ESTIMATED_GATE_ERROR = "gate_error"  # what the rb node stores: RB's error per gate
 
 
+def whose(qubit: int, target: int | None) -> str:
+    """How series, nodes and the log name a qubit ("q1") or a directed pair ("pair 1-0"), given
+    the store's qubit (a pair's control) and the pair's target (None for a qubit)."""
+    return f"q{qubit}" if target is None else f"pair {pair_label(qubit, target)}"
+
+
+def node_name(qubit: int, stored_node: str) -> tuple[str, str]:
+    """(whose, node) of a stored node: ("q1", "rabi"), or ("pair 1-0", "ecr_irb") for the
+    store's `ecr_irb@0` on qubit 1."""
+    node, target = split_stored_name(stored_node)
+    return whose(qubit, target), node
+
+
 def series_colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
@@ -82,8 +97,12 @@ NODE_FIELDS = ("id", "run_id", "device", "qubit", "node", "action", "outcome", "
 
 def node_rows(outcomes: dict[str, list]) -> dict[str, list]:
     """Node outcome columns (StoreReader.outcomes / node_states) as nodes-table rows, with the
-    colour of each outcome."""
+    colour of each outcome. A pair's node shows as the pair's (`subject` "pair 1-0", `node`
+    "ecr_irb"), not as the store keeps it (`ecr_irb@0` on qubit 1); `qubit` stays the store's."""
     rows = {name: list(outcomes[name]) for name in NODE_FIELDS}
+    named = [node_name(q, n) for q, n in zip(outcomes["qubit"], outcomes["node"])]
+    rows["subject"] = [subject for subject, _ in named]
+    rows["node"] = [node for _, node in named]
     rows["colour"] = [outcome_colour(o) for o in outcomes["outcome"]]
     return rows
 
@@ -95,7 +114,7 @@ def node_table(source: ColumnDataSource, *, height: int | None = None, width: in
         template='<div style="background:<%= colour %>; padding: 0 4px"><%= value %></div>')
     columns = [
         TableColumn(field="device", title="device", width=110),
-        TableColumn(field="qubit", title="qubit", width=40),
+        TableColumn(field="subject", title="qubit/pair", width=70),
         TableColumn(field="node", title="node", width=110),
         TableColumn(field="outcome", title="outcome", formatter=coloured, width=90),
         TableColumn(field="action", title="action", width=80),

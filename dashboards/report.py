@@ -19,7 +19,7 @@ from bokeh.resources import INLINE
 
 from dashboards.data import RunInfo, StoreReader, truth_columns
 from dashboards.datasets import DatasetPlot, load_dataset_plot
-from dashboards.figures import ESTIMATED_GATE_ERROR, dataset_figure, node_rows, node_table
+from dashboards.figures import ESTIMATED_GATE_ERROR, dataset_figure, node_name, node_rows, node_table
 from dashboards.history import TRACKED_PARAMETERS, HistoryPanels
 
 
@@ -82,7 +82,7 @@ def report_layout(reader: StoreReader, run: RunInfo):
     estimated = {q: v for name, q, v in zip(values["name"], values["qubit"], values["value"])
                  if name == ESTIMATED_GATE_ERROR}  # the newest wins: rows come oldest first
     states = reader.node_states(run_id=run.id)
-    datasets = [load_dataset_plot(path, title=f"q{qubit} {node}: {outcome} (run {run.id})")
+    datasets = [load_dataset_plot(path, title=f"{' '.join(node_name(qubit, node))}: {outcome} (run {run.id})")
                 for qubit, node, outcome, path in
                 zip(states["qubit"], states["node"], states["outcome"], states["dataset_path"]) if path]
     return column(Div(text=_summary_html(run, estimated), width=1100, name="run-summary"),
