@@ -22,7 +22,7 @@ from calibrate.store import StoreError
 from dashboards.data import NewRows, RunInfo, StoreReader, empty, truth_columns
 from dashboards.datasets import FIT_COLUMNS, POINT_COLUMNS, DatasetPlot, load_dataset_plot
 from dashboards.figures import dataset_figure, node_name, node_rows, node_table, training_figure
-from dashboards.history import TRACKED_PARAMETERS, HistoryPanels, SeriesKey
+from dashboards.history import TRACKED_PAIR_PARAMETERS, TRACKED_PARAMETERS, HistoryPanels, SeriesKey
 from dashboards.training import TRAINING_FILE, TrainingCurves, TrainingFileError, read_training
 
 
@@ -34,7 +34,7 @@ class DashboardOptions:
     controllers: tuple[Path, ...] = ()
     refresh_ms: int = 500
     log_lines: int = 30
-    default_series: int = 10  # more qubits than this: show those of the newest run at first
+    default_series: int = 10  # more qubits and pairs than this: show those of the newest run at first
     training_check_every: int = 4  # refreshes between looks at the training files
 
 
@@ -120,7 +120,7 @@ class DashboardSession:
     def __init__(self, reader: StoreReader, options: DashboardOptions):
         self.reader, self.options = reader, options
         self.history = HistoryPanels()
-        values = reader.parameter_rows(TRACKED_PARAMETERS)
+        values = reader.parameter_rows(TRACKED_PARAMETERS, pair_names=TRACKED_PAIR_PARAMETERS)
         finished = reader.runs(finished=True)
         self.history.add(values, truth_columns(finished))
         self._values = NewRows(values["id"])
@@ -148,7 +148,7 @@ class DashboardSession:
         self.jobs = Div(text="", width=1100, name="jobs")
         self.log = Div(text=log_html(self._recent_log), width=1100, name="log")
         self.status = Div(text="", width=1100, name="status")
-        self.qubits = MultiChoice(title="Qubits", options=[k.label for k in self.history.keys],
+        self.qubits = MultiChoice(title="Qubits and pairs", options=[k.label for k in self.history.keys],
                                   value=[k.label for k in self._default_series()], width=1100)
         self.qubits.on_change("value", lambda attr, old, new: self._apply_selection())
         self._apply_selection()
@@ -191,14 +191,15 @@ class DashboardSession:
                 panel.refresh()
 
     def _refresh_history(self) -> None:
-        values = self._values.take(self.reader.parameter_rows(TRACKED_PARAMETERS, after_id=self._values.floor))
+        values = self._values.take(self.reader.parameter_rows(TRACKED_PARAMETERS, pair_names=TRACKED_PAIR_PARAMETERS,
+                                                              after_id=self._values.floor))
         unseen = [i for i in self.reader.finished_run_ids(from_id=self._truth_floor) if i not in self._finished]
         finished = self.reader.runs(ids=unseen) if unseen else []
         self._finished.update(run.id for run in finished)
         truth = truth_columns(finished)
         if values["id"] or truth["run_id"]:
             new_keys = self.history.add(values, truth)
-            if new_keys:  # a new qubit or device started writing: show it
+            if new_keys:  # a new qubit, pair or device started writing: show it
                 self.qubits.options = [k.label for k in self.history.keys]
                 self.qubits.value = [*self.qubits.value, *(k.label for k in new_keys)]
 
@@ -245,7 +246,8 @@ class DashboardSession:
             return keys
         newest = self.reader.newest_run_id()
         runs = self.reader.runs(ids=[newest]) if newest is not None else []
-        chosen = [k for k in keys if runs and k.device == runs[0].device and k.qubit in runs[0].qubits]
+        chosen = [k for k in keys if runs and k.device == runs[0].device and k.qubit in runs[0].qubits
+                  and (k.target is None or k.target in runs[0].qubits)]
         return chosen or keys[:self.options.default_series]
 
     def _apply_selection(self) -> None:

@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 
+from calibrate.pairs import SEPARATOR, split_stored_name
 from calibrate.store import Store
 from calibrate.store.backend import make_engine, run_transaction
 from calibrate.store.schema import node_outcomes, parameter_values, runs
@@ -30,7 +31,8 @@ RUNNING = "running"
 Columns = dict[str, list]
 
 PARAMETER_COLUMNS = ("id", "device", "qubit", "name", "value", "stderr", "unit", "time", "run_id")
-TRUTH_COLUMNS = ("run_id", "device", "qubit", "time", "gate_error", "coherence_limit", "leakage")
+# a pair's truth row has its control as `qubit` and its `target`; a qubit's target is None
+TRUTH_COLUMNS = ("run_id", "device", "qubit", "target", "time", "gate_error", "coherence_limit", "leakage")
 OUTCOME_COLUMNS = ("id", "run_id", "device", "qubit", "node", "action", "outcome", "reason", "experiment", "time",
                    "shots", "dataset_path")
 
@@ -67,20 +69,36 @@ class RunInfo:
     summary: dict | None
 
 
+def _pair_of(label: str) -> tuple[int, int] | None:
+    """(control, target) of a summary's pair key "c-t" (calibrate.pairs.pair_label)."""
+    control, sep, target = label.partition("-")
+    return (int(control), int(target)) if sep and control.isdigit() and target.isdigit() else None
+
+
+def summary_entries(summary: dict | None) -> list[tuple[int, int | None, dict]]:
+    """(qubit, target, entry) of each qubit (target None) and then each pair (qubit its control)
+    of a run's summary, in order."""
+    summary = summary or {}
+    # qubit keys only: a crashed run's summary is {"error": reason}, a learn-model run's names its files
+    qubits = sorted(((int(k), None, v or {}) for k, v in summary.items() if isinstance(k, str) and k.isdigit()),
+                    key=lambda entry: entry[0])
+    pairs = summary.get("pairs")
+    found = [(_pair_of(k), v or {}) for k, v in pairs.items()] if isinstance(pairs, dict) else []
+    return qubits + sorted(((*pair, v) for pair, v in found if pair is not None), key=lambda entry: entry[:2])
+
+
 def truth_columns(finished_runs: Iterable[RunInfo]) -> Columns:
     """The truth block that `calibrate run` writes into a simulated run's summary, one row per
-    qubit, timed at the run's end (when it was computed)."""
+    qubit and per pair (its `pairs` entry), timed at the run's end (when it was computed)."""
     out = empty(TRUTH_COLUMNS)
     for run in finished_runs:
-        # qubit keys only: a crashed run's summary is {"error": reason}, a learn-model run's names its files
-        per_qubit = [(k, v) for k, v in (run.summary or {}).items() if isinstance(k, str) and k.isdigit()]
-        for qubit, entry in sorted(per_qubit, key=lambda item: int(item[0])):
-            truth = (entry or {}).get("truth")
+        for qubit, target, entry in summary_entries(run.summary):
+            truth = entry.get("truth")
             if not truth:  # a real device: nothing hidden to compare with
                 continue
-            row = {"run_id": run.id, "device": run.device, "qubit": int(qubit), "time": epoch_ms(run.finished),
-                   "gate_error": truth.get("gate_error"), "coherence_limit": truth.get("coherence_limit"),
-                   "leakage": truth.get("leakage")}
+            row = {"run_id": run.id, "device": run.device, "qubit": qubit, "target": target,
+                   "time": epoch_ms(run.finished), "gate_error": truth.get("gate_error"),
+                   "coherence_limit": truth.get("coherence_limit"), "leakage": truth.get("leakage")}
             for name in TRUTH_COLUMNS:
                 out[name].append(row[name])
     return out
@@ -118,18 +136,29 @@ class StoreReader:
 
     # --- parameter history ---------------------------------------------------------------
 
-    def parameter_rows(self, names: Iterable[str], *, after_id: int = 0, device: str | None = None,
-                       until: datetime | None = None) -> Columns:
-        """Valid values of the named parameters with id > after_id, oldest first (cleared rows,
-        which carry no value, left out)."""
+    def parameter_rows(self, names: Iterable[str], *, pair_names: Iterable[str] = (), after_id: int = 0,
+                       device: str | None = None, until: datetime | None = None) -> Columns:
+        """Valid values of the named parameters of qubits, and of `pair_names` of every pair (stored
+        as NAME@TARGET, see calibrate.pairs), with id > after_id, oldest first (cleared rows,
+        which carry no value, left out). Names come as stored: `gate_error@0` on qubit 1 is pair
+        1-0's."""
+        # one query for both, so that one id cursor (NewRows) follows qubits and pairs alike
+        wanted = [PV.name.in_(list(names)),
+                  *(PV.name.startswith(f"{name}{SEPARATOR}", autoescape=True) for name in pair_names)]
         query = (select(*(PV[c] for c in PARAMETER_COLUMNS))
-                 .where(PV.id > after_id, PV.name.in_(list(names)), PV.valid.is_(True), PV.value.is_not(None))
+                 .where(PV.id > after_id, or_(*wanted), PV.valid.is_(True), PV.value.is_not(None))
                  .order_by(PV.id))
         if device is not None:
             query = query.where(PV.device == device)
         if until is not None:
             query = query.where(PV.time <= until)
-        return _columns(self._read("parameter_rows", query), PARAMETER_COLUMNS)
+        rows = _columns(self._read("parameter_rows", query), PARAMETER_COLUMNS)
+        # the prefix also matches names like `zx_rate@x`, which no pair writes
+        kept = [i for i, name in enumerate(rows["name"])
+                if SEPARATOR not in name or split_stored_name(name)[1] is not None]
+        if len(kept) == len(rows["name"]):
+            return rows
+        return {column: [values[i] for i in kept] for column, values in rows.items()}
 
     # --- runs ------------------------------------------------------------------------------
 

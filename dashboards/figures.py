@@ -56,7 +56,16 @@ PARAMETER_PANELS = (
     ParameterPanel("t1", "T1"),
     ParameterPanel("t2", "T2 (echo)"),
 )
-ESTIMATED_GATE_ERROR = "gate_error"  # what the rb node stores: RB's error per gate
+# The names the pair graph (calibrate/graphs/two-qubit.toml) writes, stored on the pair's control
+# as NAME@TARGET (calibrate/pairs.py): the rates and settings of its echoed cross-resonance gate.
+# Two panels, not one per setting: ZX says the coupling and the drive moved, the amplitude what
+# the calibration did about it; each figure more costs the page, most when the first pair's
+# rows bring the pair panels onto an open page.
+PAIR_PARAMETER_PANELS = (
+    ParameterPanel("zx_rate", "ZX rate of the CR tone"),
+    ParameterPanel("cr_amp", "CR tone amplitude"),
+)
+ESTIMATED_GATE_ERROR = "gate_error"  # what the rb node stores: RB's error per gate (a pair's: interleaved RB's)
 
 
 def whose(qubit: int, target: int | None) -> str:
@@ -82,11 +91,11 @@ def shared_time_range() -> DataRange1d:
 
 
 def time_figure(title: str, y_label: str, *, x_range: DataRange1d, log: bool = False, height: int = 260,
-                width: int = 560):
+                width: int = 560, series_title: str = "qubit"):
     fig = figure(title=title, x_axis_type="datetime", y_axis_type="log" if log else "linear", x_range=x_range,
                  y_range=DataRange1d(only_visible=True), height=height, width=width, y_axis_label=y_label,
                  tools="pan,box_zoom,wheel_zoom,reset,save")
-    fig.add_tools(HoverTool(tooltips=[("qubit", "@series"), ("time", f"@time{{{TIME_FORMAT}}}"), ("value", "$y"),
+    fig.add_tools(HoverTool(tooltips=[(series_title, "@series"), ("time", f"@time{{{TIME_FORMAT}}}"), ("value", "$y"),
                                       ("run", "@run_id")],
                             formatters={"@time": "datetime"}))
     return fig

@@ -1,7 +1,8 @@
 """A static HTML report of one run: the dashboard's plots, frozen, in one offline file.
 
 The report holds the history of the run's device up to the end of the run (gate error with
-its truth and coherence limit, each calibrated parameter), the run's nodes coloured by
+its truth and coherence limit, each calibrated parameter; the same for its pairs' two-qubit
+gates when it has pairs), the run's nodes coloured by
 outcome, and the newest dataset and fit of every node the run visited. Bokeh's JavaScript
 is inlined, so the file opens anywhere, without network access.
 """
@@ -20,7 +21,7 @@ from bokeh.resources import INLINE
 from dashboards.data import RunInfo, StoreReader, truth_columns
 from dashboards.datasets import DatasetPlot, load_dataset_plot
 from dashboards.figures import ESTIMATED_GATE_ERROR, dataset_figure, node_name, node_rows, node_table
-from dashboards.history import TRACKED_PARAMETERS, HistoryPanels
+from dashboards.history import TRACKED_PAIR_PARAMETERS, TRACKED_PARAMETERS, HistoryPanels
 
 
 class ReportError(ValueError):
@@ -76,11 +77,12 @@ def _dataset_panel(plot: DatasetPlot):
 
 def report_layout(reader: StoreReader, run: RunInfo):
     until = run.finished or datetime.now(timezone.utc)
-    values = reader.parameter_rows(TRACKED_PARAMETERS, device=run.device, until=until)
+    values = reader.parameter_rows(TRACKED_PARAMETERS, pair_names=TRACKED_PAIR_PARAMETERS, device=run.device,
+                                   until=until)
     history = HistoryPanels()
     history.add(values, truth_columns(reader.runs(device=run.device, until=until)))
     estimated = {q: v for name, q, v in zip(values["name"], values["qubit"], values["value"])
-                 if name == ESTIMATED_GATE_ERROR}  # the newest wins: rows come oldest first
+                 if name == ESTIMATED_GATE_ERROR}  # the newest wins: rows come oldest first; a pair's is NAME@TARGET
     states = reader.node_states(run_id=run.id)
     datasets = [load_dataset_plot(path, title=f"{' '.join(node_name(qubit, node))}: {outcome} (run {run.id})")
                 for qubit, node, outcome, path in
