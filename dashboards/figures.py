@@ -91,10 +91,10 @@ def shared_time_range() -> DataRange1d:
 
 
 def time_figure(title: str, y_label: str, *, x_range: DataRange1d, log: bool = False, height: int = 260,
-                width: int = 560, series_title: str = "qubit"):
+                width: int = 560, series_title: str = "qubit", name: str | None = None):
     fig = figure(title=title, x_axis_type="datetime", y_axis_type="log" if log else "linear", x_range=x_range,
                  y_range=DataRange1d(only_visible=True), height=height, width=width, y_axis_label=y_label,
-                 tools="pan,box_zoom,wheel_zoom,reset,save")
+                 tools="pan,box_zoom,wheel_zoom,reset,save", name=name)
     fig.add_tools(HoverTool(tooltips=[(series_title, "@series"), ("time", f"@time{{{TIME_FORMAT}}}"), ("value", "$y"),
                                       ("run", "@run_id")],
                             formatters={"@time": "datetime"}))

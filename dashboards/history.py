@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from bokeh.layouts import column, gridplot
+from bokeh.layouts import column, gridplot, row
 from bokeh.models import (CategoricalColorMapper, CDSView, ColumnDataSource, Div, GlyphRenderer, GroupFilter,
                           IndexFilter, MultiLine, Scatter, UnionFilter)
 
@@ -73,6 +73,12 @@ class SeriesKey:
 
 def parameter_source_name(name: str, *, pair: bool = False) -> str:
     return f"pair-parameter|{name}" if pair else f"parameter|{name}"
+
+
+def figure_name(points_name: str) -> str:
+    """The name of the figure that draws the points source `points_name` (the fidelity figures:
+    that of their estimate)."""
+    return f"figure|{points_name}"
 
 
 def lines_source_name(points_name: str, y: str) -> str:
@@ -176,7 +182,7 @@ class HistoryPanels:
 
     def _fidelity_figure(self, title: str, estimated: str, truth: str, series_title: str):
         fig = time_figure(title, "error per gate", x_range=self._time_range, log=True, width=2 * self._width,
-                          height=320, series_title=series_title)
+                          height=320, series_title=series_title, name=figure_name(estimated))
         common = {"colours": self.colours, "shown": self.shown}
         self.panels[estimated] = SeriesPanel(fig, estimated, VALUE_FIELDS, (Trace("value"),), **common)
         self.panels[truth] = SeriesPanel(fig, truth, TRUTH_FIELDS,
@@ -189,7 +195,7 @@ class HistoryPanels:
         for p in panels:
             source = parameter_source_name(p.name, pair=pair)
             figures[p.name] = time_figure(p.title, p.name, x_range=self._time_range, width=self._width,
-                                          series_title="pair" if pair else "qubit")
+                                          series_title="pair" if pair else "qubit", name=figure_name(source))
             self.panels[source] = SeriesPanel(figures[p.name], source, VALUE_FIELDS, (Trace("value", size=5),),
                                               colours=self.colours, shown=self.shown)
         return figures
@@ -227,14 +233,19 @@ class HistoryPanels:
             self._waiting_layouts.append((layout, skip_empty))
         return layout
 
+    def _shown(self, figures: dict, *, pair: bool, skip_empty: bool) -> list:
+        return [fig for name, fig in figures.items()
+                if not skip_empty or len(self.panels[parameter_source_name(name, pair=pair)].points.data["time"])]
+
     def _grid(self, figures: dict, *, pair: bool, skip_empty: bool) -> list:
-        shown = [fig for name, fig in figures.items()
-                 if not skip_empty or len(self.panels[parameter_source_name(name, pair=pair)].points.data["time"])]
+        shown = self._shown(figures, pair=pair, skip_empty=skip_empty)
         return [gridplot(shown, ncols=2, merge_tools=False)] if shown else []
 
     def _pair_section(self, skip_empty: bool):
-        return column(self.pair_fidelity, *self._grid(self.pair_parameters, pair=True, skip_empty=skip_empty),
-                      name="pair-panels")
+        # a row, not a gridplot: BokehJS 3.9 lays out a gridplot added to an open page but never
+        # paints its figures (test_dashboard_browser checks that the pair figures are drawn)
+        shown = self._shown(self.pair_parameters, pair=True, skip_empty=skip_empty)
+        return column(self.pair_fidelity, *([row(*shown)] if shown else []), name="pair-panels")
 
     def add(self, parameters: Columns, truth: Columns) -> list[SeriesKey]:
         """Add value rows (StoreReader.parameter_rows, pairs' as stored: NAME@TARGET) and truth rows

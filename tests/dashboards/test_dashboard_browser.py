@@ -51,6 +51,16 @@ READ_SOURCE = """([name, columns]) => {
 
 # Bokeh renders into shadow roots, out of reach of document.body.innerText: ask the model.
 MODEL_TEXT = "(name) => Bokeh.documents[0].get_model_by_name(name).text"
+# The area the named model's view takes on the page once drawn: 0 while it is not there or not
+# drawn yet (has_finished: a plot's view says so after painting; one that BokehJS laid out but
+# never painted, as it did a gridplot added to an open page, stays unfinished).
+VIEW_AREA = """(name) => {
+    const model = Bokeh.documents[0].get_model_by_name(name);
+    const view = model == null ? null : Bokeh.index.find_one_by_id(model.id);
+    if (view == null || !view.has_finished()) return 0;
+    const box = view.el.getBoundingClientRect();
+    return box.width * box.height;
+}"""
 
 
 def wait_for_text(page, name: str, text: str, timeout: float = 2.0) -> None:
@@ -214,7 +224,25 @@ def test_live_dashboard_shows_the_store_and_follows_new_records(calibrated, brow
             wait_for(page, "nodes", ["node", "reason"], lambda d: ("rabi", "drifted") in zip(d["node"], d["reason"]))
             store.set_value(DEVICE, 0, "gate_error", 3.2e-4, 1e-5, "", run_id=run)
             wait_for(page, "fidelity|estimated", ["value"], lambda d: d["value"] == [3.2e-4])
-            store.finish_run(run, status="ok", shots=1000, seconds=1.0)
+            # a pair's gate error, stored on its control as NAME@TARGET (a made-up pair 0-1 on this
+            # one-qubit device): the pair panels, absent until now, join the page and show it; the
+            # qubit's panel does not
+            assert page.evaluate(VIEW_AREA, "pair-panels") == 0
+            store.set_value(DEVICE, 0, "gate_error@1", 0.021, 3e-3, "", run_id=run)
+            written = time.monotonic()
+            # 5 s, not 2: the first pair's row brings three new figures, built, sent and laid out
+            # (1.4-2.3 s here with both cores busy, against 0.4 s for a point); once per page
+            pair = wait_for(page, "pair-fidelity|estimated", ["series", "value"], lambda d: d["value"] == [0.021],
+                            timeout=5.0)
+            print(f"pair panels with the first pair's point on the page {time.monotonic() - written:.2f} s after the write")
+            assert pair["series"] == [f"{DEVICE} pair 0-1"]
+            for figure in ("figure|pair-fidelity|estimated", "figure|pair-parameter|zx_rate"):  # drawn full size
+                page.wait_for_function(f"(name) => ({VIEW_AREA})(name) > 400 * 200", arg=figure, timeout=2000)
+            assert page.evaluate(READ_SOURCE, ["fidelity|estimated", ["value"]])["value"] == [3.2e-4]
+            store.finish_run(run, status="ok", shots=1000, seconds=1.0, summary={"pairs": {"0-1": {
+                "status": "calibrated", "estimated_gate_error": 0.021,
+                "truth": {"gate_error": 0.019, "leakage": 1e-4, "coherence_limit": 0.016}}}})
+        wait_for(page, "pair-fidelity|truth", ["gate_error"], lambda d: d["gate_error"] == [0.019])
         wait_for_text(page, "jobs", "Running jobs</b>: none")
         training["steps"].append(200), training["loss"].append(0.1), training["validation_error"].append(0.2)
         (controller / "training.json").write_text(json.dumps(training))
