@@ -17,9 +17,12 @@ and `calibrate history cr_width@0 --qubit 1` work for pairs as they do for qubit
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from calibrate.graph.spec import Graph, GraphError
-from devices.device_spec import DeviceSpec
+
+if TYPE_CHECKING:  # the dashboards import this module for its names alone: no JAX for them
+    from devices.device_spec import DeviceSpec
 
 SEPARATOR = "@"
 DEFAULT_PAIR_GRAPH = "two-qubit"
