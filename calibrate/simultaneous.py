@@ -25,7 +25,8 @@ import greenlet
 import xarray as xr
 
 from devices.device_spec import DeviceSpec
-from devices.protocol import Device, DeviceCall, Simultaneous
+from devices.limits import acquiring
+from devices.protocol import Acquisition, Device, DeviceCall, Discriminated, Simultaneous
 
 
 def conflicts(spec: DeviceSpec) -> set[frozenset[int]]:
@@ -72,8 +73,9 @@ class LaneDevice:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._device, name)
 
-    def run(self, schedules, shots: int, seed: int | None = None, *, qubits: Sequence[int] = (0,)) -> xr.Dataset:
-        return self._hub.switch(_Waiting(DeviceCall(tuple(schedules), shots, seed, tuple(qubits))))
+    def run(self, schedules, shots: int, seed: int | None = None, *, qubits: Sequence[int] = (0,),
+            acquisition: Acquisition = Discriminated()) -> xr.Dataset:
+        return self._hub.switch(_Waiting(DeviceCall(tuple(schedules), shots, seed, tuple(qubits), acquisition)))
 
 
 @dataclass
@@ -121,4 +123,4 @@ def run_lanes(device: Device, tasks: Sequence[Callable[[Device], Any]],
 def _play(device: Device, calls: list[DeviceCall]) -> list[xr.Dataset]:
     if isinstance(device, Simultaneous):
         return device.run_simultaneous(calls)
-    return [device.run(c.schedules, c.shots, c.seed, qubits=c.qubits) for c in calls]
+    return [device.run(c.schedules, c.shots, c.seed, qubits=c.qubits, **acquiring(c.acquisition)) for c in calls]

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from devices._validate import DeviceModelError, check_finite, concrete
+from devices.readout import Resonator
 from devices.transmon import Transmon
 
 
@@ -28,23 +29,32 @@ class Chip(eqx.Module):
         zero diagonal; gives the static ZZ of the pair in second order.
     crosstalk[d, q]: complex amplitude with which drive channel d reaches transmon q,
         relative to its own transmon (crosstalk[q, q] == 1).
+    resonators[q]: transmon q's readout resonator (devices/readout.py), or None for a chip
+        read out through its transmons' assignment errors alone. The pulse simulation never
+        reads them.
     """
 
     transmons: tuple[Transmon, ...]
     couplings: jax.Array = eqx.field(converter=_f64)
     crosstalk: jax.Array = eqx.field(converter=_c128)
+    resonators: tuple[Resonator, ...] | None
 
-    def __init__(self, transmons: Sequence[Transmon], couplings=None, crosstalk=None):
+    def __init__(self, transmons: Sequence[Transmon], couplings=None, crosstalk=None,
+                 resonators: Sequence[Resonator] | None = None):
         transmons = tuple(transmons)
         n = len(transmons)
         self.transmons = transmons
         self.couplings = np.zeros((n, n)) if couplings is None else couplings
         self.crosstalk = np.eye(n) if crosstalk is None else crosstalk
+        self.resonators = None if resonators is None else tuple(resonators)
 
     def __check_init__(self):
         n = len(self.transmons)
         if n == 0:
             raise DeviceModelError("Chip.transmons is empty, but a chip needs at least one transmon.")
+        if self.resonators is not None and len(self.resonators) != n:
+            raise DeviceModelError(f"Chip.resonators holds {len(self.resonators)}, but the chip has {n} transmons: "
+                                   "give one resonator per transmon, or none.")
         levels = {t.n_levels for t in self.transmons}
         if len(levels) != 1:
             raise DeviceModelError(
@@ -93,6 +103,7 @@ class Chip(eqx.Module):
             [self.transmons[q] for q in qubits],
             couplings=self.couplings[..., idx[:, None], idx[None, :]],
             crosstalk=self.crosstalk[..., idx[:, None], idx[None, :]],
+            resonators=None if self.resonators is None else [self.resonators[q] for q in qubits],
         )
 
     def neighbours(self, qubit: int) -> list[int]:

@@ -27,6 +27,23 @@ class DeviceSpecError(ValueError):
 
 
 @dataclass(frozen=True)
+class ReadoutSpec:
+    """A qubit's dispersive readout as designed (devices/readout.py has the model): the
+    resonator and amplifier chain, and the readout pulse calibration starts from."""
+
+    resonator_frequency: float  # GHz, with the qubit in |0>
+    linewidth: float  # GHz, FWHM
+    chi: tuple[float, ...]  # GHz: the resonator's shift with the qubit in |0> (0), |1>, |2>
+    n_max: float  # photons on resonance at full amplitude
+    noise_photons: float  # the amplifier chain's added noise, photons
+    critical_photons: float
+    induced_rate: float  # 1/ns, measurement-induced transitions at n_crit
+    pulse_frequency: float  # GHz
+    pulse_amplitude: float  # of full scale
+    pulse_duration: float  # ns
+
+
+@dataclass(frozen=True)
 class QubitSpec:
     frequency: float  # GHz
     anharmonicity: float  # GHz
@@ -35,6 +52,8 @@ class QubitSpec:
     t2: float  # ns
     readout_p01: float
     readout_p10: float
+    # the IQ-level readout model; None: the device reads out through readout_p01/p10 only
+    readout: ReadoutSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,8 @@ class FabricationSpread:
     t2_rel: float
     readout_abs: float
     coupling_rel: float
+    resonator: float = 0.0  # GHz, the resonators' frequencies
+    chi_rel: float = 0.0  # the dispersive shifts, relative
 
 
 @dataclass(frozen=True)
@@ -174,6 +195,9 @@ def fabrication_spread(t: _Table, *, optional: bool = False) -> FabricationSprea
         t2_rel=t.number("t2_rel", low=0, high=1, default=d),
         readout_abs=t.number("readout_abs", low=0, high=0.1, default=d),
         coupling_rel=t.number("coupling_rel", low=0, high=1, default=d),
+        # the readout model's spreads came later: optional in every file
+        resonator=t.number("resonator_mhz", low=0, default=0.0) * 1e-3,
+        chi_rel=t.number("chi_rel", low=0, high=0.5, default=0.0),
     )
 
 
@@ -217,6 +241,35 @@ def _qubit(t: _Table) -> QubitSpec:
         t1=t1, t2=t2,
         readout_p01=t.number("readout_p01", low=0, high=0.5, high_open=True),
         readout_p10=t.number("readout_p10", low=0, high=0.5, high_open=True),
+        readout=_readout(t.optional_table("readout"), t.where) if "readout" in t.data else None,
+    )
+    t.done()
+    return spec
+
+
+def _readout(t: _Table, qubit_where: str) -> ReadoutSpec:
+    """A qubit's [qubits.readout] table (units as written: GHz, MHz, us, ns)."""
+    t.where = f"{qubit_where}.readout"
+    chi = t.data.get("chi_mhz")
+    t.used.add("chi_mhz")
+    if (not isinstance(chi, list) or len(chi) < 2 or chi[0] != 0
+            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in chi)):
+        raise t._fail("chi_mhz", f"is {chi!r}, but must list the resonator's shift [MHz] with the qubit in "
+                                 "|0>, |1>, |2>, ..., starting with 0 (resonator_ghz is its frequency in |0>).")
+    resonator = t.number("resonator_ghz", low=0, low_open=True)
+    spec = ReadoutSpec(
+        resonator_frequency=resonator,
+        linewidth=t.number("linewidth_mhz", low=0, low_open=True, high=100) * 1e-3,
+        chi=tuple(float(c) * 1e-3 for c in chi),
+        n_max=t.number("n_max", low=0, low_open=True),
+        noise_photons=t.number("noise_photons", low=0.5),
+        critical_photons=t.number("critical_photons", low=0, low_open=True),
+        induced_rate=t.number("induced_rate_per_us", low=0) * 1e-3,
+        # the design's pulse: between the |0> and |1> responses unless stated
+        pulse_frequency=t.number("pulse_frequency_ghz", low=0, low_open=True,
+                                 default=resonator + float(chi[1]) * 1e-3 / 2),
+        pulse_amplitude=t.number("pulse_amplitude", low=0, low_open=True, high=1),
+        pulse_duration=t.number("pulse_duration_ns", low=0, low_open=True),
     )
     t.done()
     return spec

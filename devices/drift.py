@@ -191,7 +191,7 @@ def apply_drift(chip: Chip, state: DriftState, spec: DriftSpec) -> Chip:
             t1=t1, t2=1.0 / (0.5 / t1 + gamma_phi),
             readout_p01=t.readout_p01, readout_p10=t.readout_p10, n_levels=t.n_levels,
         ))
-    return Chip(transmons, couplings=chip.couplings, crosstalk=chip.crosstalk)
+    return Chip(transmons, couplings=chip.couplings, crosstalk=chip.crosstalk, resonators=chip.resonators)
 
 
 __all__ = ["BLOCK_STEPS", "STEPS_PER_HOUR", "DriftPath", "DriftState", "advance_drift", "apply_drift"]

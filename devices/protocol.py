@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import xarray as xr
 
+from devices.readout import ReadoutPulse
 from devices.schedule import Schedule
 
 if TYPE_CHECKING:
@@ -52,6 +53,28 @@ class DeviceLimits:
             raise ValueError(f"DeviceLimits.max_schedule_ns is {self.max_schedule_ns!r}, but must be a number > 0.")
 
 
+@dataclass(frozen=True)
+class Discriminated:
+    """Each shot read as 0 or 1 by the device's own discrimination: `counts` and `joint_counts`."""
+
+
+@dataclass(frozen=True)
+class Integrated:
+    """Each shot's integrated IQ point per qubit, read with `pulses[i]` on the run's i-th qubit:
+    `iq` (schedule, shot, qubit, quadrature) with quadrature ["I", "Q"], in the device's units.
+    No counts: telling the states apart is the caller's (a discriminator's) job."""
+
+    pulses: tuple[ReadoutPulse, ...]
+
+    def __post_init__(self):
+        if not self.pulses or not all(isinstance(p, ReadoutPulse) for p in self.pulses):
+            raise ValueError(f"Integrated.pulses is {self.pulses!r}, but must be one ReadoutPulse per qubit read.")
+
+
+Acquisition = Discriminated | Integrated
+QUADRATURES = ["I", "Q"]
+
+
 def outcome_labels(n_qubits: int) -> list[str]:
     """The `outcome` coordinate of `joint_counts`: bitstrings, the first qubit of the run's
     `qubits` leftmost ("01": first qubit read 0, second read 1), in binary order."""
@@ -69,10 +92,13 @@ class Device(Protocol):
     limits: what one `run` may ask (DeviceLimits)
     now():  the device clock [s], advancing as the device runs
     run():  play `schedules` (Schedule or GateSequence; channel c drives qubit `qubits[c]`)
-            `shots` times each and return an xarray.Dataset with
+            `shots` times each and return an xarray.Dataset with, for the default
+            `acquisition=Discriminated()`,
               counts        (schedule, qubit):   shots read as 1, per qubit
               joint_counts  (schedule, outcome): shots per joint outcome, the `outcome`
                             coordinate holding bitstrings (see `outcome_labels`)
+            or, for `Integrated(pulses)`, each shot's IQ point `iq` (a device without an
+            IQ-level readout refuses it with a DeviceModelError).
             A program that reduces to no pulse at all (RB's Z-only Cliffords) plays as an idle
             of its length, never refused.
     """
@@ -94,7 +120,7 @@ class Device(Protocol):
     def now(self) -> float: ...
 
     def run(self, schedules: Sequence[Schedule | GateSequence], shots: int, seed: int | None = None, *,
-            qubits: Sequence[int] = (0,)) -> xr.Dataset: ...
+            qubits: Sequence[int] = (0,), acquisition: Acquisition = Discriminated()) -> xr.Dataset: ...
 
 
 @runtime_checkable
@@ -136,6 +162,7 @@ class DeviceCall:
     shots: int
     seed: int | None = None
     qubits: tuple[int, ...] = (0,)
+    acquisition: Acquisition = Discriminated()
 
 
 @runtime_checkable

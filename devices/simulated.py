@@ -23,7 +23,9 @@ from devices.device_spec import DeviceSpec
 from devices.dressing import dressed_transmon
 from devices.drift import DriftPath, apply_drift
 from devices.options import Open
-from devices.protocol import DeviceCall, DeviceLimits, outcome_labels
+from devices.protocol import (QUADRATURES, Acquisition, DeviceCall, DeviceLimits, Discriminated, Integrated,
+                              outcome_labels)
+from devices.readout import Resonator, sample_iq
 from devices.schedule import Schedule
 from devices.sequences import BlockSequence, GateSequence, evolve_blocks, evolve_program
 from devices.simulate import populations, propagator
@@ -57,6 +59,25 @@ def fabricate(spec: DeviceSpec, rng: np.random.Generator) -> Chip:
     for d, q, c in spec.crosstalk:
         crosstalk[d, q] = c
     return Chip(transmons, couplings=couplings, crosstalk=crosstalk)
+
+
+def fabricate_resonators(spec: DeviceSpec, rng: np.random.Generator) -> tuple[Resonator, ...] | None:
+    """Draw each qubit's readout resonator from the design and the fabrication spread (its
+    frequency, its dispersive shifts); None unless every qubit of the design has a readout."""
+    if any(q.readout is None for q in spec.qubits):
+        return None
+    fab = spec.fabrication
+    resonators = []
+    for q in spec.qubits:
+        r = q.readout
+        g = rng.standard_normal(2)
+        resonators.append(Resonator(
+            frequency=r.resonator_frequency + fab.resonator * g[0],
+            linewidth=r.linewidth,
+            chi=np.asarray(r.chi) * np.exp(fab.chi_rel * g[1]),
+            n_max=r.n_max, noise_photons=r.noise_photons, critical_photons=r.critical_photons,
+            induced_rate=r.induced_rate))
+    return tuple(resonators)
 
 
 @eqx.filter_jit
@@ -121,7 +142,10 @@ class SimulatedDevice:
         self.spec = spec
         self.name = spec.name
         self.seed = seed
-        self._fabricated = fabricate(spec, np.random.default_rng([seed, 0]))
+        chip = fabricate(spec, np.random.default_rng([seed, 0]))
+        # the resonators from a stream of their own: devices drawn before readout existed keep their chips
+        self._fabricated = Chip(chip.transmons, couplings=chip.couplings, crosstalk=chip.crosstalk,
+                                resonators=fabricate_resonators(spec, np.random.default_rng([seed, 3])))
         # The drift is a function of (seed, clock) alone: runs and advance() calls only move
         # the clock, so copies of one device run differently see the same drift (paired).
         self._drift = DriftPath(seed, spec.n_qubits, spec.drift)
@@ -150,10 +174,12 @@ class SimulatedDevice:
         return self._clock
 
     def run(self, schedules: Sequence[Schedule], shots: int, seed: int | None = None, *,
-            qubits: Sequence[int] = (0,)) -> xr.Dataset:
-        """Counts of shots read as 1 per schedule and qubit (leakage reads as 1), and the joint
-        outcomes of the qubits read together."""
-        ds = self._play(schedules, shots, seed, qubits)
+            qubits: Sequence[int] = (0,), acquisition: Acquisition = Discriminated()) -> xr.Dataset:
+        """Discriminated: counts of shots read as 1 per schedule and qubit (through each
+        transmon's assignment errors; leakage reads as 1), and the joint outcomes of the qubits
+        read together. Integrated: each shot's IQ point from the resonators' model
+        (devices/readout.py), from the level each qubit is in when the readout starts."""
+        ds = self._play(schedules, shots, seed, qubits, acquisition)
         self.advance(hours=ds.attrs["run_s"] / 3600.0)
         return ds
 
@@ -171,7 +197,7 @@ class SimulatedDevice:
                     raise DeviceModelError(f"calls[{i}] plays on qubit {q}, which calls[{taken[q]}] plays on too: "
                                            "simultaneous calls must play on disjoint qubits.")
                 taken[q] = i
-        results = [self._play(c.schedules, c.shots, c.seed, c.qubits) for c in calls]
+        results = [self._play(c.schedules, c.shots, c.seed, c.qubits, c.acquisition) for c in calls]
         self.advance(hours=max((ds.attrs["run_s"] for ds in results), default=0.0) / 3600.0)
         return results
 
@@ -276,26 +302,51 @@ class SimulatedDevice:
             durations.append(length)
         return qubits, durations
 
-    def _play(self, schedules, shots, seed, qubits) -> xr.Dataset:
+    def _play(self, schedules, shots, seed, qubits, acquisition: Acquisition) -> xr.Dataset:
         """One run's outcomes at the current clock, which it does not move."""
         qubits, durations = self._check_run(schedules, shots, qubits)
         chip = self._simulated_chip(qubits)
         pops = self._populations(chip, schedules)
         rng = self._shot_rng if seed is None else np.random.default_rng(seed)
+        run_ns = sum(d + self.spec.repetition for d in durations) * shots
+        attrs = {"device": self.name, "device_seed": self.seed, "shots": shots,
+                 "clock_s": self._clock, "run_s": run_ns * 1e-9, "dt_ns": self.dt}
+        if isinstance(acquisition, Integrated):
+            iq = self._integrated(pops, chip.n_levels, qubits, acquisition, shots, rng)
+            return xr.Dataset({"iq": (("schedule", "shot", "qubit", "quadrature"), iq)},
+                              coords={"schedule": np.arange(len(schedules)), "qubit": list(qubits),
+                                      "quadrature": QUADRATURES}, attrs=attrs)
         if len(qubits) == 1:  # one qubit: its joint outcomes are its counts (the stream is unchanged)
             counts = np.stack([_read_out(p, chip, shots, rng) for p in pops])
             joint = np.concatenate([shots - counts, counts], axis=1)
         else:
             joint = np.stack([_read_out_joint(p, chip, shots, rng) for p in pops])
             counts = _marginal_ones(joint, len(qubits))
-        run_ns = sum(d + self.spec.repetition for d in durations) * shots
         return xr.Dataset(
             {"counts": (("schedule", "qubit"), counts), "joint_counts": (("schedule", "outcome"), joint)},
             coords={"schedule": np.arange(len(schedules)), "qubit": list(qubits),
-                    "outcome": outcome_labels(len(qubits))},
-            attrs={"device": self.name, "device_seed": self.seed, "shots": shots,
-                   "clock_s": self._clock, "run_s": run_ns * 1e-9, "dt_ns": self.dt},
-        )
+                    "outcome": outcome_labels(len(qubits))}, attrs=attrs)
+
+    def _integrated(self, pops, n_levels: int, qubits, acquisition: Integrated, shots: int,
+                    rng: np.random.Generator) -> np.ndarray:
+        """(schedule, shot, qubit, 2) IQ points: each shot's levels drawn from the populations,
+        then read through each qubit's resonator (a shot's order within a schedule is random)."""
+        truth = self.truth()
+        if truth.resonators is None:
+            raise DeviceModelError(f"{self.name} has no IQ-level readout model (its device file gives no "
+                                   "[qubits.readout] tables): ask for acquisition=Discriminated().")
+        if len(acquisition.pulses) != len(qubits):
+            raise DeviceModelError(f"Integrated.pulses holds {len(acquisition.pulses)} readout pulse(s), but the run "
+                                   f"reads qubits {qubits}: give one per qubit.")
+        iq = np.empty((len(pops), shots, len(qubits), 2))
+        for i, p in enumerate(pops):
+            p = np.clip(p, 0.0, None)
+            states = rng.permutation(np.repeat(np.arange(p.size), rng.multinomial(shots, p / p.sum())))
+            levels = np.unravel_index(states, (n_levels,) * len(qubits))
+            for k, (q, pulse) in enumerate(zip(qubits, acquisition.pulses)):
+                points = sample_iq(levels[k], truth.resonators[q], pulse, float(truth.transmons[q].t1), n_levels, rng)
+                iq[i, :, k, 0], iq[i, :, k, 1] = points.real, points.imag
+        return iq
 
     def _sequence_group(self, chip, sequences, indices, out) -> None:
         _sequence_group_impl(self, chip, sequences, indices, out)

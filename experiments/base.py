@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from devices.limits import run_within_limits
-from devices.protocol import Device, Seeded
+from devices.protocol import Acquisition, Device, Discriminated, Seeded
 from devices.schedule import Schedule
 from devices.sequences import GateSequence
 from experiments.calibration import QubitCalibration
@@ -75,6 +75,10 @@ class Experiment(ABC):
     def analyze(self, ds: xr.Dataset) -> FitResult:
         """Dataset -> typed result (never raises for bad data: returns a BAD result)."""
 
+    def acquisition(self, cal: dict[int, QubitCalibration]) -> Acquisition:
+        """What the device returns: discriminated counts, unless the experiment reads IQ points."""
+        return Discriminated()
+
     def options(self) -> dict:
         return {k: _plain(v) for k, v in asdict(self).items()}
 
@@ -111,14 +115,21 @@ def run_experiment(experiment: Experiment, device: Device, calibration: dict[int
     grid = list(itertools.product(*[s.values for s in sweeps]))
     schedules = [experiment.schedule(calibration, dict(zip([s.name for s in sweeps], point)))
                  for point in grid]
-    raw = run_within_limits(device, schedules, shots, seed, qubits=experiment.qubits)
+    raw = run_within_limits(device, schedules, shots, seed, qubits=experiment.qubits,
+                            acquisition=experiment.acquisition(calibration))
     shape = tuple(len(s.values) for s in sweeps) + (len(experiment.qubits),)
-    counts = np.asarray(raw["counts"].values).reshape(shape)
     dims = tuple(s.name for s in sweeps) + ("qubit",)
     coords = {s.name: (s.name, np.asarray(s.values), {"units": s.units}) for s in sweeps}
     coords["qubit"] = ("qubit", list(experiment.qubits))
     used = {str(q): calibration[q].as_dict() for q in experiment.qubits}
-    data = {"counts": (dims, counts), "probabilities": (dims, counts / shots)}
+    if "iq" in raw:  # IQ points per shot: (sweep..., shot, qubit, quadrature)
+        iq = np.asarray(raw["iq"].values)
+        data = {"iq": (dims[:-1] + ("shot", "qubit", "quadrature"),
+                       iq.reshape(shape[:-1] + iq.shape[1:]))}
+        coords["quadrature"] = ("quadrature", list(raw["quadrature"].values))
+    else:
+        counts = np.asarray(raw["counts"].values).reshape(shape)
+        data = {"counts": (dims, counts), "probabilities": (dims, counts / shots)}
     if len(experiment.qubits) > 1 and "joint_counts" in raw:
         # two-qubit experiments read joint outcomes (bitstrings, the first qubit leftmost)
         joint = np.asarray(raw["joint_counts"].values)

@@ -13,13 +13,16 @@ import numpy as np
 from devices.device_spec import DeviceSpec
 from devices.nominal import nominal_x_pulse
 from devices.pulses import Drag
+from devices.readout import ReadoutPulse
 from devices.schedule import Play, Schedule
 from devices.two_qubit import ECR, CrossResonance, ecr_schedule
 
 
 @dataclass(frozen=True)
 class QubitCalibration:
-    """Drive frequency [GHz], X and SX amplitudes, DRAG beta [ns], pulse shape [ns]."""
+    """Drive frequency [GHz], X and SX amplitudes, DRAG beta [ns], pulse shape [ns]; the
+    readout pulse's frequency [GHz], amplitude and duration [ns] where the device has an
+    IQ-level readout (None where it does not)."""
 
     frequency: float
     x_amp: float
@@ -27,6 +30,9 @@ class QubitCalibration:
     beta: float
     duration: float
     sigma: float
+    readout_frequency: float | None = None
+    readout_amp: float | None = None
+    readout_duration: float | None = None
 
     def replace(self, **changes) -> "QubitCalibration":
         return replace(self, **changes)
@@ -48,17 +54,33 @@ class QubitCalibration:
     def x_schedule(self) -> Schedule:
         return self.schedule([Play(0, self.x_pulse())])
 
+    def readout_pulse(self, *, frequency: float | None = None, amp: float | None = None,
+                      duration: float | None = None) -> ReadoutPulse:
+        """The readout pulse these values describe (each may be overridden, as a sweep does)."""
+        chosen = (self.readout_frequency if frequency is None else frequency,
+                  self.readout_amp if amp is None else amp,
+                  self.readout_duration if duration is None else duration)
+        if any(v is None for v in chosen):
+            raise ValueError("These calibration values have no readout pulse: the device has no IQ-level readout "
+                             "(its design gives no [qubits.readout] table).")
+        return ReadoutPulse(*(float(v) for v in chosen))
 
-UNITS = {"frequency": "GHz", "x_amp": "", "sx_amp": "", "beta": "ns", "duration": "ns", "sigma": "ns"}
+
+UNITS = {"frequency": "GHz", "x_amp": "", "sx_amp": "", "beta": "ns", "duration": "ns", "sigma": "ns",
+         "readout_frequency": "GHz", "readout_amp": "", "readout_duration": "ns"}
 
 
 def nominal_calibration(spec: DeviceSpec, qubit: int) -> QubitCalibration:
     """Starting values from the design alone: design frequency, pi amplitude from the
     design drive scale, no DRAG."""
     x = nominal_x_pulse(spec, qubit)
+    readout = spec.qubits[qubit].readout
+    pulse = {} if readout is None else {"readout_frequency": readout.pulse_frequency,
+                                        "readout_amp": readout.pulse_amplitude,
+                                        "readout_duration": readout.pulse_duration}
     return QubitCalibration(frequency=spec.qubits[qubit].frequency, x_amp=float(x.amp),
                             sx_amp=float(x.amp) / 2, beta=0.0, duration=spec.x_duration,
-                            sigma=spec.x_sigma)
+                            sigma=spec.x_sigma, **pulse)
 
 
 PAIR_UNITS = {"cr_amp": "", "cr_angle": "rad", "cr_width": "ns", "cr_ramp": "ns", "cr_sigma": "ns",

@@ -102,7 +102,7 @@ def best_fit(model: Callable, x: np.ndarray, y: np.ndarray, sigma: np.ndarray,
 
 def check_data(ds: xr.Dataset) -> str | None:
     """The reason a dataset cannot be analysed, or None."""
-    for name in ("counts", "probabilities"):
+    for name in (("iq",) if "iq" in ds else ("counts", "probabilities")):
         if name not in ds:
             return f"the dataset has no `{name}` variable."
         if not np.all(np.isfinite(ds[name].values)):

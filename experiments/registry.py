@@ -17,6 +17,7 @@ _EXPERIMENTS = {
     "fine_amplitude": "experiments.library.fine_amplitude:FineAmplitude",
     "fine_drag": "experiments.library.fine_drag:FineDrag",
     "readout": "experiments.library.readout:ReadoutAssignment",
+    "single_shot": "experiments.library.single_shot:SingleShot",
     "rb": "experiments.library.rb:StandardRB",
     "interleaved_rb": "experiments.library.rb:InterleavedRB",
     "zz": "experiments.library.zz:StaticZZ",

@@ -50,7 +50,7 @@ def drag_model(reps, beta, beta0, rate, curvature, contrast, offset):
 def x_table(c: QubitCalibration, betas) -> tuple:
     """One X schedule per beta (amplitude and frequency from the calibration); built once
     per calibration and sweep, as every sweep point plays from the same table."""
-    key = tuple(float(v) for v in c.as_dict().values())
+    key = tuple(None if v is None else float(v) for v in c.as_dict().values())
     return _x_table(key, tuple(float(b) for b in betas))
 
 

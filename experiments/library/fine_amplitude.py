@@ -49,7 +49,7 @@ def fine_amplitude_model(n, sx_first, d, c, contrast, offset):
 
 
 def sx_x_table(c: QubitCalibration) -> tuple:
-    key = tuple(float(v) for v in c.as_dict().values())
+    key = tuple(None if v is None else float(v) for v in c.as_dict().values())
     return _sx_x_table(key)
 
 

@@ -53,7 +53,7 @@ def fine_drag_model(n, beta, beta0, rate, c, contrast, offset):
 
 
 def probe_table(c: QubitCalibration, betas) -> tuple:
-    key = tuple(float(v) for v in c.as_dict().values())
+    key = tuple(None if v is None else float(v) for v in c.as_dict().values())
     return _probe_table(key, tuple(float(b) for b in betas))
 
 

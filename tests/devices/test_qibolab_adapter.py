@@ -287,11 +287,16 @@ def test_joint_counts_of_two_transmons_put_the_first_qubit_leftmost():
 
 def test_opening_a_platform_keeps_ctrl_c_a_keyboard_interrupt():
     # qibolab's Platform installs a SIGINT/SIGTERM handler raising RuntimeError, which would turn
-    # Ctrl-C into a crashed run; the adapter keeps the process's own handlers
+    # Ctrl-C into a crashed run; the adapter keeps the process's own handlers. (Python's own
+    # handler is set for the test: a pytest-xdist worker may run with SIGINT ignored.)
     import signal
 
-    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    _open()
-    assert {sig: signal.getsignal(sig) for sig in before} == before
-    with pytest.raises(KeyboardInterrupt):
-        signal.raise_signal(signal.SIGINT)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        _open()
+        assert {sig: signal.getsignal(sig) for sig in before} == before
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, outer)

@@ -44,7 +44,7 @@ import xarray as xr
 
 from devices._validate import DeviceModelError
 from devices.device_spec import NO_DRIFT, NO_FABRICATION_SPREAD, DeviceSpec, DeviceSpecError, DriftSpec, FabricationSpread, read_prior
-from devices.protocol import DeviceLimits, outcome_labels
+from devices.protocol import Acquisition, DeviceLimits, Discriminated, outcome_labels
 from devices.adapters.qibolab import translate, units
 from devices.adapters.qibolab.platform_files import load_platform, nominal_spec
 from devices.schedule import Schedule
@@ -113,13 +113,16 @@ class QibolabDevice:
         return time.time()
 
     def run(self, schedules: Sequence[Schedule | GateSequence], shots: int, seed: int | None = None, *,
-            qubits: Sequence[int] = (0,)) -> xr.Dataset:
+            qubits: Sequence[int] = (0,), acquisition: Acquisition = Discriminated()) -> xr.Dataset:
         """Counts of shots read as 1 per schedule and qubit, and joint outcomes.
 
         `seed` seeds numpy's global generator for the run (restored after): qibolab's emulator
         samples its shots from it; real hardware has nothing to seed."""
         from qibolab import AcquisitionType, AveragingMode, Readout
 
+        if not isinstance(acquisition, Discriminated):
+            raise DeviceModelError(f"{self.name} (qibolab adapter) reads discriminated shots only; "
+                                   f"acquisition={type(acquisition).__name__} is not supported yet.")
         qubits, durations = self._check_run(schedules, shots, qubits)
         if not self.platform.is_connected:
             self.platform.connect()

@@ -1,0 +1,114 @@
+"""Single-shot readout: IQ points of |0> and |1>, a trained discriminator and its assignment errors.
+
+The qubit is prepared in |0> (an X pulse of amplitude 0) and in |1> (its calibrated X) and read
+with the calibrated readout pulse, each shot returned as its integrated IQ point. A linear
+discriminant (scikit-learn's LDA: two Gaussian blobs of one shared covariance, which is what
+amplifier noise makes) is trained on half of each state's shots and judged on the other half,
+so the assignment errors are not flattered by the points the boundary was fitted to.
+
+Values: p01 = P(read 1 | prepared 0), p10 = P(read 0 | prepared 1), assignment_fidelity =
+1 - (p01 + p10) / 2, binomial stderrs from the held-out shots; the discriminator as the
+control stacks store one: a shot reads 1 when I cos(readout_angle) + Q sin(readout_angle) >
+readout_threshold. The angle's and threshold's stderrs come from training again on the other
+half (two independent fits differ by sqrt(2) of one fit's spread).
+
+As with `readout`, p10 also holds the X pulse's error and the decay of |1> during the readout:
+that is the assignment error a calibrated qubit has, not the discriminator's alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from devices.protocol import Integrated
+from devices.schedule import Play
+from experiments.base import Experiment, Sweep
+from experiments.fitting import FitFailure, Fitted, analyse, binomial_sigma, conclude
+from experiments.library.readout import MAX_ERROR_SUM
+from experiments.results import Estimate
+
+UNITS = {"p01": "", "p10": "", "assignment_fidelity": "", "readout_angle": "rad", "readout_threshold": ""}
+
+
+@dataclass(frozen=True)
+class SingleShot(Experiment):
+    """Shots of |0> and |1>, each read as an IQ point with the calibrated readout pulse."""
+
+    name = "single_shot"
+    summary = "Single-shot IQ readout of |0> and |1>: LDA discriminator and assignment errors"
+
+    def sweeps(self, cal):
+        return [Sweep("prepared", np.array([0, 1]), "")]
+
+    def schedule(self, cal, point):
+        c = cal[self.qubit]
+        return c.schedule([Play(0, c.x_pulse(amp=float(point["prepared"]) * c.x_amp))])
+
+    def acquisition(self, cal):
+        return Integrated((cal[self.qubit].readout_pulse(),))
+
+    def analyze(self, ds: xr.Dataset):
+        return analyse(self.name, self.qubit, UNITS, ds, lambda: _estimate(self, ds))
+
+
+@dataclass(frozen=True)
+class LinearDiscriminator:
+    """Reads 1 when I cos(angle) + Q sin(angle) > threshold."""
+
+    angle: float
+    threshold: float
+
+    def reads_one(self, points: np.ndarray) -> np.ndarray:
+        """points (..., 2) as (I, Q)."""
+        return points[..., 0] * np.cos(self.angle) + points[..., 1] * np.sin(self.angle) > self.threshold
+
+
+def train(zeros: np.ndarray, ones: np.ndarray) -> LinearDiscriminator:
+    """LDA on IQ points (n, 2) of each state, as an angle and a threshold."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    lda = LinearDiscriminantAnalysis().fit(np.concatenate([zeros, ones]),
+                                           np.concatenate([np.zeros(len(zeros)), np.ones(len(ones))]))
+    w, b = lda.coef_[0], float(lda.intercept_[0])  # reads 1 where w . x + b > 0
+    norm = float(np.hypot(*w))
+    return LinearDiscriminator(angle=float(np.arctan2(w[1], w[0])), threshold=-b / norm)
+
+
+def _estimate(exp: SingleShot, ds: xr.Dataset):
+    prepared = list(np.asarray(ds["prepared"].values).tolist())
+    if sorted(prepared) != [0, 1]:
+        raise FitFailure(f"the dataset prepares {prepared}, but single-shot readout needs exactly 0 and 1.")
+    points = np.asarray(ds["iq"].sel(qubit=exp.qubit).transpose("prepared", "shot", "quadrature").values)
+    zeros, ones = points[prepared.index(0)], points[prepared.index(1)]
+    if len(zeros) < 20:
+        raise FitFailure(f"{len(zeros)} shots per state are too few to train and judge a discriminator (>= 20).")
+    # the device returns shots in random order: even shots train, odd ones judge (and the reverse
+    # for the spread of the discriminator itself)
+    first = train(zeros[0::2], ones[0::2])
+    second = train(zeros[1::2], ones[1::2])
+    held0, held1 = zeros[1::2], ones[1::2]
+    ones_from0 = int(first.reads_one(held0).sum())
+    zeros_from1 = int((~first.reads_one(held1)).sum())
+    n0, n1 = len(held0), len(held1)
+    p01, p10 = ones_from0 / n0, zeros_from1 / n1
+    s01, s10 = float(binomial_sigma(ones_from0, n0)), float(binomial_sigma(zeros_from1, n1))
+    angle_gap = float(np.angle(np.exp(1j * (second.angle - first.angle))))
+    estimate = Fitted(params=np.array([p01, p10]), cov=np.diag([s01**2, s10**2]), reduced_chi2=float("nan"),
+                      model=None)
+    values = {"p01": Estimate(p01, s01, ""), "p10": Estimate(p10, s10, ""),
+              "assignment_fidelity": estimate.derived(lambda p: 1.0 - 0.5 * (p[0] + p[1]), ""),
+              "readout_angle": Estimate(first.angle, abs(angle_gap) / np.sqrt(2), "rad"),
+              "readout_threshold": Estimate(first.threshold, abs(second.threshold - first.threshold) / np.sqrt(2), "")}
+    separation = 1.0 - p01 - p10
+    s_sep = float(np.hypot(s01, s10))
+    checks = [
+        (separation > 5 * s_sep,
+         f"prepared 0 and 1 read alike (P(1) differs by {separation:.3f} +- {s_sep:.3f}): "
+         "the X pulse or the readout pulse does not work."),
+        (p01 + p10 < MAX_ERROR_SUM,
+         f"assignment errors p01 + p10 = {p01 + p10:.3f} >= {MAX_ERROR_SUM}: the readout barely tells 0 from 1."),
+    ]
+    return conclude(exp.name, exp.qubit, values, estimate, checks, None)

@@ -1,0 +1,69 @@
+"""Single-shot IQ readout: the trained discriminator's assignment fidelity against the best the
+readout model allows for the same pulse (computed here from the device's truth)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from devices.catalog import load_spec
+from devices.readout import sample_iq
+from devices.simulated import SimulatedDevice
+from experiments.base import run_experiment
+from experiments.calibration import nominal_calibration
+from experiments.library.single_shot import SingleShot, train
+from experiments.results import Verdict
+
+
+def truth_calibration(spec, device, qubit):
+    """The design's values with the true frequency and pi amplitude: the X pulse is right, so
+    the assignment errors are the readout's (and T1's during it)."""
+    t = device.truth().transmons[qubit]
+    nominal = nominal_calibration(spec, qubit)
+    x_amp = nominal.x_amp * spec.qubits[qubit].drive_scale / float(t.drive_scale)
+    return nominal.replace(frequency=float(t.frequency), x_amp=x_amp, sx_amp=x_amp / 2)
+
+
+def best_fidelity(device, qubit, pulse, shots=400_000) -> float:
+    """The model's own limit for `pulse`: perfectly prepared states, the best linear boundary
+    trained on many shots of the true resonator."""
+    truth = device.truth()
+    rng = np.random.default_rng(99)
+    resonator, t1, levels = truth.resonators[qubit], float(truth.transmons[qubit].t1), truth.n_levels
+    as_xy = lambda z: np.stack([z.real, z.imag], axis=-1)  # noqa: E731
+    zeros = as_xy(sample_iq(np.zeros(shots, int), resonator, pulse, t1, levels, rng))
+    ones = as_xy(sample_iq(np.ones(shots, int), resonator, pulse, t1, levels, rng))
+    best = train(zeros, ones)
+    return 1.0 - 0.5 * (best.reads_one(zeros).mean() + (~best.reads_one(ones)).mean())
+
+
+@pytest.mark.parametrize("seed, qubit", [(12, 2), (13, 0)])
+def test_single_shot_reaches_the_models_assignment_fidelity_for_its_pulse(seed, qubit):
+    spec = load_spec("sim-5q")
+    device = SimulatedDevice(spec, seed=seed)
+    cal = truth_calibration(spec, device, qubit)
+    experiment = SingleShot(qubit=qubit)
+    ds = run_experiment(experiment, device, {qubit: cal}, shots=6000, seed=seed)
+    assert ds["iq"].dims == ("prepared", "shot", "qubit", "quadrature")
+    result = experiment.analyze(ds)
+    assert result.verdict is Verdict.GOOD, result.reason
+    fidelity = result.values["assignment_fidelity"]
+    limit = best_fidelity(device, qubit, cal.readout_pulse())
+    # the X pulse's own error (~1e-3 at most here) is the only thing beyond the model's limit
+    assert abs(fidelity.value - limit) < 3 * fidelity.stderr + 2e-3, (fidelity, limit)
+    assert 0.002 < fidelity.stderr < 0.01
+    # the discriminator it reports reproduces its assignment on fresh shots
+    fresh = run_experiment(experiment, device, {qubit: cal}, shots=6000, seed=seed + 100)
+    points = fresh["iq"].sel(qubit=qubit).transpose("prepared", "shot", "quadrature").values
+    angle, threshold = result.values["readout_angle"].value, result.values["readout_threshold"].value
+    reads_one = points[..., 0] * np.cos(angle) + points[..., 1] * np.sin(angle) > threshold
+    fresh_fidelity = 1.0 - 0.5 * (reads_one[0].mean() + (1 - reads_one[1].mean()))
+    assert abs(fresh_fidelity - fidelity.value) < 4 * fidelity.stderr
+
+
+def test_a_readout_that_cannot_tell_the_states_apart_is_a_bad_result():
+    spec = load_spec("sim-5q")
+    device = SimulatedDevice(spec, seed=14)
+    cal = truth_calibration(spec, device, 1).replace(readout_frequency=6.0)  # 1 GHz off the resonator
+    result = SingleShot(qubit=1).analyze(run_experiment(SingleShot(qubit=1), device, {1: cal}, shots=2000, seed=3))
+    assert result.verdict is Verdict.BAD and "read alike" in result.reason
