@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from devices.protocol import Acquisition, Device, Discriminated
+from devices.protocol import Acquisition, Device, Discriminated, Integrated
 from devices.schedule import Schedule
 from devices.sequences import GateSequence
 
@@ -51,13 +51,15 @@ def run_within_limits(device: Device, schedules: Sequence[Schedule | GateSequenc
     passes = [limits.max_shots] * (shots // limits.max_shots)
     if shots % limits.max_shots:
         passes.append(shots % limits.max_shots)
-    chunks = [schedules[i:i + per_call] for i in range(0, len(schedules), per_call)]
+    starts = range(0, len(schedules), per_call)
+    chunks = [schedules[i:i + per_call] for i in starts]
     n_calls = len(chunks) * len(passes)
     parts, run_s, k = [], 0.0, 0
-    for chunk in chunks:
+    for start, chunk in zip(starts, chunks):
         counted = None
+        part = acquisition.for_schedules(start, start + len(chunk)) if isinstance(acquisition, Integrated) else acquisition
         for pass_shots in passes:
-            ds = device.run(chunk, pass_shots, _chunk_seed(seed, k, n_calls), qubits=qubits, **acquiring(acquisition))
+            ds = device.run(chunk, pass_shots, _chunk_seed(seed, k, n_calls), qubits=qubits, **acquiring(part))
             k += 1
             run_s += float(ds.attrs.get("run_s", 0.0))
             if counted is None:

@@ -62,13 +62,35 @@ class Discriminated:
 class Integrated:
     """Each shot's integrated IQ point per qubit, read with `pulses[i]` on the run's i-th qubit:
     `iq` (schedule, shot, qubit, quadrature) with quadrature ["I", "Q"], in the device's units.
-    No counts: telling the states apart is the caller's (a discriminator's) job."""
+    No counts: telling the states apart is the caller's (a discriminator's) job.
+
+    `per_schedule`, when given, holds each schedule's own pulses (one tuple per schedule, one
+    pulse per qubit), as a sweep of the readout frequency or amplitude plays them; `pulses`
+    then stands for the first schedule's."""
 
     pulses: tuple[ReadoutPulse, ...]
+    per_schedule: tuple[tuple[ReadoutPulse, ...], ...] | None = None
 
     def __post_init__(self):
-        if not self.pulses or not all(isinstance(p, ReadoutPulse) for p in self.pulses):
-            raise ValueError(f"Integrated.pulses is {self.pulses!r}, but must be one ReadoutPulse per qubit read.")
+        for where, pulses in (("pulses", self.pulses), *((f"per_schedule[{i}]", p) for i, p in
+                                                           enumerate(self.per_schedule or ()))):
+            if not pulses or not all(isinstance(p, ReadoutPulse) for p in pulses):
+                raise ValueError(f"Integrated.{where} is {pulses!r}, but must be one ReadoutPulse per qubit read.")
+        if self.per_schedule is not None and len({len(p) for p in self.per_schedule} | {len(self.pulses)}) != 1:
+            raise ValueError("Integrated.per_schedule must give every schedule as many pulses as `pulses` has.")
+
+    @classmethod
+    def swept(cls, per_schedule) -> "Integrated":
+        """Each schedule read with its own pulses."""
+        per_schedule = tuple(tuple(p) for p in per_schedule)
+        return cls(per_schedule[0], per_schedule)
+
+    def pulses_of(self, schedule: int) -> tuple[ReadoutPulse, ...]:
+        return self.pulses if self.per_schedule is None else self.per_schedule[schedule]
+
+    def for_schedules(self, start: int, stop: int) -> "Integrated":
+        """The acquisition of schedules start..stop-1 (a run split to fit a device's limits)."""
+        return self if self.per_schedule is None else Integrated.swept(self.per_schedule[start:stop])
 
 
 Acquisition = Discriminated | Integrated

@@ -338,12 +338,15 @@ class SimulatedDevice:
         if len(acquisition.pulses) != len(qubits):
             raise DeviceModelError(f"Integrated.pulses holds {len(acquisition.pulses)} readout pulse(s), but the run "
                                    f"reads qubits {qubits}: give one per qubit.")
+        if acquisition.per_schedule is not None and len(acquisition.per_schedule) != len(pops):
+            raise DeviceModelError(f"Integrated.per_schedule holds {len(acquisition.per_schedule)} schedules' pulses, "
+                                   f"but the run plays {len(pops)} schedules.")
         iq = np.empty((len(pops), shots, len(qubits), 2))
         for i, p in enumerate(pops):
             p = np.clip(p, 0.0, None)
             states = rng.permutation(np.repeat(np.arange(p.size), rng.multinomial(shots, p / p.sum())))
             levels = np.unravel_index(states, (n_levels,) * len(qubits))
-            for k, (q, pulse) in enumerate(zip(qubits, acquisition.pulses)):
+            for k, (q, pulse) in enumerate(zip(qubits, acquisition.pulses_of(i))):
                 points = sample_iq(levels[k], truth.resonators[q], pulse, float(truth.transmons[q].t1), n_levels, rng)
                 iq[i, :, k, 0], iq[i, :, k, 1] = points.real, points.imag
         return iq

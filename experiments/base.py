@@ -26,7 +26,8 @@ import numpy as np
 import xarray as xr
 
 from devices.limits import run_within_limits
-from devices.protocol import Acquisition, Device, Discriminated, Seeded
+from devices.protocol import Acquisition, Device, Discriminated, Integrated, Seeded
+from devices.readout import ReadoutPulse
 from devices.schedule import Schedule
 from devices.sequences import GateSequence
 from experiments.calibration import QubitCalibration
@@ -79,6 +80,11 @@ class Experiment(ABC):
         """What the device returns: discriminated counts, unless the experiment reads IQ points."""
         return Discriminated()
 
+    def readout_pulses(self, cal: dict[int, QubitCalibration], point: dict[str, float]) -> tuple[ReadoutPulse, ...] | None:
+        """The readout pulses (one per qubit) of one sweep point, for experiments that sweep the
+        readout itself; None: every point reads with `acquisition`'s pulses."""
+        return None
+
     def options(self) -> dict:
         return {k: _plain(v) for k, v in asdict(self).items()}
 
@@ -115,8 +121,11 @@ def run_experiment(experiment: Experiment, device: Device, calibration: dict[int
     grid = list(itertools.product(*[s.values for s in sweeps]))
     schedules = [experiment.schedule(calibration, dict(zip([s.name for s in sweeps], point)))
                  for point in grid]
-    raw = run_within_limits(device, schedules, shots, seed, qubits=experiment.qubits,
-                            acquisition=experiment.acquisition(calibration))
+    acquisition = experiment.acquisition(calibration)
+    swept = [experiment.readout_pulses(calibration, dict(zip([s.name for s in sweeps], point))) for point in grid]
+    if isinstance(acquisition, Integrated) and swept and swept[0] is not None:
+        acquisition = Integrated.swept(swept)
+    raw = run_within_limits(device, schedules, shots, seed, qubits=experiment.qubits, acquisition=acquisition)
     shape = tuple(len(s.values) for s in sweeps) + (len(experiment.qubits),)
     dims = tuple(s.name for s in sweeps) + ("qubit",)
     coords = {s.name: (s.name, np.asarray(s.values), {"units": s.units}) for s in sweeps}

@@ -18,6 +18,7 @@ _EXPERIMENTS = {
     "fine_drag": "experiments.library.fine_drag:FineDrag",
     "readout": "experiments.library.readout:ReadoutAssignment",
     "single_shot": "experiments.library.single_shot:SingleShot",
+    "resonator_spectroscopy": "experiments.library.resonator_spectroscopy:ResonatorSpectroscopy",
     "rb": "experiments.library.rb:StandardRB",
     "interleaved_rb": "experiments.library.rb:InterleavedRB",
     "zz": "experiments.library.zz:StaticZZ",

@@ -7,34 +7,11 @@ import numpy as np
 import pytest
 
 from devices.catalog import load_spec
-from devices.readout import sample_iq
 from devices.simulated import SimulatedDevice
 from experiments.base import run_experiment
-from experiments.calibration import nominal_calibration
-from experiments.library.single_shot import SingleShot, train
+from experiments.library.single_shot import SingleShot
 from experiments.results import Verdict
-
-
-def truth_calibration(spec, device, qubit):
-    """The design's values with the true frequency and pi amplitude: the X pulse is right, so
-    the assignment errors are the readout's (and T1's during it)."""
-    t = device.truth().transmons[qubit]
-    nominal = nominal_calibration(spec, qubit)
-    x_amp = nominal.x_amp * spec.qubits[qubit].drive_scale / float(t.drive_scale)
-    return nominal.replace(frequency=float(t.frequency), x_amp=x_amp, sx_amp=x_amp / 2)
-
-
-def best_fidelity(device, qubit, pulse, shots=400_000) -> float:
-    """The model's own limit for `pulse`: perfectly prepared states, the best linear boundary
-    trained on many shots of the true resonator."""
-    truth = device.truth()
-    rng = np.random.default_rng(99)
-    resonator, t1, levels = truth.resonators[qubit], float(truth.transmons[qubit].t1), truth.n_levels
-    as_xy = lambda z: np.stack([z.real, z.imag], axis=-1)  # noqa: E731
-    zeros = as_xy(sample_iq(np.zeros(shots, int), resonator, pulse, t1, levels, rng))
-    ones = as_xy(sample_iq(np.ones(shots, int), resonator, pulse, t1, levels, rng))
-    best = train(zeros, ones)
-    return 1.0 - 0.5 * (best.reads_one(zeros).mean() + (~best.reads_one(ones)).mean())
+from support.readout_truth import best_fidelity, truth_calibration
 
 
 @pytest.mark.parametrize("seed, qubit", [(12, 2), (13, 0)])
