@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from calibrate.graph.policy import DataCheck, NodeRecord
 from calibrate.graph.spec import Node, Step
 from calibrate.pairs import SEPARATOR, stored_name
@@ -30,7 +32,7 @@ from devices.protocol import Device
 from experiments.calibration import PAIR_UNITS, QubitCalibration, nominal_calibration
 from experiments.results import FitResult
 
-CALIBRATION_FIELDS = ("frequency", "x_amp", "sx_amp", "beta")
+CALIBRATION_FIELDS = ("frequency", "x_amp", "sx_amp", "beta", "readout_frequency", "readout_amp", "readout_duration")
 GOOD_OUTCOMES = ("calibrated", "in_spec")
 
 
@@ -178,7 +180,7 @@ class QubitActions:
             ds = run_experiment(experiment, self.device, cal, shots=step.shots)
         except (ExperimentError, DeviceModelError, ValueError) as exc:
             return None, None, 0, f"{step.experiment} could not run: {exc}"
-        shots = int(ds.attrs["shots"]) * (int(ds["counts"].size) // int(ds.sizes["qubit"]))
+        shots = int(ds.attrs["shots"]) * _sweep_points(ds)
         self.shots += shots
         result = experiment.analyze(ds)
         return result, self._save(ds, node, label), shots, None
@@ -261,3 +263,9 @@ def _unusable(node: Node, result: FitResult) -> str | None:
         if not (math.isfinite(estimate.value) and math.isfinite(estimate.stderr)):
             return f"{value_name} is not finite ({estimate.value} +- {estimate.stderr})"
     return None
+
+
+def _sweep_points(ds) -> int:
+    """Schedules a dataset's run played: its sweep points (counts per qubit, or IQ shots' points)."""
+    data = ds["iq"] if "iq" in ds else ds["counts"]
+    return int(np.prod([ds.sizes[d] for d in data.dims if d not in ("qubit", "shot", "quadrature")]))

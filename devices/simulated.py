@@ -150,6 +150,7 @@ class SimulatedDevice:
         # the clock, so copies of one device run differently see the same drift (paired).
         self._drift = DriftPath(seed, spec.n_qubits, spec.drift)
         self._injected = (0.0,) * spec.n_qubits  # GHz, from jump_frequency: events, not drift
+        self._injected_resonators = (0.0,) * spec.n_qubits  # GHz, from jump_resonator
         self._shot_rng = np.random.default_rng([seed, 2])
         self._clock = 0.0  # seconds
         self._current: Chip | None = None
@@ -222,12 +223,27 @@ class SimulatedDevice:
         self._injected = tuple(injected)
         self._current = None
 
+    def jump_resonator(self, qubit: int, *, ghz: float) -> None:
+        """Shift a qubit's readout resonator at once (a shift of its lines, e.g. from a moved
+        flux or a fluctuator coupled to it): an event injected by tests and what-if studies."""
+        if qubit not in self.qubits:
+            raise DeviceModelError(f"Qubit {qubit} is not on device {self.name}: it has qubits {list(self.qubits)}.")
+        if self._fabricated.resonators is None:
+            raise DeviceModelError(f"{self.name} has no readout resonators to shift (no [qubits.readout] tables).")
+        if not np.isfinite(ghz):
+            raise DeviceModelError(f"Argument `ghz` must be finite, but is {ghz!r}.")
+        injected = list(self._injected_resonators)
+        injected[qubit] += float(ghz)
+        self._injected_resonators = tuple(injected)
+        self._current = None
+
     # --- persistence: a simulated device continues between commands ------------------
     def state(self) -> dict:
         """Everything that changes as the device runs (JSON-able): the clock (which fixes the
-        drift), injected frequency jumps and the shot RNG."""
+        drift), injected frequency and resonator jumps and the shot RNG."""
         return {"device": self.name, "seed": self.seed, "clock_s": self._clock,
-                "injected_ghz": list(self._injected), "shot_rng": self._shot_rng.bit_generator.state}
+                "injected_ghz": list(self._injected), "injected_resonator_ghz": list(self._injected_resonators),
+                "shot_rng": self._shot_rng.bit_generator.state}
 
     def restore(self, state: dict) -> None:
         """Continue from `state()` of a device with the same spec and seed."""
@@ -247,8 +263,15 @@ class SimulatedDevice:
                 or not all(isinstance(x, (int, float)) and np.isfinite(x) for x in injected)):
             raise DeviceModelError(f"Saved state's `injected_ghz` must be {self.spec.n_qubits} finite numbers "
                                    f"(one per qubit), but is {injected!r}.")
+        # states saved before resonators could jump have none
+        resonators = state.get("injected_resonator_ghz", [0.0] * self.spec.n_qubits)
+        if (not isinstance(resonators, (list, tuple)) or len(resonators) != self.spec.n_qubits
+                or not all(isinstance(x, (int, float)) and np.isfinite(x) for x in resonators)):
+            raise DeviceModelError(f"Saved state's `injected_resonator_ghz` must be {self.spec.n_qubits} finite "
+                                   f"numbers (one per qubit), but is {resonators!r}.")
         self._clock = float(clock)
         self._injected = tuple(float(x) for x in injected)
+        self._injected_resonators = tuple(float(x) for x in resonators)
         self._shot_rng.bit_generator.state = state["shot_rng"]
         self._current = None
 
@@ -257,7 +280,12 @@ class SimulatedDevice:
         """The true chip now. Only tests, benchmarks and truth reports may call this."""
         if self._current is None:
             drift = self._drift.at(self._clock / 3600.0).shifted(self._injected)
-            self._current = apply_drift(self._fabricated, drift, self.spec.drift)
+            chip = apply_drift(self._fabricated, drift, self.spec.drift)
+            if any(self._injected_resonators):
+                chip = eqx.tree_at(lambda c: c.resonators, chip, tuple(
+                    eqx.tree_at(lambda r: r.frequency, r, r.frequency + shift)
+                    for r, shift in zip(chip.resonators, self._injected_resonators)))
+            self._current = chip
         return self._current
 
     # --- internals -------------------------------------------------------------------

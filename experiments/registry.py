@@ -19,6 +19,7 @@ _EXPERIMENTS = {
     "readout": "experiments.library.readout:ReadoutAssignment",
     "single_shot": "experiments.library.single_shot:SingleShot",
     "resonator_spectroscopy": "experiments.library.resonator_spectroscopy:ResonatorSpectroscopy",
+    "readout_amplitude": "experiments.library.readout_amplitude:ReadoutAmplitude",
     "rb": "experiments.library.rb:StandardRB",
     "interleaved_rb": "experiments.library.rb:InterleavedRB",
     "zz": "experiments.library.zz:StaticZZ",

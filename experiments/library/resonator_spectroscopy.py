@@ -85,9 +85,15 @@ class ResonatorSpectroscopy(Experiment):
     def _pulse(self, cal, frequency):
         return cal[self.qubit].readout_pulse(frequency=frequency, amp=self.amplitude, duration=self.duration)
 
+    @staticmethod
+    def fitted_units(options: dict) -> dict[str, str]:
+        """With states=1 there is no |1> line: no chi, no readout frequency."""
+        if options.get("states", 2) == 2:
+            return dict(UNITS)
+        return {k: UNITS[k] for k in ("resonator_frequency", "linewidth")}
+
     def analyze(self, ds: xr.Dataset):
-        units = UNITS if self.states == 2 else {k: UNITS[k] for k in ("resonator_frequency", "linewidth")}
-        return analyse(self.name, self.qubit, units, ds, lambda: _estimate(self, ds))
+        return analyse(self.name, self.qubit, self.fitted_units({"states": self.states}), ds, lambda: _estimate(self, ds))
 
 
 @dataclass(frozen=True)

@@ -169,3 +169,20 @@ def test_the_simulated_device_returns_iq_points_of_the_prepared_states():
     without = dataclasses.replace(spec, qubits=tuple(dataclasses.replace(x, readout=None) for x in spec.qubits))
     with pytest.raises(DeviceModelError, match="has no IQ-level readout model"):
         SimulatedDevice(without, seed=8).run(schedules, 10, qubits=(q,), acquisition=Integrated((pulse,)))
+
+
+def test_a_resonator_jump_moves_its_lines_and_survives_save_and_restore():
+    spec = load_spec("sim-5q")
+    device = SimulatedDevice(spec, seed=9)
+    before = float(device.truth().resonators[2].frequency)
+    device.jump_resonator(2, ghz=0.002)
+    assert float(device.truth().resonators[2].frequency) == pytest.approx(before + 0.002)
+    assert float(device.truth().resonators[1].frequency) == float(SimulatedDevice(spec, seed=9).truth().resonators[1].frequency)
+    again = SimulatedDevice(spec, seed=9)
+    again.restore(device.state())
+    assert float(again.truth().resonators[2].frequency) == pytest.approx(before + 0.002)
+    old_state = {k: v for k, v in device.state().items() if k != "injected_resonator_ghz"}  # saved before jumps existed
+    again.restore(old_state)
+    assert float(again.truth().resonators[2].frequency) == pytest.approx(before)
+    with pytest.raises(DeviceModelError, match="injected_resonator_ghz"):
+        again.restore({**device.state(), "injected_resonator_ghz": [0.0]})
