@@ -10,11 +10,10 @@ The run sees its device through the `Device` protocol only (calibrate/resolve.py
 A Stateful device's state (a simulator's clock, drift, random streams) lives in the store,
 so a second run continues the same device. It is saved after every qubit and pair (after every
 batch of them with `simultaneous`): a killed run loses at most the device time of one, never a
-stored value.
+stored value. Reports carry a `truth` block for HasTruth devices only; it is null for the others.
 
 With `simultaneous`, qubits (then pairs) that do not interact run as lanes of one batch whose
-device calls are played together (calibrate/simultaneous.py): what a lab saves is device time. Reports carry a `truth`
-block for HasTruth devices only; it is null for the others.
+device calls are played together (calibrate/simultaneous.py): what a lab saves is device time.
 
 A run that crashes, or whose store fails, after its run row exists raises `RunError`: the
 run is recorded with status "error" and the reason in its summary (`{"error": reason}`)

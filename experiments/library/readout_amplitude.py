@@ -41,9 +41,9 @@ import xarray as xr
 from devices.protocol import Integrated
 from devices.schedule import Play
 from experiments.base import Experiment, ExperimentError, Sweep
-from experiments.fitting import FitFailure, Fitted, analyse, binomial_sigma, conclude
+from experiments.fitting import FitFailure, Fitted, analyse, conclude
 from experiments.library.readout import MAX_ERROR_SUM
-from experiments.library.single_shot import LinearDiscriminator, train
+from experiments.library.single_shot import discriminator_values, judged_halves
 from experiments.results import Estimate
 
 UNITS = {"readout_amp": "", "assignment_fidelity": "", "readout_angle": "rad", "readout_threshold": ""}
@@ -95,52 +95,6 @@ class ReadoutAmplitude(Experiment):
         return analyse(self.name, self.qubit, UNITS, ds, lambda: _estimate(self, ds))
 
 
-@dataclass(frozen=True)
-class _Judged:
-    """A discriminator's assignment errors on held-out shots."""
-
-    discriminator: LinearDiscriminator
-    ones_from0: int
-    zeros_from1: int
-    n0: int
-    n1: int
-
-    @property
-    def p01(self) -> float:
-        return self.ones_from0 / self.n0
-
-    @property
-    def p10(self) -> float:
-        return self.zeros_from1 / self.n1
-
-    @property
-    def sigmas(self) -> tuple[float, float]:
-        return float(binomial_sigma(self.ones_from0, self.n0)), float(binomial_sigma(self.zeros_from1, self.n1))
-
-    @property
-    def fidelity(self) -> float:
-        return 1.0 - 0.5 * (self.p01 + self.p10)
-
-    @property
-    def fidelity_sigma(self) -> float:
-        return 0.5 * float(np.hypot(*self.sigmas))
-
-
-def _train_and_judge(train_zeros, train_ones, held_zeros, held_ones) -> _Judged:
-    d = train(train_zeros, train_ones)
-    return _Judged(d, int(d.reads_one(held_zeros).sum()), int((~d.reads_one(held_ones)).sum()),
-                   len(held_zeros), len(held_ones))
-
-
-def _halves(points: np.ndarray) -> tuple[_Judged, _Judged]:
-    """(trained on even shots and judged on odd, trained on odd and judged on even) for the
-    IQ points (prepared, shot, quadrature) of one amplitude. The device returns shots in random
-    order, so even and odd are two independent halves."""
-    zeros, ones = points[0], points[1]
-    return (_train_and_judge(zeros[0::2], ones[0::2], zeros[1::2], ones[1::2]),
-            _train_and_judge(zeros[1::2], ones[1::2], zeros[0::2], ones[0::2]))
-
-
 def _location_stderr(amplitudes: np.ndarray, fidelity: np.ndarray, sigma: np.ndarray, best: int) -> float:
     """Half-width of the amplitudes whose fidelity is within one combined stderr of the best,
     each end widened by half the gap to its swept neighbour (up to full scale at the top)."""
@@ -154,7 +108,7 @@ def _location_stderr(amplitudes: np.ndarray, fidelity: np.ndarray, sigma: np.nda
 def _estimate(exp: ReadoutAmplitude, ds: xr.Dataset):
     if "amplitude" not in ds.dims or "prepared" not in ds.dims:
         raise FitFailure(f"the dataset has dims {tuple(ds.dims)}, but a readout amplitude sweep needs `amplitude` "
-                         "and `prepared` (run_readout_amplitude makes one).")
+                         "and `prepared` (as readout_amplitude's own run makes).")
     prepared = list(np.asarray(ds["prepared"].values).tolist())
     if sorted(prepared) != [0, 1]:
         raise FitFailure(f"the dataset prepares {prepared}, but single-shot readout needs exactly 0 and 1.")
@@ -167,7 +121,7 @@ def _estimate(exp: ReadoutAmplitude, ds: xr.Dataset):
                         .values)[order][:, [prepared.index(0), prepared.index(1)]]
     if points.shape[2] < 20:
         raise FitFailure(f"{points.shape[2]} shots per state are too few to train and judge a discriminator (>= 20).")
-    halves = [_halves(p) for p in points]
+    halves = [judged_halves(p[0], p[1]) for p in points]
     choosing = [h[0] for h in halves]
     fidelity = np.array([j.fidelity for j in choosing])
     sigma = np.array([j.fidelity_sigma for j in choosing])
@@ -175,13 +129,9 @@ def _estimate(exp: ReadoutAmplitude, ds: xr.Dataset):
     chosen, reported = halves[best]
     amp = float(amplitudes[best])
     amp_sigma = _location_stderr(amplitudes, fidelity, sigma, best)
-    angle_gap = float(np.angle(np.exp(1j * (chosen.discriminator.angle - reported.discriminator.angle))))
-    threshold_gap = abs(chosen.discriminator.threshold - reported.discriminator.threshold)
     values = {"readout_amp": Estimate(amp, amp_sigma, ""),
               "assignment_fidelity": Estimate(reported.fidelity, reported.fidelity_sigma, ""),
-              # two independent fits differ by sqrt(2) of one fit's spread
-              "readout_angle": Estimate(reported.discriminator.angle, abs(angle_gap) / float(np.sqrt(2)), "rad"),
-              "readout_threshold": Estimate(reported.discriminator.threshold, float(threshold_gap / np.sqrt(2)), "")}
+              **discriminator_values(reported, chosen)}
     estimate = Fitted(params=np.array([amp]), cov=np.array([[amp_sigma**2]]), reduced_chi2=float("nan"), model=None)
     separation = 1.0 - chosen.p01 - chosen.p10
     s_sep = float(np.hypot(*chosen.sigmas))

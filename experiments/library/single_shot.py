@@ -77,6 +77,60 @@ def train(zeros: np.ndarray, ones: np.ndarray) -> LinearDiscriminator:
     return LinearDiscriminator(angle=float(np.arctan2(w[1], w[0])), threshold=-b / norm)
 
 
+@dataclass(frozen=True)
+class Judged:
+    """A discriminator and its assignment errors on held-out shots."""
+
+    discriminator: LinearDiscriminator
+    ones_from0: int
+    zeros_from1: int
+    n0: int
+    n1: int
+
+    @property
+    def p01(self) -> float:
+        return self.ones_from0 / self.n0
+
+    @property
+    def p10(self) -> float:
+        return self.zeros_from1 / self.n1
+
+    @property
+    def sigmas(self) -> tuple[float, float]:
+        return float(binomial_sigma(self.ones_from0, self.n0)), float(binomial_sigma(self.zeros_from1, self.n1))
+
+    @property
+    def fidelity(self) -> float:
+        return 1.0 - 0.5 * (self.p01 + self.p10)
+
+    @property
+    def fidelity_sigma(self) -> float:
+        return 0.5 * float(np.hypot(*self.sigmas))
+
+
+def _train_and_judge(train_zeros, train_ones, held_zeros, held_ones) -> Judged:
+    d = train(train_zeros, train_ones)
+    return Judged(d, int(d.reads_one(held_zeros).sum()), int((~d.reads_one(held_ones)).sum()),
+                  len(held_zeros), len(held_ones))
+
+
+def judged_halves(zeros: np.ndarray, ones: np.ndarray) -> tuple[Judged, Judged]:
+    """(trained on even shots and judged on odd, trained on odd and judged on even) for the IQ
+    points (shot, quadrature) of each state. The device returns shots in random order, so even
+    and odd are two independent halves."""
+    return (_train_and_judge(zeros[0::2], ones[0::2], zeros[1::2], ones[1::2]),
+            _train_and_judge(zeros[1::2], ones[1::2], zeros[0::2], ones[0::2]))
+
+
+def discriminator_values(reported: Judged, other: Judged) -> dict[str, Estimate]:
+    """The reported discriminator, its spread from the other half's: two independent fits differ
+    by sqrt(2) of one fit's spread."""
+    a, b = reported.discriminator, other.discriminator
+    angle_gap = float(np.angle(np.exp(1j * (b.angle - a.angle))))
+    return {"readout_angle": Estimate(a.angle, abs(angle_gap) / float(np.sqrt(2)), "rad"),
+            "readout_threshold": Estimate(a.threshold, abs(b.threshold - a.threshold) / float(np.sqrt(2)), "")}
+
+
 def _estimate(exp: SingleShot, ds: xr.Dataset):
     prepared = list(np.asarray(ds["prepared"].values).tolist())
     if sorted(prepared) != [0, 1]:
@@ -85,23 +139,14 @@ def _estimate(exp: SingleShot, ds: xr.Dataset):
     zeros, ones = points[prepared.index(0)], points[prepared.index(1)]
     if len(zeros) < 20:
         raise FitFailure(f"{len(zeros)} shots per state are too few to train and judge a discriminator (>= 20).")
-    # the device returns shots in random order: even shots train, odd ones judge (and the reverse
-    # for the spread of the discriminator itself)
-    first = train(zeros[0::2], ones[0::2])
-    second = train(zeros[1::2], ones[1::2])
-    held0, held1 = zeros[1::2], ones[1::2]
-    ones_from0 = int(first.reads_one(held0).sum())
-    zeros_from1 = int((~first.reads_one(held1)).sum())
-    n0, n1 = len(held0), len(held1)
-    p01, p10 = ones_from0 / n0, zeros_from1 / n1
-    s01, s10 = float(binomial_sigma(ones_from0, n0)), float(binomial_sigma(zeros_from1, n1))
-    angle_gap = float(np.angle(np.exp(1j * (second.angle - first.angle))))
+    first, second = judged_halves(zeros, ones)
+    p01, p10 = first.p01, first.p10
+    s01, s10 = first.sigmas
     estimate = Fitted(params=np.array([p01, p10]), cov=np.diag([s01**2, s10**2]), reduced_chi2=float("nan"),
                       model=None)
     values = {"p01": Estimate(p01, s01, ""), "p10": Estimate(p10, s10, ""),
               "assignment_fidelity": estimate.derived(lambda p: 1.0 - 0.5 * (p[0] + p[1]), ""),
-              "readout_angle": Estimate(first.angle, abs(angle_gap) / np.sqrt(2), "rad"),
-              "readout_threshold": Estimate(first.threshold, abs(second.threshold - first.threshold) / np.sqrt(2), "")}
+              **discriminator_values(first, second)}
     separation = 1.0 - p01 - p10
     s_sep = float(np.hypot(s01, s10))
     checks = [
