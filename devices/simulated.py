@@ -214,28 +214,23 @@ class SimulatedDevice:
     def jump_frequency(self, qubit: int, *, ghz: float) -> None:
         """Shift a qubit's true frequency at once, as a two-level fluctuator or a flux jump
         would: an event injected by tests and what-if studies (it reveals nothing)."""
-        if qubit not in self.qubits:
-            raise DeviceModelError(f"Qubit {qubit} is not on device {self.name}: it has qubits {list(self.qubits)}.")
-        if not np.isfinite(ghz):
-            raise DeviceModelError(f"Argument `ghz` must be finite, but is {ghz!r}.")
-        injected = list(self._injected)
-        injected[qubit] += float(ghz)
-        self._injected = tuple(injected)
-        self._current = None
+        self._injected = self._jumped(self._injected, qubit, ghz)
 
     def jump_resonator(self, qubit: int, *, ghz: float) -> None:
         """Shift a qubit's readout resonator at once (a shift of its lines, e.g. from a moved
         flux or a fluctuator coupled to it): an event injected by tests and what-if studies."""
-        if qubit not in self.qubits:
-            raise DeviceModelError(f"Qubit {qubit} is not on device {self.name}: it has qubits {list(self.qubits)}.")
         if self._fabricated.resonators is None:
             raise DeviceModelError(f"{self.name} has no readout resonators to shift (no [qubits.readout] tables).")
+        self._injected_resonators = self._jumped(self._injected_resonators, qubit, ghz)
+
+    def _jumped(self, shifts: tuple[float, ...], qubit: int, ghz: float) -> tuple[float, ...]:
+        """`shifts` with `ghz` added for `qubit`; the truth is recomputed."""
+        if qubit not in self.qubits:
+            raise DeviceModelError(f"Qubit {qubit} is not on device {self.name}: it has qubits {list(self.qubits)}.")
         if not np.isfinite(ghz):
             raise DeviceModelError(f"Argument `ghz` must be finite, but is {ghz!r}.")
-        injected = list(self._injected_resonators)
-        injected[qubit] += float(ghz)
-        self._injected_resonators = tuple(injected)
         self._current = None
+        return tuple(x + float(ghz) * (q == qubit) for q, x in enumerate(shifts))
 
     # --- persistence: a simulated device continues between commands ------------------
     def state(self) -> dict:
@@ -258,22 +253,21 @@ class SimulatedDevice:
         # `drift_rng` instead of `injected_ghz`: only their clock is taken, and the drift is
         # recomputed from seed and clock (so it differs from the saved realisation; jumps
         # injected then were folded into that drift and are not recovered).
-        injected = state.get("injected_ghz", [0.0] * self.spec.n_qubits)
-        if (not isinstance(injected, (list, tuple)) or len(injected) != self.spec.n_qubits
-                or not all(isinstance(x, (int, float)) and np.isfinite(x) for x in injected)):
-            raise DeviceModelError(f"Saved state's `injected_ghz` must be {self.spec.n_qubits} finite numbers "
-                                   f"(one per qubit), but is {injected!r}.")
-        # states saved before resonators could jump have none
-        resonators = state.get("injected_resonator_ghz", [0.0] * self.spec.n_qubits)
-        if (not isinstance(resonators, (list, tuple)) or len(resonators) != self.spec.n_qubits
-                or not all(isinstance(x, (int, float)) and np.isfinite(x) for x in resonators)):
-            raise DeviceModelError(f"Saved state's `injected_resonator_ghz` must be {self.spec.n_qubits} finite "
-                                   f"numbers (one per qubit), but is {resonators!r}.")
+        injected = self._saved_shifts(state, "injected_ghz")
+        resonators = self._saved_shifts(state, "injected_resonator_ghz")  # none in states saved before they could jump
         self._clock = float(clock)
-        self._injected = tuple(float(x) for x in injected)
-        self._injected_resonators = tuple(float(x) for x in resonators)
+        self._injected, self._injected_resonators = injected, resonators
         self._shot_rng.bit_generator.state = state["shot_rng"]
         self._current = None
+
+    def _saved_shifts(self, state: dict, key: str) -> tuple[float, ...]:
+        """Per-qubit injected shifts [GHz] saved under `key`, zeros where the state has none."""
+        shifts = state.get(key, [0.0] * self.spec.n_qubits)
+        if (not isinstance(shifts, (list, tuple)) or len(shifts) != self.spec.n_qubits
+                or not all(isinstance(x, (int, float)) and np.isfinite(x) for x in shifts)):
+            raise DeviceModelError(f"Saved state's `{key}` must be {self.spec.n_qubits} finite numbers "
+                                   f"(one per qubit), but is {shifts!r}.")
+        return tuple(float(x) for x in shifts)
 
     # --- the one door to the hidden state -------------------------------------------
     def truth(self) -> Chip:

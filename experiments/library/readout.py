@@ -25,6 +25,12 @@ UNITS = {"p01": "", "p10": "", "assignment_fidelity": ""}
 MAX_ERROR_SUM = 0.5  # p01 + p10 at or beyond this: the readout barely tells 0 from 1
 
 
+def prepared_schedule(c, prepared: float):
+    """|0> (the X pulse at amplitude 0, the same schedule structure: one compilation) or |1>
+    (the calibrated X): what every readout experiment reads."""
+    return c.schedule([Play(0, c.x_pulse(amp=float(prepared) * c.x_amp))])
+
+
 def readout_model(prepared, p01, p10):
     """P(read 1) for a prepared population `prepared` of |1>."""
     return p01 + prepared * (1.0 - p01 - p10)
@@ -42,8 +48,7 @@ class ReadoutAssignment(Experiment):
         return [Sweep("prepared", np.array([0, 1]), "")]
 
     def schedule(self, cal, point):
-        c = cal[self.qubit]
-        return c.schedule([Play(0, c.x_pulse(amp=float(point["prepared"]) * c.x_amp))])
+        return prepared_schedule(cal[self.qubit], point["prepared"])
 
     def analyze(self, ds: xr.Dataset):
         return analyse(self.name, self.qubit, UNITS, ds, lambda: _estimate(self, ds))

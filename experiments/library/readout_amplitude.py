@@ -39,10 +39,9 @@ import numpy as np
 import xarray as xr
 
 from devices.protocol import Integrated
-from devices.schedule import Play
 from experiments.base import Experiment, ExperimentError, Sweep
 from experiments.fitting import FitFailure, Fitted, analyse, conclude
-from experiments.library.readout import MAX_ERROR_SUM
+from experiments.library.readout import MAX_ERROR_SUM, prepared_schedule
 from experiments.library.single_shot import discriminator_values, judged_halves
 from experiments.results import Estimate
 
@@ -82,8 +81,7 @@ class ReadoutAmplitude(Experiment):
         return [Sweep("amplitude", np.asarray(self.amplitudes), ""), Sweep("prepared", np.array([0, 1]), "")]
 
     def schedule(self, cal, point):
-        c = cal[self.qubit]
-        return c.schedule([Play(0, c.x_pulse(amp=float(point["prepared"]) * c.x_amp))])
+        return prepared_schedule(cal[self.qubit], point["prepared"])
 
     def acquisition(self, cal):
         return Integrated((cal[self.qubit].readout_pulse(),))

@@ -30,8 +30,8 @@ import xarray as xr
 from scipy.optimize import least_squares
 
 from devices.protocol import Integrated
-from devices.schedule import Play
 from experiments.base import Experiment, ExperimentError, Sweep
+from experiments.library.readout import prepared_schedule
 from experiments.fitting import FitFailure, Fitted, analyse, conclude, curve_dataset
 from experiments.results import Estimate
 
@@ -73,8 +73,7 @@ class ResonatorSpectroscopy(Experiment):
                 Sweep("frequency", centre + np.linspace(-self.span / 2, self.span / 2, self.points), "GHz")]
 
     def schedule(self, cal, point):
-        c = cal[self.qubit]
-        return c.schedule([Play(0, c.x_pulse(amp=float(point["prepared"]) * c.x_amp))])
+        return prepared_schedule(cal[self.qubit], point["prepared"])
 
     def acquisition(self, cal):
         return Integrated((self._pulse(cal, None),))

@@ -24,10 +24,9 @@ import numpy as np
 import xarray as xr
 
 from devices.protocol import Integrated
-from devices.schedule import Play
 from experiments.base import Experiment, Sweep
 from experiments.fitting import FitFailure, Fitted, analyse, binomial_sigma, conclude
-from experiments.library.readout import MAX_ERROR_SUM
+from experiments.library.readout import MAX_ERROR_SUM, prepared_schedule
 from experiments.results import Estimate
 
 UNITS = {"p01": "", "p10": "", "assignment_fidelity": "", "readout_angle": "rad", "readout_threshold": ""}
@@ -44,8 +43,7 @@ class SingleShot(Experiment):
         return [Sweep("prepared", np.array([0, 1]), "")]
 
     def schedule(self, cal, point):
-        c = cal[self.qubit]
-        return c.schedule([Play(0, c.x_pulse(amp=float(point["prepared"]) * c.x_amp))])
+        return prepared_schedule(cal[self.qubit], point["prepared"])
 
     def acquisition(self, cal):
         return Integrated((cal[self.qubit].readout_pulse(),))
