@@ -32,7 +32,8 @@ from devices.protocol import Device
 from experiments.calibration import PAIR_UNITS, QubitCalibration, nominal_calibration
 from experiments.results import FitResult
 
-CALIBRATION_FIELDS = ("frequency", "x_amp", "sx_amp", "beta", "readout_frequency", "readout_amp", "readout_duration")
+CALIBRATION_FIELDS = ("frequency", "x_amp", "sx_amp", "beta", "readout_frequency", "readout_amp", "readout_duration",
+                      "readout_angle", "readout_threshold")
 GOOD_OUTCOMES = ("calibrated", "in_spec")
 
 
@@ -246,6 +247,8 @@ def _values(node: Node, result: FitResult | None) -> dict[str, tuple[float, floa
         return {}
     out = {}
     for value_name, parameter in node.update.items():
+        if value_name not in result.values:  # a check fits only what its tolerance compares
+            continue
         estimate = result[value_name]
         out[parameter] = (_finite(estimate.value), _finite(estimate.stderr), estimate.unit)
     return out

@@ -31,8 +31,8 @@ def _chunk_seed(seed: int | None, k: int, n_chunks: int) -> int | None:
 
 def acquiring(acquisition: Acquisition) -> dict:
     """`run`'s acquisition keyword, left out for the default: a device written before the
-    keyword existed (a lab's own adapter) still takes every discriminated run."""
-    return {} if isinstance(acquisition, Discriminated) else {"acquisition": acquisition}
+    keyword existed (a lab's own adapter) still takes every run through its own discrimination."""
+    return {} if isinstance(acquisition, Discriminated) and not acquisition.calibrated else {"acquisition": acquisition}
 
 
 def run_within_limits(device: Device, schedules: Sequence[Schedule | GateSequence], shots: int,

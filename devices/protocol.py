@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import xarray as xr
 
-from devices.readout import ReadoutPulse
+from devices.readout import Readout, ReadoutPulse
 from devices.schedule import Schedule
 
 if TYPE_CHECKING:
@@ -55,7 +55,25 @@ class DeviceLimits:
 
 @dataclass(frozen=True)
 class Discriminated:
-    """Each shot read as 0 or 1 by the device's own discrimination: `counts` and `joint_counts`."""
+    """Each shot read as 0 or 1: `counts` and `joint_counts`.
+
+    `readouts`, when given, holds one entry per qubit of the run: a calibrated `Readout` (the
+    pulse to play and the discriminator to read its IQ point with, as a control stack uploads
+    them) or None, for the device's own discrimination. Without `readouts` every qubit reads
+    through the device's own discrimination."""
+
+    readouts: tuple[Readout | None, ...] | None = None
+
+    def __post_init__(self):
+        if self.readouts is not None and (
+                not self.readouts or not all(r is None or isinstance(r, Readout) for r in self.readouts)):
+            raise ValueError(f"Discriminated.readouts is {self.readouts!r}, but must hold one Readout (or None) "
+                             "per qubit read.")
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether any qubit reads through a calibrated readout."""
+        return self.readouts is not None and any(r is not None for r in self.readouts)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ The model, per qubit (internal units: GHz, ns; `Resonator` holds the chip's hidd
 Everything here is numpy (shots are random draws, not differentiated): `sample_iq` draws the
 IQ points of shots whose levels at the start of the readout are given, `blob_centres` gives
 the noiseless V_s.
+
+A calibrated readout (`Readout`) is a pulse and the linear discriminator trained for it: a
+device asked for discriminated counts with one plays the pulse and reads each shot's IQ point
+through the discriminator, as a control stack's state discrimination does.
 """
 
 from __future__ import annotations
@@ -110,6 +114,33 @@ class ReadoutPulse:
             value = getattr(self, name)
             if isinstance(value, bool) or not (np.isfinite(value) and ok):
                 raise DeviceModelError(f"ReadoutPulse.{name} is {value!r}, but must satisfy {allowed}.")
+
+
+@dataclass(frozen=True)
+class LinearDiscriminator:
+    """Reads 1 when I cos(angle) + Q sin(angle) > threshold (angle [rad], threshold in the
+    device's IQ units): the boundary control stacks store for a two-state readout."""
+
+    angle: float
+    threshold: float
+
+    def __post_init__(self):
+        for name in ("angle", "threshold"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not np.isfinite(value):
+                raise DeviceModelError(f"LinearDiscriminator.{name} is {value!r}, but must be a finite number.")
+
+    def reads_one(self, points: np.ndarray) -> np.ndarray:
+        """points (..., 2) as (I, Q)."""
+        return points[..., 0] * np.cos(self.angle) + points[..., 1] * np.sin(self.angle) > self.threshold
+
+
+@dataclass(frozen=True)
+class Readout:
+    """A calibrated readout of one qubit: the pulse played and the discriminator trained for it."""
+
+    pulse: ReadoutPulse
+    discriminator: LinearDiscriminator
 
 
 def steady_fields(resonator: Resonator, pulse: ReadoutPulse, levels: np.ndarray) -> np.ndarray:

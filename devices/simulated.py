@@ -176,9 +176,10 @@ class SimulatedDevice:
 
     def run(self, schedules: Sequence[Schedule], shots: int, seed: int | None = None, *,
             qubits: Sequence[int] = (0,), acquisition: Acquisition = Discriminated()) -> xr.Dataset:
-        """Discriminated: counts of shots read as 1 per schedule and qubit (through each
-        transmon's assignment errors; leakage reads as 1), and the joint outcomes of the qubits
-        read together. Integrated: each shot's IQ point from the resonators' model
+        """Discriminated: counts of shots read as 1 per schedule and qubit, and the joint outcomes
+        of the qubits read together; a qubit with a calibrated `Readout` reads each shot's IQ
+        point through its discriminator, one without through its transmon's assignment errors
+        (leakage reads as 1). Integrated: each shot's IQ point from the resonators' model
         (devices/readout.py), from the level each qubit is in when the readout starts."""
         ds = self._play(schedules, shots, seed, qubits, acquisition)
         self.advance(hours=ds.attrs["run_s"] / 3600.0)
@@ -338,7 +339,16 @@ class SimulatedDevice:
             return xr.Dataset({"iq": (("schedule", "shot", "qubit", "quadrature"), iq)},
                               coords={"schedule": np.arange(len(schedules)), "qubit": list(qubits),
                                       "quadrature": QUADRATURES}, attrs=attrs)
-        if len(qubits) == 1:  # one qubit: its joint outcomes are its counts (the stream is unchanged)
+        if acquisition.readouts is not None and len(acquisition.readouts) != len(qubits):
+            raise DeviceModelError(f"Discriminated.readouts holds {len(acquisition.readouts)} entries, but the run "
+                                   f"reads qubits {qubits}: give one per qubit (None for the device's own "
+                                   "discrimination).")
+        if acquisition.calibrated:  # each shot's IQ point through the calibrated discriminators
+            bits = self._calibrated_bits(pops, chip, qubits, acquisition.readouts, shots, rng)
+            outcome = bits.astype(np.int64) @ (2 ** np.arange(len(qubits))[::-1])  # first qubit leftmost
+            joint = np.stack([np.bincount(o, minlength=2 ** len(qubits)) for o in outcome])
+            counts = bits.sum(axis=1)
+        elif len(qubits) == 1:  # one qubit: its joint outcomes are its counts (the stream is unchanged)
             counts = np.stack([_read_out(p, chip, shots, rng) for p in pops])
             joint = np.concatenate([shots - counts, counts], axis=1)
         else:
@@ -349,14 +359,18 @@ class SimulatedDevice:
             coords={"schedule": np.arange(len(schedules)), "qubit": list(qubits),
                     "outcome": outcome_labels(len(qubits))}, attrs=attrs)
 
+    def _resonators(self) -> tuple:
+        resonators = self.truth().resonators
+        if resonators is None:
+            raise DeviceModelError(f"{self.name} has no IQ-level readout model (its device file gives no "
+                                   "[qubits.readout] tables): ask for acquisition=Discriminated() without readouts.")
+        return resonators
+
     def _integrated(self, pops, n_levels: int, qubits, acquisition: Integrated, shots: int,
                     rng: np.random.Generator) -> np.ndarray:
         """(schedule, shot, qubit, 2) IQ points: each shot's levels drawn from the populations,
         then read through each qubit's resonator (a shot's order within a schedule is random)."""
-        truth = self.truth()
-        if truth.resonators is None:
-            raise DeviceModelError(f"{self.name} has no IQ-level readout model (its device file gives no "
-                                   "[qubits.readout] tables): ask for acquisition=Discriminated().")
+        truth, resonators = self.truth(), self._resonators()
         if len(acquisition.pulses) != len(qubits):
             raise DeviceModelError(f"Integrated.pulses holds {len(acquisition.pulses)} readout pulse(s), but the run "
                                    f"reads qubits {qubits}: give one per qubit.")
@@ -365,13 +379,30 @@ class SimulatedDevice:
                                    f"but the run plays {len(pops)} schedules.")
         iq = np.empty((len(pops), shots, len(qubits), 2))
         for i, p in enumerate(pops):
-            p = np.clip(p, 0.0, None)
-            states = rng.permutation(np.repeat(np.arange(p.size), rng.multinomial(shots, p / p.sum())))
-            levels = np.unravel_index(states, (n_levels,) * len(qubits))
+            levels = _shot_levels(p, n_levels, len(qubits), shots, rng)
             for k, (q, pulse) in enumerate(zip(qubits, acquisition.pulses_of(i))):
-                points = sample_iq(levels[k], truth.resonators[q], pulse, float(truth.transmons[q].t1), n_levels, rng)
+                points = sample_iq(levels[k], resonators[q], pulse, float(truth.transmons[q].t1), n_levels, rng)
                 iq[i, :, k, 0], iq[i, :, k, 1] = points.real, points.imag
         return iq
+
+    def _calibrated_bits(self, pops, chip: Chip, qubits, readouts, shots: int, rng: np.random.Generator) -> np.ndarray:
+        """(schedule, shot, qubit) shots read as 1: a qubit with a calibrated readout plays its
+        pulse and reads the shot's IQ point through its discriminator; one without reads
+        through the device's own assignment errors."""
+        truth, resonators = self.truth(), self._resonators()
+        n_levels = chip.n_levels
+        bits = np.empty((len(pops), shots, len(qubits)), dtype=bool)
+        for i, p in enumerate(pops):
+            levels = _shot_levels(p, n_levels, len(qubits), shots, rng)
+            for k, (q, readout) in enumerate(zip(qubits, readouts)):
+                if readout is None:
+                    t = chip.transmons[k]
+                    read_one = np.where(levels[k] == 0, float(t.readout_p01), 1.0 - float(t.readout_p10))
+                    bits[i, :, k] = rng.random(shots) < read_one
+                    continue
+                points = sample_iq(levels[k], resonators[q], readout.pulse, float(truth.transmons[q].t1), n_levels, rng)
+                bits[i, :, k] = readout.discriminator.reads_one(np.stack([points.real, points.imag], axis=-1))
+        return bits
 
     def _sequence_group(self, chip, sequences, indices, out) -> None:
         _sequence_group_impl(self, chip, sequences, indices, out)
@@ -466,6 +497,15 @@ def _block_populations(superops, carriers, frame_freqs, programs, starts, phases
         return jnp.real(jnp.diagonal(final.reshape(d, d, order="F")))
 
     return jax.vmap(one)(programs, starts, phases)
+
+
+def _shot_levels(pops: np.ndarray, n_levels: int, n_qubits: int, shots: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Each shot's level per qubit (a tuple of n_qubits arrays of `shots`), drawn from the
+    populations of the run's basis states, in random order."""
+    p = np.clip(pops, 0.0, None)
+    states = rng.permutation(np.repeat(np.arange(p.size), rng.multinomial(shots, p / p.sum())))
+    return np.unravel_index(states, (n_levels,) * n_qubits)
 
 
 def _read_out(pops: np.ndarray, chip: Chip, shots: int, rng: np.random.Generator) -> np.ndarray:

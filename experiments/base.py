@@ -77,8 +77,11 @@ class Experiment(ABC):
         """Dataset -> typed result (never raises for bad data: returns a BAD result)."""
 
     def acquisition(self, cal: dict[int, QubitCalibration]) -> Acquisition:
-        """What the device returns: discriminated counts, unless the experiment reads IQ points."""
-        return Discriminated()
+        """What the device returns: discriminated counts, unless the experiment reads IQ points.
+        Qubits with a trained discriminator read through it (and its pulse); the others, or all
+        before any is trained, through the device's own discrimination."""
+        readouts = tuple(cal[q].calibrated_readout() for q in self.qubits)
+        return Discriminated(readouts) if any(r is not None for r in readouts) else Discriminated()
 
     def readout_pulses(self, cal: dict[int, QubitCalibration], point: dict[str, float]) -> tuple[ReadoutPulse, ...] | None:
         """The readout pulses (one per qubit) of one sweep point, for experiments that sweep the

@@ -13,7 +13,7 @@ import numpy as np
 from devices.device_spec import DeviceSpec
 from devices.nominal import nominal_x_pulse
 from devices.pulses import Drag
-from devices.readout import ReadoutPulse
+from devices.readout import LinearDiscriminator, Readout, ReadoutPulse
 from devices.schedule import Play, Schedule
 from devices.two_qubit import ECR, CrossResonance, ecr_schedule
 
@@ -22,7 +22,8 @@ from devices.two_qubit import ECR, CrossResonance, ecr_schedule
 class QubitCalibration:
     """Drive frequency [GHz], X and SX amplitudes, DRAG beta [ns], pulse shape [ns]; the
     readout pulse's frequency [GHz], amplitude and duration [ns] where the device has an
-    IQ-level readout (None where it does not)."""
+    IQ-level readout (None where it does not), and the discriminator trained for that pulse
+    (angle [rad], threshold) once one has been (None before)."""
 
     frequency: float
     x_amp: float
@@ -33,6 +34,8 @@ class QubitCalibration:
     readout_frequency: float | None = None
     readout_amp: float | None = None
     readout_duration: float | None = None
+    readout_angle: float | None = None
+    readout_threshold: float | None = None
 
     def replace(self, **changes) -> "QubitCalibration":
         return replace(self, **changes)
@@ -65,9 +68,18 @@ class QubitCalibration:
                              "(its design gives no [qubits.readout] table).")
         return ReadoutPulse(*(float(v) for v in chosen))
 
+    def calibrated_readout(self) -> Readout | None:
+        """The readout pulse and its trained discriminator, which discriminated runs read
+        through; None until a discriminator has been trained (the device's own is used)."""
+        if self.readout_angle is None or self.readout_threshold is None:
+            return None
+        return Readout(self.readout_pulse(), LinearDiscriminator(float(self.readout_angle),
+                                                                 float(self.readout_threshold)))
+
 
 UNITS = {"frequency": "GHz", "x_amp": "", "sx_amp": "", "beta": "ns", "duration": "ns", "sigma": "ns",
-         "readout_frequency": "GHz", "readout_amp": "", "readout_duration": "ns"}
+         "readout_frequency": "GHz", "readout_amp": "", "readout_duration": "ns", "readout_angle": "rad",
+         "readout_threshold": ""}
 
 
 def nominal_calibration(spec: DeviceSpec, qubit: int) -> QubitCalibration:

@@ -21,7 +21,20 @@ def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
     return out
 
 
+_TUPLES = {"tuple[int, ...]": int, "tuple[float, ...]": float}  # sweep lists, e.g. rb's lengths
+
+
 def _typed(field_type, raw: str, where: str):
+    element = _TUPLES.get(field_type if isinstance(field_type, str) else str(field_type))
+    if element is not None:  # comma-separated, brackets allowed: lengths=1,10,100 or lengths=[1,10,100]
+        parts = [p.strip() for p in raw.strip().strip("[]()").split(",")]
+        try:
+            if not all(parts):
+                raise ValueError
+            return tuple(element(p) for p in parts)
+        except ValueError:
+            raise ValueError(f"{where} is {raw!r}, but must be comma-separated {element.__name__}s, "
+                             f"e.g. {'1,10,100' if element is int else '0.2,0.5,1.0'}.") from None
     try:
         if field_type in (int, "int"):
             return int(raw)

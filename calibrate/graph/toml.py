@@ -7,7 +7,9 @@ the node and the key.
 A file may say `extends = "NAME_OR_PATH"` (a built-in graph, or a graph file, relative to
 this one's folder): its nodes are then the base graph's, a node of the same name replacing
 the base's in place, followed by its own new ones. So a graph that adds T1 and RB to
-another does not copy its nodes, and follows when the base is resized.
+another does not copy its nodes, and follows when the base is resized. A node table there
+holding only `depends_on` re-wires the base's node of that name (the readout graph puts its
+readout nodes before the base's Ramsey this way).
 """
 
 from __future__ import annotations
@@ -62,11 +64,25 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Graph:
         raise GraphFileError(f"Graph file {path}: not valid TOML ({exc}).") from None
     if "extends" not in data:
         return parse_graph(data, str(path))
-    name, nodes = _parsed_nodes(data, str(path))
+    nodes = data.get("nodes")
+    # a node table holding only `depends_on` re-wires the base's node of that name, keeping the rest
+    rewired = {name: body["depends_on"] for name, body in nodes.items()
+               if isinstance(body, dict) and set(body) == {"depends_on"}} if isinstance(nodes, dict) else {}
+    name, own_nodes = _parsed_nodes({**data, "nodes": {k: v for k, v in nodes.items() if k not in rewired}}
+                                    if rewired else data, str(path), allow_empty=bool(rewired))
     chain = (*chain, path.resolve())
     base = _extended(data["extends"], path, chain)
-    own = {n.name: n for n in nodes}
-    merged = [own.pop(n.name, n) for n in base.nodes] + [n for n in nodes if n.name in own]
+    missing = sorted(set(rewired) - {n.name for n in base.nodes})
+    if missing:
+        raise GraphFileError(f"{path}: node(s) {missing} give only `depends_on`, which re-wires a node of the base "
+                             f"graph {data['extends']!r}, but it has no such node; its nodes are "
+                             f"{[n.name for n in base.nodes]}.")
+    for node_name, depends in rewired.items():
+        if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
+            raise GraphFileError(f"{path}: node {node_name!r}: `depends_on` must be an array of node names.")
+    own = {n.name: n for n in own_nodes}
+    merged = [dataclasses.replace(n, depends_on=tuple(rewired[n.name])) if n.name in rewired else own.pop(n.name, n)
+              for n in base.nodes] + [n for n in own_nodes if n.name in own]
     return _graph(name, merged, f"{path} (with the nodes of {data['extends']!r}, which it extends)")
 
 
@@ -118,12 +134,12 @@ def parse_graph(data: dict[str, Any], source: str = "<graph>") -> Graph:
     return _graph(name, nodes, source)
 
 
-def _parsed_nodes(data: dict[str, Any], source: str) -> tuple[str, list[Node]]:
+def _parsed_nodes(data: dict[str, Any], source: str, *, allow_empty: bool = False) -> tuple[str, list[Node]]:
     _keys(data, {"schema", "name", "description", "extends", "nodes"}, {"schema", "name", "nodes"}, source)
     if data["schema"] != SCHEMA_VERSION:
         raise GraphFileError(f"{source}: `schema` is {data['schema']!r}, but this version reads schema {SCHEMA_VERSION}.")
     nodes = data["nodes"]
-    if not isinstance(nodes, dict) or not nodes:
+    if not isinstance(nodes, dict) or not (nodes or allow_empty):
         raise GraphFileError(f"{source}: `nodes` must be a table of at least one node.")
     return _typed(data, "name", str, source), [_node(name, body, f"{source}: node {name!r}") for name, body in nodes.items()]
 
@@ -163,8 +179,10 @@ def _node(name: str, body: Any, where: str) -> Node:
     calibrate = tuple(_step(s, f"{where} calibrate[{i}]") for i, s in enumerate(steps))
     check = _step(body["check"], f"{where} check")
     for value in set(update) | set(tolerance):
-        for step in (*calibrate, check):
+        for step in calibrate:
             _check_fit_value(step, value, where)
+    for value in tolerance:  # a check is compared with the stored values through the tolerance alone
+        _check_fit_value(check, value, where)
     try:
         return Node(name=name, calibrate=calibrate, check=check, update=update,
                     tolerance={k: _tolerance(v, f"{where} tolerance.{k}") for k, v in tolerance.items()},

@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from devices.protocol import Integrated
+from devices.readout import LinearDiscriminator
 from experiments.base import Experiment, Sweep
 from experiments.fitting import FitFailure, Fitted, analyse, binomial_sigma, conclude
 from experiments.library.readout import MAX_ERROR_SUM, prepared_schedule
@@ -50,18 +51,6 @@ class SingleShot(Experiment):
 
     def analyze(self, ds: xr.Dataset):
         return analyse(self.name, self.qubit, UNITS, ds, lambda: _estimate(self, ds))
-
-
-@dataclass(frozen=True)
-class LinearDiscriminator:
-    """Reads 1 when I cos(angle) + Q sin(angle) > threshold."""
-
-    angle: float
-    threshold: float
-
-    def reads_one(self, points: np.ndarray) -> np.ndarray:
-        """points (..., 2) as (I, Q)."""
-        return points[..., 0] * np.cos(self.angle) + points[..., 1] * np.sin(self.angle) > self.threshold
 
 
 def train(zeros: np.ndarray, ones: np.ndarray) -> LinearDiscriminator:

@@ -71,6 +71,8 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path):
         (["experiment", "rabbi", "--device", "sim-1q"], "Unknown experiment 'rabbi'"),
         (["experiment", "rabi", "--device", "sim-1q", "--option", "pionts=3"], "has no option 'pionts'"),
         (["experiment", "rabi", "--device", "sim-1q", "--option", "points=many"], "option points is 'many'"),
+        (["experiment", "rb", "--device", "sim-1q", "--option", "lengths=1,x,3"],
+         "option lengths is '1,x,3', but must be comma-separated ints, e.g. 1,10,100"),
         (["experiment", "rabi", "--device", "sim-1q", "--qubit", "3"], "--qubit is 3, but sim-1q has qubits 0..0"),
         (["experiment", "rabi", "--device", "sim-1q", "--set", "colour=red"], "unknown calibration value"),
         (["experiment", "rabi"], "--device is required"),
@@ -81,3 +83,13 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path):
         assert out.returncode == 2, (args, out.stdout, out.stderr)
         assert message in json.loads(out.stdout)["error"], (message, out.stdout)
     assert not (tmp_path / "x.nc").exists()
+
+
+def test_list_options_are_given_comma_separated():
+    from calibrate.cli.experiment import build_experiment
+
+    assert build_experiment("readout_amplitude", 0, {"amplitudes": "0.2,0.5,1.0"}).amplitudes == (0.2, 0.5, 1.0)
+    assert build_experiment("rb", 0, {"lengths": "[1, 10, 100, 1000]"}).lengths == (1, 10, 100, 1000)
+    for bad in ("1,,2", "", "0.5,1"):
+        with pytest.raises(ValueError, match="option lengths is .*, but must be comma-separated ints"):
+            build_experiment("rb", 0, {"lengths": bad})

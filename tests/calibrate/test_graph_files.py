@@ -4,6 +4,7 @@ wrong, each refused with a message that names the file, the node and the key (in
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import tomllib
 
@@ -255,9 +256,15 @@ def test_a_tolerance_on_a_value_the_node_does_not_update_is_refused():
 def test_a_fit_value_the_experiment_does_not_produce_is_refused():
     message = refused(_with(small(), "nodes.rabi.update", {"x_amp": "x_amp", "beta": "beta"}))
     assert "node 'rabi': experiment rabi fits no value 'beta'; it fits ['contrast', 'offset', 'sx_amp', 'x_amp']" in message
-    # the check must fit the values too, or it could not be compared with them
+    # the check must fit the values its tolerance compares, or it could not be compared with them
     message = refused(_with(small(), "nodes.rabi.check", {"experiment": "t1"}))
-    assert "node 'rabi': experiment t1 fits no value" in message and "it fits ['amplitude', 'offset', 't1']" in message
+    assert "node 'rabi': experiment t1 fits no value 'x_amp'" in message
+    assert "it fits ['amplitude', 'offset', 't1']" in message
+    # but not the others: the readout graph's discriminator is checked by reading discriminated
+    # shots through the stored boundary, which fits the fidelity, not a new boundary
+    discriminator = load_graph("readout").node("discriminator")
+    assert discriminator.check.experiment == "readout" and set(discriminator.tolerance) == {"assignment_fidelity"}
+    assert "readout_angle" in discriminator.update
 
 
 def test_two_unrelated_nodes_updating_the_same_parameter_are_refused():
@@ -356,6 +363,40 @@ def test_a_graph_extends_another_replacing_its_nodes_by_name_and_adding_its_own(
     full, emulator = load_graph("emulator-full"), load_graph("emulator")
     assert full.nodes[:len(emulator.nodes)] == emulator.nodes
     assert [n.name for n in full.nodes[len(emulator.nodes):]] == ["t1", "t2", "rb"]
+
+
+REWIRED = EXTENSION.replace('name = "small-plus"', 'name = "rewired"').replace(
+    'depends_on = ["fine_amplitude"]', 'depends_on = ["rabi"]') + '[nodes.fine_amplitude]\ndepends_on = ["t1"]\n'
+
+
+def test_a_node_given_only_depends_on_rewires_the_base_graphs_node(tmp_path):
+    (tmp_path / "small.toml").write_text(SMALL)
+    plus = tmp_path / "plus.toml"
+    plus.write_text(REWIRED)
+    graph, base = load_graph(str(plus)), load_graph(str(tmp_path / "small.toml"))
+    moved = graph.node("fine_amplitude")
+    assert moved.depends_on == ("t1",) and moved.calibrate == base.node("fine_amplitude").calibrate
+    assert moved.check == base.node("fine_amplitude").check and moved.timeout_h == base.node("fine_amplitude").timeout_h
+    assert [n.name for n in graph.nodes] == ["rabi", "t1", "fine_amplitude"]
+    plus.write_text(REWIRED.replace('depends_on = ["rabi"]', 'depends_on = ["fine_amplitude"]'))
+    with pytest.raises(GraphFileError, match="cycle"):
+        load_graph(str(plus))
+    plus.write_text(EXTENSION + '[nodes.ramsey]\ndepends_on = ["rabi"]\n')
+    with pytest.raises(GraphFileError, match=re.escape("node(s) ['ramsey'] give only `depends_on`, which re-wires a "
+                                                       "node of the base graph 'small.toml', but it has no such node")):
+        load_graph(str(plus))
+    plus.write_text(EXTENSION + '[nodes.fine_amplitude]\ndepends_on = "rabi"\n')
+    with pytest.raises(GraphFileError, match=re.escape("node 'fine_amplitude': `depends_on` must be an array")):
+        load_graph(str(plus))
+    # the shipped readout graph: the default graph with the readout nodes between Rabi and the rest
+    readout, default = load_graph("readout"), load_graph("single-qubit")
+    assert [n.name for n in readout.nodes][:5] == ["spectroscopy", "rabi", "resonator", "readout_amplitude",
+                                                  "discriminator"]
+    for name in ("ramsey", "t1", "t2"):
+        assert readout.node(name).depends_on == ("discriminator",)
+        assert dataclasses.replace(readout.node(name), depends_on=default.node(name).depends_on) == default.node(name)
+    assert {n.name for n in readout.nodes} - {n.name for n in default.nodes} == {"resonator", "readout_amplitude",
+                                                                                 "discriminator"}
 
 
 def test_extends_must_name_a_graph_and_must_not_come_back_to_itself(tmp_path):

@@ -13,10 +13,11 @@ from devices import DeviceModelError
 from devices.catalog import device_file, load_spec
 from devices.device_spec import DeviceSpecError, parse_spec, read_device_config
 from devices.nominal import pi_amplitude
-from devices.protocol import Integrated
+from devices.limits import acquiring
+from devices.protocol import Discriminated, Integrated
 from devices.pulses import Gaussian
-from devices.readout import (Resonator, ReadoutPulse, blob_centres, induced_rates, level_paths, noise_sigma,
-                             photons, sample_iq)
+from devices.readout import (LinearDiscriminator, Readout, Resonator, ReadoutPulse, blob_centres, induced_rates,
+                             level_paths, noise_sigma, photons, sample_iq)
 from devices.schedule import Play, Schedule
 from devices.simulated import SimulatedDevice, fabricate
 
@@ -186,3 +187,52 @@ def test_a_resonator_jump_moves_its_lines_and_survives_save_and_restore():
     assert float(again.truth().resonators[2].frequency) == pytest.approx(before)
     with pytest.raises(DeviceModelError, match="injected_resonator_ghz"):
         again.restore({**device.state(), "injected_resonator_ghz": [0.0]})
+
+
+def test_discriminated_runs_read_each_shots_iq_point_through_a_calibrated_discriminator():
+    spec = load_spec("sim-5q")
+    device = SimulatedDevice(spec, seed=15)
+    truth = device.truth()
+    readout = spec.qubits[1].readout
+    pulses = {q: ReadoutPulse(spec.qubits[q].readout.pulse_frequency, readout.pulse_amplitude,
+                              readout.pulse_duration) for q in (1, 2)}
+    schedules = []
+    for a1, a2 in ((0, 0), (1, 0), (0, 1), (1, 1)):  # pi pulses on neither, either and both qubits
+        plays = [Play(c, Gaussian(20.0, amp=a * pi_amplitude(float(truth.transmons[q].drive_scale),
+                                                              Gaussian(20.0, amp=1.0, sigma=5.0), spec.dt),
+                                  sigma=5.0)) for c, (q, a) in enumerate(((1, a1), (2, a2)))]
+        schedules.append(Schedule(plays, [float(truth.transmons[1].frequency), float(truth.transmons[2].frequency)]))
+    # the boundary halfway between each qubit's |0> and |1> blobs, across the line joining them
+    boundaries = {}
+    for q in (1, 2):
+        c0, c1 = blob_centres(truth.resonators[q], pulses[q], np.arange(2))
+        angle = float(np.angle(c1 - c0))
+        boundaries[q] = LinearDiscriminator(angle, float(((c0 + c1) / 2 * np.exp(-1j * angle)).real))
+    calibrated = Discriminated(tuple(Readout(pulses[q], boundaries[q]) for q in (1, 2)))
+    state = device.state()
+    iq = device.run(schedules, 3000, 21, qubits=(1, 2), acquisition=Integrated((pulses[1], pulses[2])))["iq"].values
+    device.restore(state)  # the same clock and drift: the same shots
+    ds = device.run(schedules, 3000, 21, qubits=(1, 2), acquisition=calibrated)
+    # exactly the discriminator applied to the IQ points the same shots give
+    bits = np.stack([boundaries[q].reads_one(iq[:, :, k]) for k, q in enumerate((1, 2))], axis=-1)
+    np.testing.assert_array_equal(ds["counts"].values, bits.sum(axis=1))
+    outcomes = bits[..., 0] * 2 + bits[..., 1]
+    np.testing.assert_array_equal(ds["joint_counts"].values, [np.bincount(o, minlength=4) for o in outcomes])
+    assert list(ds["outcome"].values) == ["00", "01", "10", "11"]
+    # the prepared states read as prepared, to the readout's few-percent errors
+    assert np.all(np.diag(ds["joint_counts"].values[:, [0, 2, 1, 3]]) > 0.85 * 3000)
+    # a qubit given None reads through the device's own assignment errors
+    device.restore(state)
+    mixed = device.run(schedules[:1] * 2, 40_000, 22, qubits=(1, 2),
+                       acquisition=Discriminated((Readout(pulses[1], boundaries[1]), None)))
+    own_p01 = float(device.truth().transmons[2].readout_p01)
+    assert mixed["counts"].values[:, 1] / 40_000 == pytest.approx([own_p01] * 2, abs=5 * np.sqrt(own_p01 / 40_000))
+    with pytest.raises(DeviceModelError, match=r"Discriminated.readouts holds 1 entries, but the run reads qubits \(1, 2\)"):
+        device.run(schedules, 10, qubits=(1, 2), acquisition=Discriminated((None,)))
+    with pytest.raises(ValueError, match="Discriminated.readouts is"):
+        Discriminated(("not a readout",))
+    with pytest.raises(DeviceModelError, match="LinearDiscriminator.angle is nan"):
+        LinearDiscriminator(float("nan"), 0.0)
+    # run_within_limits hands the calibrated readout on (the default it leaves out for old adapters)
+    assert acquiring(calibrated) == {"acquisition": calibrated} and acquiring(Discriminated()) == {}
+    assert acquiring(Discriminated((None, None))) == {}

@@ -123,6 +123,10 @@ class QibolabDevice:
         if not isinstance(acquisition, Discriminated):
             raise DeviceModelError(f"{self.name} (qibolab adapter) reads discriminated shots only; "
                                    f"acquisition={type(acquisition).__name__} is not supported yet.")
+        if acquisition.calibrated:
+            raise DeviceModelError(f"{self.name} (qibolab adapter) discriminates with its platform's own readout "
+                                   "settings; Discriminated(readouts=...) (a pulse and discriminator of ours) is not "
+                                   "supported yet.")
         qubits, durations = self._check_run(schedules, shots, qubits)
         if not self.platform.is_connected:
             self.platform.connect()
