@@ -78,6 +78,7 @@ class DriftSpec:
     amplitude_walk_rel: float  # relative drive-scale change per sqrt(hour)
     t1_fluctuation_rel: float  # stationary relative spread of T1
     t1_correlation_hours: float
+    resonator_walk: float = 0.0  # GHz per sqrt(hour), the readout resonators' frequency
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,8 @@ def drift_spec(t: _Table, *, optional: bool = False) -> DriftSpec:
         t1_fluctuation_rel=t.number("t1_fluctuation_rel", low=0, high=1, default=d),
         t1_correlation_hours=t.number("t1_correlation_h", low=0, low_open=True,
                                       default=NO_DRIFT.t1_correlation_hours if optional else None),
+        # came with the readout model: optional in every file, so older files keep still resonators
+        resonator_walk=t.number("resonator_walk_khz_per_sqrt_h", low=0, default=0.0) * 1e-6,
     )
 
 

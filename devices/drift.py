@@ -5,7 +5,10 @@
 - drive amplitude: a random walk of log(drive_scale);
 - T1: log(T1) follows an Ornstein-Uhlenbeck process with stationary spread
   `t1_fluctuation_rel` and correlation time `t1_correlation_hours`; pure dephasing stays
-  fixed, so T2 follows T1 through 1/T2 = 1/(2 T1) + gamma_phi.
+  fixed, so T2 follows T1 through 1/T2 = 1/(2 T1) + gamma_phi;
+- readout resonator frequency: a random walk (`resonator_walk` * sqrt(hours)), drawn from a
+  stream of its own, so that the qubits' processes of every device are those they were
+  before resonators drifted.
 
 A simulated device's drift is a `DriftPath`: a function of its seed and clock alone, so two
 copies of one device run differently (more shots, more runs, other advance() steps) see the
@@ -17,8 +20,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import equinox as eqx
 import numpy as np
 from scipy.signal import lfilter
 
@@ -38,12 +42,12 @@ STEPS_PER_HOUR = 60
 # Steps drawn at once from one counter-keyed stream (~17 h of drift).
 BLOCK_STEPS = 1024
 _CACHED_BLOCKS = 4  # whole blocks kept per path
-# Block start states (4 numbers a qubit and block) are shared by every path of one
+# Block start states (5 numbers a qubit and block) are shared by every path of one
 # (seed, n_qubits, spec), so a device reopened each night does not redo the months before.
 _SHARED_STARTS: OrderedDict[tuple, list[np.ndarray]] = OrderedDict()
 _SHARED_PATHS = 256
 _STARTS_LOCK = threading.Lock()
-_WALK, _TELEGRAPH, _LOG_AMP, _LOG_T1 = range(4)
+_WALK, _TELEGRAPH, _LOG_AMP, _LOG_T1, _RESONATOR = range(5)
 
 
 @dataclass(frozen=True)
@@ -52,11 +56,20 @@ class DriftState:
     telegraph: tuple[int, ...]  # 0 or 1
     log_amplitude: tuple[float, ...]
     log_t1: tuple[float, ...]
+    # GHz; () as in states from before resonators drifted: every resonator where it was made
+    resonator_walk: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        if not self.resonator_walk:
+            object.__setattr__(self, "resonator_walk", (0.0,) * len(self.walk))
+        elif len(self.resonator_walk) != len(self.walk):
+            raise ValueError(f"DriftState.resonator_walk has {len(self.resonator_walk)} entries, but the state has "
+                             f"{len(self.walk)} qubits: give one per qubit, or none.")
 
     @staticmethod
     def zero(n_qubits: int) -> "DriftState":
         z = (0.0,) * n_qubits
-        return DriftState(walk=z, telegraph=(0,) * n_qubits, log_amplitude=z, log_t1=z)
+        return DriftState(walk=z, telegraph=(0,) * n_qubits, log_amplitude=z, log_t1=z, resonator_walk=z)
 
     def as_dict(self) -> dict:
         return {k: list(v) for k, v in self.__dict__.items()}
@@ -64,16 +77,15 @@ class DriftState:
     @staticmethod
     def from_dict(d: dict) -> "DriftState":
         return DriftState(walk=tuple(d["walk"]), telegraph=tuple(int(x) for x in d["telegraph"]),
-                          log_amplitude=tuple(d["log_amplitude"]), log_t1=tuple(d["log_t1"]))
+                          log_amplitude=tuple(d["log_amplitude"]), log_t1=tuple(d["log_t1"]),
+                          resonator_walk=tuple(d.get("resonator_walk", ())))
 
     def shifted(self, frequency: tuple[float, ...]) -> "DriftState":
         """This state with each qubit's frequency moved on by `frequency` (GHz)."""
         if len(frequency) != len(self.walk):
             raise ValueError(f"Argument `frequency` must have {len(self.walk)} entries (one per qubit), "
                              f"but has {len(frequency)}.")
-        walk = tuple(w + float(f) for w, f in zip(self.walk, frequency))
-        return DriftState(walk=walk, telegraph=self.telegraph, log_amplitude=self.log_amplitude,
-                          log_t1=self.log_t1)
+        return replace(self, walk=tuple(w + float(f) for w, f in zip(self.walk, frequency)))
 
 
 def advance_drift(state: DriftState, hours: float, spec: DriftSpec,
@@ -93,18 +105,24 @@ def advance_drift(state: DriftState, hours: float, spec: DriftSpec,
     decay = np.exp(-hours / spec.t1_correlation_hours)
     log_t1 = (np.asarray(state.log_t1) * decay
               + spec.t1_fluctuation_rel * np.sqrt(1.0 - decay**2) * rng.standard_normal(n))
+    resonator = np.asarray(state.resonator_walk)
+    if spec.resonator_walk:  # drawn only when it walks: a still spec's rng gives the draws it gave before
+        resonator = resonator + spec.resonator_walk * np.sqrt(hours) * rng.standard_normal(n)
     return DriftState(walk=tuple(walk.tolist()), telegraph=tuple(int(x) for x in telegraph),
-                      log_amplitude=tuple(log_amp.tolist()), log_t1=tuple(log_t1.tolist()))
+                      log_amplitude=tuple(log_amp.tolist()), log_t1=tuple(log_t1.tolist()),
+                      resonator_walk=tuple(resonator.tolist()))
 
 
 class DriftPath:
     """The drift of one device as a deterministic function of (seed, clock).
 
     Grid step k's increments come from block k // BLOCK_STEPS, drawn from a stream keyed on
-    (seed, 1, block) for all qubits and processes at once, so a block's numbers do not
-    depend on which clocks were asked for before. Each block starts from the previous
-    block's end; those start states are cached (and shared by paths of the same seed, size
-    and spec), so a clock far ahead costs one pass over the blocks in between, once.
+    (seed, 1, block) for all qubits and the qubits' processes at once, so a block's numbers do
+    not depend on which clocks were asked for before; the resonators' walk from one keyed on
+    (seed, 4, block), so adding it left the qubits' drift of every seed as it was. Each block
+    starts from the previous block's end; those start states are cached (and shared by paths
+    of the same seed, size and spec), so a clock far ahead costs one pass over the blocks in
+    between, once.
     """
 
     def __init__(self, seed: int, n_qubits: int, spec: DriftSpec):
@@ -116,12 +134,13 @@ class DriftPath:
         step = 1.0 / STEPS_PER_HOUR
         self._walk_step = spec.frequency_walk * np.sqrt(step)
         self._amp_step = spec.amplitude_walk_rel * np.sqrt(step)
+        self._resonator_step = spec.resonator_walk * np.sqrt(step)
         self._p_flip = 0.5 * (1.0 - np.exp(-2.0 * spec.telegraph_rate * step))
         self._decay = np.exp(-step / spec.t1_correlation_hours)
         self._t1_step = spec.t1_fluctuation_rel * np.sqrt(1.0 - self._decay**2)
         key = (self.seed, self.n_qubits, spec)
         with _STARTS_LOCK:  # the state at each block's first grid point
-            self._starts = _SHARED_STARTS.setdefault(key, [np.zeros((4, self.n_qubits))])
+            self._starts = _SHARED_STARTS.setdefault(key, [np.zeros((5, self.n_qubits))])
             _SHARED_STARTS.move_to_end(key)
             if len(_SHARED_STARTS) > _SHARED_PATHS:
                 _SHARED_STARTS.popitem(last=False)
@@ -139,14 +158,15 @@ class DriftPath:
         return DriftState(walk=tuple(values[_WALK].tolist()),
                           telegraph=tuple(int(v) for v in left[_TELEGRAPH]),
                           log_amplitude=tuple(values[_LOG_AMP].tolist()),
-                          log_t1=tuple(values[_LOG_T1].tolist()))
+                          log_t1=tuple(values[_LOG_T1].tolist()),
+                          resonator_walk=tuple(values[_RESONATOR].tolist()))
 
     def _grid(self, k: int) -> np.ndarray:
         block, j = divmod(k, BLOCK_STEPS)
         return self._block(block)[j]
 
     def _block(self, b: int) -> np.ndarray:
-        """Grid values (BLOCK_STEPS + 1, 4, n_qubits) of block b, its last row block b+1's first."""
+        """Grid values (BLOCK_STEPS + 1, 5, n_qubits) of block b, its last row block b+1's first."""
         if b in self._blocks:
             self._blocks.move_to_end(b)
             return self._blocks[b]
@@ -164,7 +184,7 @@ class DriftPath:
         rng = np.random.default_rng([self.seed, 1, b])
         normal = rng.standard_normal((3, BLOCK_STEPS, self.n_qubits))
         flips = rng.random((BLOCK_STEPS, self.n_qubits)) < self._p_flip
-        path = np.empty((BLOCK_STEPS + 1, 4, self.n_qubits))
+        path = np.empty((BLOCK_STEPS + 1, 5, self.n_qubits))
         path[0] = start
         path[1:, _WALK] = start[_WALK] + np.cumsum(self._walk_step * normal[0], axis=0)
         path[1:, _LOG_AMP] = start[_LOG_AMP] + np.cumsum(self._amp_step * normal[1], axis=0)
@@ -175,11 +195,13 @@ class DriftPath:
         # log T1: the exact AR(1) recursion of the OU process, x' = a x + s eps.
         path[1:, _LOG_T1] = lfilter([self._t1_step], [1.0, -self._decay], normal[2], axis=0,
                                     zi=(self._decay * start[_LOG_T1])[None, :])[0]
+        resonator = np.random.default_rng([self.seed, 4, b]).standard_normal((BLOCK_STEPS, self.n_qubits))
+        path[1:, _RESONATOR] = start[_RESONATOR] + np.cumsum(self._resonator_step * resonator, axis=0)
         return path
 
 
 def apply_drift(chip: Chip, state: DriftState, spec: DriftSpec) -> Chip:
-    """The fabricated chip with the drift state applied."""
+    """The fabricated chip with the drift state applied (a chip without resonators keeps none)."""
     transmons = []
     for q, t in enumerate(chip.transmons):
         t1 = float(t.t1) * np.exp(state.log_t1[q])
@@ -191,7 +213,10 @@ def apply_drift(chip: Chip, state: DriftState, spec: DriftSpec) -> Chip:
             t1=t1, t2=1.0 / (0.5 / t1 + gamma_phi),
             readout_p01=t.readout_p01, readout_p10=t.readout_p10, n_levels=t.n_levels,
         ))
-    return Chip(transmons, couplings=chip.couplings, crosstalk=chip.crosstalk, resonators=chip.resonators)
+    resonators = None if chip.resonators is None else [
+        eqx.tree_at(lambda r: r.frequency, r, r.frequency + state.resonator_walk[q])
+        for q, r in enumerate(chip.resonators)]
+    return Chip(transmons, couplings=chip.couplings, crosstalk=chip.crosstalk, resonators=resonators)
 
 
 __all__ = ["BLOCK_STEPS", "STEPS_PER_HOUR", "DriftPath", "DriftState", "advance_drift", "apply_drift"]
