@@ -23,8 +23,10 @@ from dashboards.data import NewRows, RunInfo, StoreReader, empty, truth_columns
 from dashboards.datasets import FIT_COLUMNS, POINT_COLUMNS, DatasetPlot, load_dataset_plot
 from dashboards.figures import dataset_figure, node_name, node_rows, node_table, training_figure
 from dashboards.history import TRACKED_PAIR_PARAMETERS, TRACKED_PARAMETERS, HistoryPanels, SeriesKey
+from dashboards.readout import DISCRIMINATOR_NODE, READOUT_PARAMETERS, SINGLE_SHOT, ReadoutPanels
 from dashboards.training import TRAINING_FILE, TrainingCurves, TrainingFileError, read_training
 
+QUBIT_PARAMETERS = (*TRACKED_PARAMETERS, *READOUT_PARAMETERS)  # what the history and readout panels draw
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,11 @@ class DashboardSession:
     def __init__(self, reader: StoreReader, options: DashboardOptions):
         self.reader, self.options = reader, options
         self.history = HistoryPanels()
-        values = reader.parameter_rows(TRACKED_PARAMETERS, pair_names=TRACKED_PAIR_PARAMETERS)
+        values = reader.parameter_rows(QUBIT_PARAMETERS, pair_names=TRACKED_PAIR_PARAMETERS)
         finished = reader.runs(finished=True)
         self.history.add(values, truth_columns(finished))
+        # read before the recent outcomes, which the readout panels take too: a dataset recorded in between is there
+        datasets = reader.newest_datasets(DISCRIMINATOR_NODE, SINGLE_SHOT)
         self._values = NewRows(values["id"])
         self._finished = {run.id for run in finished}
         self._truth_floor = 0
@@ -147,6 +151,11 @@ class DashboardSession:
                                 view=CDSView(filter=IndexFilter(indices=sorted(self._node_index.values()))))
         self.jobs = Div(text="", width=1100, name="jobs")
         self.log = Div(text=log_html(self._recent_log), width=1100, name="log")
+        self.readout = ReadoutPanels(self.history)
+        self.readout.add_values(values)
+        self.readout.add_datasets(datasets)
+        self.readout.add_datasets(recent)
+        self.readout.redraw()
         self.status = Div(text="", width=1100, name="status")
         self.qubits = MultiChoice(title="Qubits and pairs", options=[k.label for k in self.history.keys],
                                   value=[k.label for k in self._default_series()], width=1100)
@@ -160,7 +169,7 @@ class DashboardSession:
         self._show_newest_dataset()
 
     def layout(self):
-        parts = [self.status, self.jobs, self.qubits, self.history.layout(),
+        parts = [self.status, self.jobs, self.qubits, self.history.layout(), self.readout.layout(),
                  row(column(self.table), column(self.dataset, self.dataset_note)), self.log]
         for panel in self.training:
             parts.append(column(panel.figure, panel.note))
@@ -177,6 +186,7 @@ class DashboardSession:
         try:
             self._refresh_history()
             self._refresh_nodes()
+            self.readout.redraw()
             self._refresh_jobs()
         except StoreError as exc:  # the store may be briefly unreachable (a PostgreSQL restart): say so, retry
             self._say(f"<span style='color: #b00'>{html.escape(str(exc))}</span>")
@@ -191,7 +201,7 @@ class DashboardSession:
                 panel.refresh()
 
     def _refresh_history(self) -> None:
-        values = self._values.take(self.reader.parameter_rows(TRACKED_PARAMETERS, pair_names=TRACKED_PAIR_PARAMETERS,
+        values = self._values.take(self.reader.parameter_rows(QUBIT_PARAMETERS, pair_names=TRACKED_PAIR_PARAMETERS,
                                                               after_id=self._values.floor))
         unseen = [i for i in self.reader.finished_run_ids(from_id=self._truth_floor) if i not in self._finished]
         finished = self.reader.runs(ids=unseen) if unseen else []
@@ -202,6 +212,7 @@ class DashboardSession:
             if new_keys:  # a new qubit, pair or device started writing: show it
                 self.qubits.options = [k.label for k in self.history.keys]
                 self.qubits.value = [*self.qubits.value, *(k.label for k in new_keys)]
+            self.readout.add_values(values)
 
     def _refresh_nodes(self) -> None:
         fresh = self._outcomes.take(self.reader.outcomes(after_id=self._outcomes.floor))
@@ -220,6 +231,7 @@ class DashboardSession:
         for name, values in fresh.items():
             self._recent_log[name] = (self._recent_log[name] + values)[-self.options.log_lines:]
         self.log.text = log_html(self._recent_log)
+        self.readout.add_datasets(fresh)
 
     def _dataset_path(self, index: int, pending: dict[str, list], first_pending: int) -> str | None:
         if index >= first_pending:
@@ -252,7 +264,9 @@ class DashboardSession:
 
     def _apply_selection(self) -> None:
         chosen = set(self.qubits.value)
-        self.history.show({k for k in self.history.keys if k.label in chosen})
+        keys = {k for k in self.history.keys if k.label in chosen}
+        self.history.show(keys)
+        self.readout.show(keys)
 
     def _show_newest_dataset(self) -> None:
         data = self.nodes.data

@@ -237,6 +237,19 @@ class StoreReader:
                  .order_by(NO.device, NO.qubit, NO.id))
         return _columns(self._read("node_states", query), OUTCOME_COLUMNS)
 
+    def newest_datasets(self, node: str, experiment: str, *, device: str | None = None,
+                        until: datetime | None = None) -> Columns:
+        """Per (device, qubit): the newest outcome of `node` that ran `experiment` and stored a
+        dataset (of one device, recorded by `until`), oldest first."""
+        scope = [NO.node == node, NO.experiment == experiment, NO.dataset_path.is_not(None)]
+        if device is not None:
+            scope.append(NO.device == device)
+        if until is not None:
+            scope.append(NO.time <= until)
+        newest = select(func.max(NO.id)).where(*scope).group_by(NO.device, NO.qubit)
+        query = select(*(NO[c] for c in OUTCOME_COLUMNS)).where(NO.id.in_(newest)).order_by(NO.id)
+        return _columns(self._read("newest_datasets", query), OUTCOME_COLUMNS)
+
 
 class NewRows:
     """Which rows of an append-only table a session has not shown yet.

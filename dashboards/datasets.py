@@ -101,6 +101,9 @@ def _fit_summary(result: FitResult) -> str:
 
 
 def dataset_plot(ds: xr.Dataset, result: FitResult, *, title: str) -> DatasetPlot:
+    if "probabilities" not in ds:  # the readout experiments keep each shot's IQ point, not counts
+        return message_plot(title, f"{_fit_summary(result)}. The dataset holds IQ points per shot, which this panel "
+                                   "does not draw; the readout panels show those of the discriminator's.")
     survival = result.experiment in SURVIVAL_FITS
     data = ds.sel(qubit=result.qubit)
     sweep_dims = list(data["probabilities"].dims)

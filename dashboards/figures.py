@@ -158,3 +158,19 @@ def training_figure(source: ColumnDataSource, *, title: str, width: int = 560, h
     fig.legend.location = "top_right"
     fig.legend.click_policy = "hide"
     return fig
+
+
+def iq_figure(points: ColumnDataSource, boundary: ColumnDataSource, *, title: str = "IQ points", width: int = 560,
+              height: int = 420, name: str | None = None):
+    """Single shots in the IQ plane coloured by prepared state, and a discriminator's boundary
+    line. Equal scales on I and Q, so that the boundary meets the line between the blobs at its
+    true angle."""
+    fig = figure(title=title, width=width, height=height, x_axis_label="I", y_axis_label="Q", match_aspect=True,
+                 tools="pan,box_zoom,wheel_zoom,reset,save", name=name)
+    fig.scatter("i", "q", source=points, color="colour", size=3, alpha=0.35, legend_field="label")
+    fig.line("i", "q", source=boundary, color="black", line_width=2, line_dash="dashed",
+             legend_label="stored boundary")
+    fig.legend.location = "top_right"
+    fig.legend.background_fill_alpha = 0.6  # the blobs may lie under it
+    fig.legend.click_policy = "hide"
+    return fig

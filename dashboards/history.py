@@ -13,7 +13,8 @@ for the ECR's error and `pair-parameter|NAME` for its settings. The store keeps 
 values on its control qubit as NAME@TARGET (calibrate/pairs.py); rows are routed by that
 name, so a pair's `gate_error@0` never lands among the qubits' `gate_error`. The pair
 panels are made when the first pair's rows come, and join the page then: a store without
-pairs opens as fast as before and shows no empty pair panels.
+pairs opens as fast as before and shows no empty pair panels. The readout panels (readout.py)
+share the time axis, the colours and the choice of qubits.
 
 The report fills the same panels once; the dashboard keeps streaming into them.
 """
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from bokeh.layouts import column, gridplot, row
 from bokeh.models import (CategoricalColorMapper, CDSView, ColumnDataSource, Div, GlyphRenderer, GroupFilter,
-                          IndexFilter, MultiLine, Scatter, UnionFilter)
+                          IndexFilter, MultiLine, Scatter, Segment, UnionFilter)
 
 from calibrate.pairs import split_stored_name
 from dashboards.data import Columns
@@ -96,10 +97,13 @@ class Trace:
 
 
 class SeriesPanel:
-    """The points of one kind (one parameter, the RB estimate, the truth) in one figure."""
+    """The points of one kind (one parameter, the RB estimate, the truth) in one figure; with
+    `error_bars`, each `value` with a bar of ± its `stderr` (columns `low` and `high`)."""
 
     def __init__(self, fig, name: str, fields: tuple[str, ...], traces: tuple[Trace, ...], *,
-                 colours: CategoricalColorMapper, shown: UnionFilter):
+                 colours: CategoricalColorMapper, shown: UnionFilter, error_bars: bool = False):
+        self.error_bars = error_bars
+        fields = (*fields, "low", "high") if error_bars else fields
         self.fig, self.fields, self.traces = fig, fields, traces
         self.points = ColumnDataSource({"series": [], **{f: np.empty(0) for f in fields}}, name=name)
         self.lines: dict[str, ColumnDataSource] = {}
@@ -116,9 +120,15 @@ class SeriesPanel:
                 data_source=self.points, view=CDSView(filter=shown),
                 glyph=Scatter(x="time", y=trace.y, marker=trace.marker, size=trace.size, fill_color=colour,
                               line_color=colour, line_width=2 if trace.marker == "dash" else 1)))
+        if error_bars:
+            fig.renderers.append(GlyphRenderer(data_source=self.points, view=CDSView(filter=shown),
+                                               glyph=Segment(x0="time", y0="low", x1="time", y1="high",
+                                                             line_color=colour)))
 
     def add(self, label: str, rows: dict[str, np.ndarray]) -> None:
-        """Append one qubit's new rows (arrays of `fields`)."""
+        """Append one qubit's new rows (arrays of `fields`; `low` and `high` are made here)."""
+        if self.error_bars:  # a missing stderr (NaN) draws no bar
+            rows = {**rows, "low": rows["value"] - rows["stderr"], "high": rows["value"] + rows["stderr"]}
         n = len(rows["time"])
         self.points.stream({"series": [label] * n, **rows})
         for y, lines in self.lines.items():
@@ -131,7 +141,7 @@ class SeriesPanel:
                              "ys": [(row, np.concatenate([lines.data["ys"][row], rows[y]]))]})
 
 
-def _split(columns: Columns, fields: tuple[str, ...], by_name: bool) -> dict[tuple, dict[str, np.ndarray]]:
+def split_rows(columns: Columns, fields: tuple[str, ...], by_name: bool) -> dict[tuple, dict[str, np.ndarray]]:
     """Rows grouped by (name, SeriesKey), each group as float arrays of `fields` (None as NaN):
     Bokeh sends arrays as binary buffers, lists number by number. With `by_name` the stored name
     says the pair (NAME@TARGET: name NAME, the pair's key); without, name is None and the
@@ -163,7 +173,7 @@ class HistoryPanels:
 
     def __init__(self, *, width: int = 560):
         self._width = width
-        self._time_range = shared_time_range()
+        self.time_range = shared_time_range()  # shared with the readout panels (readout.py) too
         self.colours = CategoricalColorMapper(factors=[], palette=[])
         self.shown = UnionFilter(operands=[IndexFilter(indices=[])])
         self.key = Div(text="", width=2 * width, name="series-key")
@@ -181,7 +191,7 @@ class HistoryPanels:
         self._chosen: set[SeriesKey] | None = None  # None: every qubit
 
     def _fidelity_figure(self, title: str, estimated: str, truth: str, series_title: str):
-        fig = time_figure(title, "error per gate", x_range=self._time_range, log=True, width=2 * self._width,
+        fig = time_figure(title, "error per gate", x_range=self.time_range, log=True, width=2 * self._width,
                           height=320, series_title=series_title, name=figure_name(estimated))
         common = {"colours": self.colours, "shown": self.shown}
         self.panels[estimated] = SeriesPanel(fig, estimated, VALUE_FIELDS, (Trace("value"),), **common)
@@ -194,7 +204,7 @@ class HistoryPanels:
         figures = {}
         for p in panels:
             source = parameter_source_name(p.name, pair=pair)
-            figures[p.name] = time_figure(p.title, p.name, x_range=self._time_range, width=self._width,
+            figures[p.name] = time_figure(p.title, p.name, x_range=self.time_range, width=self._width,
                                           series_title="pair" if pair else "qubit", name=figure_name(source))
             self.panels[source] = SeriesPanel(figures[p.name], source, VALUE_FIELDS, (Trace("value", size=5),),
                                               colours=self.colours, shown=self.shown)
@@ -250,11 +260,13 @@ class HistoryPanels:
     def add(self, parameters: Columns, truth: Columns) -> list[SeriesKey]:
         """Add value rows (StoreReader.parameter_rows, pairs' as stored: NAME@TARGET) and truth rows
         (data.truth_columns); returns the qubits and pairs seen for the first time. Rows of names
-        no panel draws are left out."""
+        no panel here draws are left out, but their qubits are series all the same: the readout
+        panels (readout.py) draw theirs in these colours and follow this choice of qubits."""
         batches = [(_panel_name(name, key), key, rows)
-                   for (name, key), rows in _split(parameters, VALUE_FIELDS, by_name=True).items()]
+                   for (name, key), rows in split_rows(parameters, VALUE_FIELDS, by_name=True).items()]
         batches += [(_panel_name(None, key), key, rows)
-                    for (_, key), rows in _split(truth, TRUTH_FIELDS, by_name=False).items()]
+                    for (_, key), rows in split_rows(truth, TRUTH_FIELDS, by_name=False).items()]
+        seen = {key for _, key, _ in batches}
         batches = [batch for batch in batches if batch[0] in self.panels or batch[0] in PAIR_PANELS]
         if self.pair_fidelity is None and any(key.is_pair for _, key, _ in batches):
             self._build_pair_panels()
@@ -266,7 +278,7 @@ class HistoryPanels:
             figure = (self.parameters if target is None else self.pair_parameters).get(name)
             if figure is not None and unit:
                 figure.yaxis.axis_label = f"{name} [{unit}]"
-        new = sorted({key for _, key, _ in batches} - set(self._keys))
+        new = sorted(seen - set(self._keys))
         if new:
             self._keys.extend(new)
             self.colours.palette = [series_colour(i) for i in range(len(self._keys))]

@@ -2,7 +2,8 @@
 
 The report holds the history of the run's device up to the end of the run (gate error with
 its truth and coherence limit, each calibrated parameter; the same for its pairs' two-qubit
-gates when it has pairs), the run's nodes coloured by
+gates when it has pairs; readout fidelity, assignment matrices and IQ points when it has
+readout values), the run's nodes coloured by
 outcome, and the newest dataset and fit of every node the run visited. Bokeh's JavaScript
 is inlined, so the file opens anywhere, without network access.
 """
@@ -22,6 +23,7 @@ from dashboards.data import RunInfo, StoreReader, truth_columns
 from dashboards.datasets import DatasetPlot, load_dataset_plot
 from dashboards.figures import ESTIMATED_GATE_ERROR, dataset_figure, node_name, node_rows, node_table
 from dashboards.history import TRACKED_PAIR_PARAMETERS, TRACKED_PARAMETERS, HistoryPanels
+from dashboards.readout import DISCRIMINATOR_NODE, READOUT_PARAMETERS, SINGLE_SHOT, ReadoutPanels
 
 
 class ReportError(ValueError):
@@ -77,10 +79,14 @@ def _dataset_panel(plot: DatasetPlot):
 
 def report_layout(reader: StoreReader, run: RunInfo):
     until = run.finished or datetime.now(timezone.utc)
-    values = reader.parameter_rows(TRACKED_PARAMETERS, pair_names=TRACKED_PAIR_PARAMETERS, device=run.device,
-                                   until=until)
+    values = reader.parameter_rows((*TRACKED_PARAMETERS, *READOUT_PARAMETERS), pair_names=TRACKED_PAIR_PARAMETERS,
+                                   device=run.device, until=until)
     history = HistoryPanels()
     history.add(values, truth_columns(reader.runs(device=run.device, until=until)))
+    readout = ReadoutPanels(history, live=False)
+    readout.add_values(values)
+    readout.add_datasets(reader.newest_datasets(DISCRIMINATOR_NODE, SINGLE_SHOT, device=run.device, until=until))
+    readout.redraw()
     estimated = {q: v for name, q, v in zip(values["name"], values["qubit"], values["value"])
                  if name == ESTIMATED_GATE_ERROR}  # the newest wins: rows come oldest first; a pair's is NAME@TARGET
     states = reader.node_states(run_id=run.id)
@@ -88,7 +94,7 @@ def report_layout(reader: StoreReader, run: RunInfo):
                 for qubit, node, outcome, path in
                 zip(states["qubit"], states["node"], states["outcome"], states["dataset_path"]) if path]
     return column(Div(text=_summary_html(run, estimated), width=1100, name="run-summary"),
-                  history.layout(skip_empty=True),
+                  history.layout(skip_empty=True), readout.layout(),
                   Div(text=f"<h3>Nodes of run {run.id}</h3>"), node_table(ColumnDataSource(node_rows(states),
                                                                                            name="nodes")),
                   Div(text="<h3>Newest dataset and fit of each node</h3>"), *(_dataset_panel(p) for p in datasets))

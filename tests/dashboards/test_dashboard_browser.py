@@ -25,6 +25,7 @@ from calibrate.cli import app
 from calibrate.store import Store
 from support.cli import calibrate, calibrate_json
 from support.graphs import AMPLITUDE_GRAPH
+from test_dashboard_readout import SECOND, discriminator_run, iq_points, write_iq_dataset
 
 SEED = 2  # a sim-1q device close enough to nominal for a graph without spectroscopy
 DEVICE = f"sim-1q/seed-{SEED}"
@@ -247,6 +248,18 @@ def test_live_dashboard_shows_the_store_and_follows_new_records(calibrated, brow
         training["steps"].append(200), training["loss"].append(0.1), training["validation_error"].append(0.2)
         (controller / "training.json").write_text(json.dumps(training))
         wait_for(page, f"training|{controller}", ["step"], lambda d: d["step"] == [0, 100, 200], timeout=4.0)
+        # a discriminator calibrates the readout (its values and a single-shot dataset): the readout
+        # panels, absent until now, join the page and are painted, with the fidelity and the IQ points
+        errors = page_errors(page)
+        assert page.evaluate(VIEW_AREA, "figure|readout|assignment_fidelity") == 0
+        dataset = write_iq_dataset(tmp_path / "iq.nc", iq_points())
+        discriminator_run(calibrated["url"], 0, SECOND, dataset, device=DEVICE)
+        wait_for(page, "readout|assignment_fidelity", ["value"], lambda d: d["value"] == [0.9625], timeout=5.0)
+        wait_for(page, "readout-iq|points", ["i"], lambda d: len(d["i"]) == 2 * 2000)
+        wait_for_text(page, "readout-matrices", "<td>0.9800</td><td>0.0200</td>")
+        for figure in ("figure|readout|assignment_fidelity", "figure|readout-iq"):  # drawn full size
+            page.wait_for_function(f"(name) => ({VIEW_AREA})(name) > 400 * 300", arg=figure, timeout=2000)
+        assert errors == []
         # choosing a node in the table shows its newest dataset: rabi's run 2 update had none of its
         # own, so run 1's amplitude sweep (41 points) with its fit
         page.locator(".slick-cell", has_text="drifted").first.click()
