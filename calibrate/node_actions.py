@@ -33,7 +33,7 @@ from experiments.calibration import PAIR_UNITS, QubitCalibration, nominal_calibr
 from experiments.results import FitResult
 
 CALIBRATION_FIELDS = ("frequency", "x_amp", "sx_amp", "beta", "readout_frequency", "readout_amp", "readout_duration",
-                      "readout_angle", "readout_threshold")
+                      "readout_angle", "readout_threshold", "anharmonicity", "ef_amp")
 GOOD_OUTCOMES = ("calibrated", "in_spec")
 
 

@@ -14,7 +14,7 @@ from devices.device_spec import DeviceSpec
 from devices.nominal import nominal_x_pulse
 from devices.pulses import Drag
 from devices.readout import LinearDiscriminator, Readout, ReadoutPulse
-from devices.schedule import Play, Schedule
+from devices.schedule import Barrier, Play, Schedule
 from devices.two_qubit import ECR, CrossResonance, ecr_schedule
 
 
@@ -23,7 +23,9 @@ class QubitCalibration:
     """Drive frequency [GHz], X and SX amplitudes, DRAG beta [ns], pulse shape [ns]; the
     readout pulse's frequency [GHz], amplitude and duration [ns] where the device has an
     IQ-level readout (None where it does not), and the discriminator trained for that pulse
-    (angle [rad], threshold) once one has been (None before)."""
+    (angle [rad], threshold) once one has been (None before); the 1-2 transition's offset from
+    the qubit's frequency [GHz] (the design's until measured) and its pi amplitude (None until
+    measured: `ef_pi_amp` then estimates it)."""
 
     frequency: float
     x_amp: float
@@ -36,6 +38,8 @@ class QubitCalibration:
     readout_duration: float | None = None
     readout_angle: float | None = None
     readout_threshold: float | None = None
+    anharmonicity: float | None = None
+    ef_amp: float | None = None
 
     def replace(self, **changes) -> "QubitCalibration":
         return replace(self, **changes)
@@ -56,6 +60,31 @@ class QubitCalibration:
 
     def x_schedule(self) -> Schedule:
         return self.schedule([Play(0, self.x_pulse())])
+
+    @property
+    def ef_frequency(self) -> float:
+        """The 1-2 transition [GHz]."""
+        if self.anharmonicity is None:
+            raise ValueError("These calibration values have no anharmonicity: the 1-2 transition is unknown.")
+        return self.frequency + self.anharmonicity
+
+    @property
+    def ef_pi_amp(self) -> float:
+        """The 1-2 pi amplitude: measured, or estimated from the X pulse's (the 1-2 matrix element
+        of a transmon is sqrt(2) times the 0-1 one)."""
+        return self.x_amp / np.sqrt(2.0) if self.ef_amp is None else self.ef_amp
+
+    def ef_pulse(self, *, amp: float | None = None) -> Drag:
+        """The 1-2 pi pulse: the X pulse's shape without DRAG (no |3> to avoid in a three-level model)."""
+        return Drag(self.duration, amp=self.ef_pi_amp if amp is None else amp, sigma=self.sigma, beta=0.0)
+
+    def ef_schedule(self, x_amp: float, ef_pulse, *, ef_frequency: float | None = None) -> Schedule:
+        """The X pulse at `x_amp`, then `ef_pulse` on a second tone of the qubit's line at the 1-2
+        transition: |1> -> |2> for the calibrated pair, |0> for both amplitudes 0 (one schedule
+        structure, one compilation, for every level prepared)."""
+        frequency = self.ef_frequency if ef_frequency is None else ef_frequency
+        return Schedule([Play(0, self.x_pulse(amp=x_amp)), Barrier((0, 1)), Play(1, ef_pulse)],
+                        [self.frequency, frequency], lines=[0, 0])
 
     def readout_pulse(self, *, frequency: float | None = None, amp: float | None = None,
                       duration: float | None = None) -> ReadoutPulse:
@@ -79,7 +108,7 @@ class QubitCalibration:
 
 UNITS = {"frequency": "GHz", "x_amp": "", "sx_amp": "", "beta": "ns", "duration": "ns", "sigma": "ns",
          "readout_frequency": "GHz", "readout_amp": "", "readout_duration": "ns", "readout_angle": "rad",
-         "readout_threshold": ""}
+         "readout_threshold": "", "anharmonicity": "GHz", "ef_amp": ""}
 
 
 def nominal_calibration(spec: DeviceSpec, qubit: int) -> QubitCalibration:
@@ -92,7 +121,7 @@ def nominal_calibration(spec: DeviceSpec, qubit: int) -> QubitCalibration:
                                         "readout_duration": readout.pulse_duration}
     return QubitCalibration(frequency=spec.qubits[qubit].frequency, x_amp=float(x.amp),
                             sx_amp=float(x.amp) / 2, beta=0.0, duration=spec.x_duration,
-                            sigma=spec.x_sigma, **pulse)
+                            sigma=spec.x_sigma, anharmonicity=spec.qubits[qubit].anharmonicity, **pulse)
 
 
 PAIR_UNITS = {"cr_amp": "", "cr_angle": "rad", "cr_width": "ns", "cr_ramp": "ns", "cr_sigma": "ns",

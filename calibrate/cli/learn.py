@@ -9,6 +9,12 @@ binomial deviance of the counts per degree of freedom, ~1 on-model; above 1 the 
 are widened by its square root, `covariance_scale`). The learned values go to the store as one node
 update (node `learn_model`, parameters `model.frequency`, ...) of a `learn-model` run
 under the device id; the learned device file goes to --out, else next to the datasets.
+
+The model has one readout (p01, p10): datasets read through different readouts (the device's
+own discrimination, or a calibrated pulse and discriminator: the readout graph's nodes after
+its discriminator) are not learned from together. Of a run's datasets those of the readout
+most of them used are kept (the report lists them), IQ datasets are left out; named files
+of several readouts are refused.
 """
 
 from __future__ import annotations
@@ -50,14 +56,24 @@ def _run_datasets(store_url: str | None, run_id: int, ident: str, qubit: int | N
 def _load(paths: list[str], spec, name: str, qubit: int | None, *, from_run: bool) -> tuple[dict, int]:
     """Datasets by path, checked to be single-qubit experiments of one qubit on this device.
     A run's two-qubit experiments (ZZ) are left out; named files must all be single-qubit."""
-    from calibrate.ml.likelihood import measured_qubits, replay
+    from calibrate.ml.likelihood import measured_qubits, readout_of, replay
     from experiments.storage import load_dataset
 
     data = {path: load_dataset(path) for path in paths}
     if from_run:
-        data = {path: ds for path, ds in data.items() if len(measured_qubits(ds, path)) == 1}
+        # IQ points (the readout nodes') are no counts to learn from
+        data = {path: ds for path, ds in data.items() if len(measured_qubits(ds, path)) == 1 and "iq" not in ds}
         if not data:
-            raise ValueError("The run stored no single-qubit datasets to learn from.")
+            raise ValueError("The run stored no single-qubit datasets of counts to learn from.")
+        data = _one_readout(data, readout_of)
+    for path, ds in data.items():
+        if "iq" in ds:
+            raise ValueError(f"Dataset {path} holds IQ points, not counts: model learning fits counts; leave it out.")
+    readouts = {readout_of(ds) for ds in data.values()}
+    if len(readouts) > 1:
+        raise ValueError(f"The datasets were read through {len(readouts)} different readouts (the device's own "
+                         "discrimination or a calibrated pulse and discriminator): the model has one readout "
+                         "(p01, p10), so give datasets of one readout only.")
     measured = {}
     for path, ds in data.items():
         taken_on = ds.attrs.get("device")
@@ -76,6 +92,16 @@ def _load(paths: list[str], spec, name: str, qubit: int | None, *, from_run: boo
     if not 0 <= qubit < spec.n_qubits:
         raise ValueError(f"--qubit is {qubit}, but {spec.name} has qubits 0..{spec.n_qubits - 1}.")
     return data, qubit
+
+
+def _one_readout(data: dict, readout_of) -> dict:
+    """The datasets read through the readout most of them used. A run of the readout graph
+    reads its first nodes through the device's own discrimination and the rest through the
+    discriminator it calibrates: the model's one (p01, p10) describes one of the two."""
+    groups: dict = {}
+    for path, ds in data.items():
+        groups.setdefault(readout_of(ds), {})[path] = ds
+    return max(groups.values(), key=len)
 
 
 def learn_model_command(*, device: str, seed: int | None, qubit: int | None, datasets: list[str], store_url: str | None,

@@ -96,6 +96,20 @@ def measured_qubits(ds: xr.Dataset, source: str = "dataset") -> tuple[int, ...]:
     return _experiment(ds, source).qubits
 
 
+def readout_of(ds: xr.Dataset) -> tuple[float, ...] | None:
+    """The calibrated readout (pulse and discriminator) a dataset's counts were read through, or
+    None for the device's own discrimination: the model's one (p01, p10) describes datasets of
+    one readout only, so those of different readouts are not learned from together."""
+    used = json.loads(ds.attrs.get("calibration", "{}"))
+    if len(used) != 1:
+        return None
+    values = next(iter(used.values()))
+    if values.get("readout_angle") is None:
+        return None
+    return tuple(float(values[k]) for k in ("readout_frequency", "readout_amp", "readout_duration", "readout_angle",
+                                            "readout_threshold"))
+
+
 def replay(ds: xr.Dataset, source: str = "dataset") -> Replayed:
     """Rebuild the schedules a dataset was taken with, in run_experiment's grid order."""
     experiment = _experiment(ds, source)

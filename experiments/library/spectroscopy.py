@@ -65,7 +65,7 @@ def line_fwhm(w: float) -> float:
     return 2.0 * brentq(lambda u: line_shape(u, w) - half, 1e-12, zero, xtol=1e-15, rtol=1e-15)
 
 
-def _unit_area(duration: float, sigma: float) -> float:
+def unit_area(duration: float, sigma: float) -> float:
     """In-phase area per unit amplitude [ns] of the lifted Gaussian the X pulse plays."""
     half = 0.5 * duration
     g0 = np.exp(-0.5 * (half / sigma) ** 2)
@@ -110,7 +110,7 @@ class QubitSpectroscopy(Experiment):
     def amplitude(self, cal) -> float:
         """The amplitude that rotates by `angle` on resonance, by area against the X pulse."""
         c = cal[self.qubit]
-        amp = (self.angle / np.pi) * c.x_amp * _unit_area(c.duration, c.sigma) / self.duration
+        amp = (self.angle / np.pi) * c.x_amp * unit_area(c.duration, c.sigma) / self.duration
         if not 0 < amp <= 1:
             raise ExperimentError(
                 f"The spectroscopy pulse needs amplitude {amp:.4g} for a {self.angle:.3g} rad rotation in "

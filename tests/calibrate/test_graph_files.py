@@ -395,8 +395,9 @@ def test_a_node_given_only_depends_on_rewires_the_base_graphs_node(tmp_path):
     for name in ("ramsey", "t1", "t2"):
         assert readout.node(name).depends_on == ("discriminator",)
         assert dataclasses.replace(readout.node(name), depends_on=default.node(name).depends_on) == default.node(name)
-    assert {n.name for n in readout.nodes} - {n.name for n in default.nodes} == {"resonator", "readout_amplitude",
-                                                                                 "discriminator"}
+    assert {n.name for n in readout.nodes} - {n.name for n in default.nodes} == {
+        "resonator", "readout_amplitude", "discriminator", "ef_frequency", "ef_amplitude", "three_state"}
+    assert set(readout.leaves()) == {"rb", "three_state"}
 
 
 def test_extends_must_name_a_graph_and_must_not_come_back_to_itself(tmp_path):

@@ -447,3 +447,26 @@ def test_the_anharmonicity_from_drag_data_survives_randomized_benchmarking(spec)
     alpha, stderr = model.values["anharmonicity"], model.stderr["anharmonicity"]
     assert 2e-5 < stderr < 1e-3, (alpha, stderr)  # GHz: wider than the ripple's wells, narrower than the prior
     assert abs(alpha - truth["anharmonicity"]) < 3.0 * stderr, (alpha, stderr, truth["anharmonicity"])
+
+
+def test_datasets_of_one_readout_are_learned_from_together(tmp_path):
+    from calibrate.cli.learn import _load
+    from experiments.library.readout import ReadoutAssignment
+    from experiments.library.single_shot import SingleShot
+
+    spec = load_spec("sim-1q")
+    device = SimulatedDevice(spec, seed=23)
+    own = nominal_calibration(spec, 0)
+    calibrated = own.replace(readout_angle=1.0, readout_threshold=0.1)
+    paths = {}
+    for name, experiment, cal in (("own", ReadoutAssignment(), own), ("cal-a", ReadoutAssignment(), calibrated),
+                                  ("cal-b", ReadoutAssignment(), calibrated), ("iq", SingleShot(), own)):
+        ds = run_experiment(experiment, device, {0: cal}, shots=50, seed=1)
+        paths[name] = str(save_dataset(ds, tmp_path / f"{name}.nc"))
+    # a run's datasets: those of the readout most used, no IQ points
+    data, qubit = _load(list(paths.values()), spec, device.name, None, from_run=True)
+    assert sorted(data) == sorted([paths["cal-a"], paths["cal-b"]]) and qubit == 0
+    with pytest.raises(ValueError, match="read through 2 different readouts"):
+        _load([paths["own"], paths["cal-a"]], spec, device.name, None, from_run=False)
+    with pytest.raises(ValueError, match="holds IQ points, not counts"):
+        _load([paths["iq"]], spec, device.name, None, from_run=False)
