@@ -5,6 +5,8 @@ Needs the optional extra: `pip install qubit-calibrate[qibolab]`.
 
   units.py           every unit and sign convention between the toolkit and qibolab
   translate.py       Schedule / GateSequence -> qibolab PulseSequence
+  integration.py     Integrated acquisition: ReadoutPulse -> probe, acquisition and probe frequency;
+                     what qibolab's emulator models of a readout (nothing but the level)
   platform_files.py  finding and loading a platform; its nominal design as a DeviceSpec
   adapter.py         QibolabDevice (the Device protocol) and `open_device`
   platforms/         the project's own emulated transmon (a qibolab emulator platform) and its

@@ -27,6 +27,9 @@ A device file names it:
 frequencies (a channel has one frequency per execute: it is set through the execute's config
 updates) and plays each group in as few `platform.execute` calls as `sequences_per_execute`
 allows, single-shot and discriminated. Each shot's bits give the counts and joint counts.
+`Integrated(pulses)` plays each qubit's readout pulse instead of its MZ native and returns each
+shot's integrated IQ point (devices/adapters/qibolab/integration.py; qibolab's emulator models no
+readout, so there only the platform's own readout pulse is allowed).
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ import xarray as xr
 
 from devices._validate import DeviceModelError
 from devices.device_spec import NO_DRIFT, NO_FABRICATION_SPREAD, DeviceSpec, DeviceSpecError, DriftSpec, FabricationSpread, read_prior
-from devices.protocol import Acquisition, DeviceLimits, Discriminated, outcome_labels
-from devices.adapters.qibolab import translate, units
+from devices.protocol import QUADRATURES, Acquisition, DeviceLimits, Discriminated, Integrated, outcome_labels
+from devices.adapters.qibolab import integration, translate, units
 from devices.adapters.qibolab.platform_files import load_platform, nominal_spec
 from devices.schedule import Schedule
 from devices.sequences import GateSequence
@@ -114,69 +117,104 @@ class QibolabDevice:
 
     def run(self, schedules: Sequence[Schedule | GateSequence], shots: int, seed: int | None = None, *,
             qubits: Sequence[int] = (0,), acquisition: Acquisition = Discriminated()) -> xr.Dataset:
-        """Counts of shots read as 1 per schedule and qubit, and joint outcomes.
+        """Counts of shots read as 1 per schedule and qubit, and joint outcomes; or, for
+        `Integrated`, each shot's IQ point (devices/adapters/qibolab/integration.py: what the
+        platform plays, and what qibolab's emulator does and does not model).
 
         `seed` seeds numpy's global generator for the run (restored after): qibolab's emulator
         samples its shots from it; real hardware has nothing to seed."""
         from qibolab import AcquisitionType, AveragingMode, Readout
 
-        if not isinstance(acquisition, Discriminated):
-            raise DeviceModelError(f"{self.name} (qibolab adapter) reads discriminated shots only; "
-                                   f"acquisition={type(acquisition).__name__} is not supported yet.")
-        if acquisition.calibrated:
+        if not isinstance(acquisition, (Discriminated, Integrated)):
+            raise DeviceModelError(f"{self.name} (qibolab adapter): acquisition must be Discriminated() or "
+                                   f"Integrated(...), but is {type(acquisition).__name__}.")
+        if isinstance(acquisition, Discriminated) and acquisition.calibrated:
             raise DeviceModelError(f"{self.name} (qibolab adapter) discriminates with its platform's own readout "
                                    "settings; Discriminated(readouts=...) (a pulse and discriminator of ours) is not "
                                    "supported yet.")
         qubits, durations = self._check_run(schedules, shots, qubits)
+        integrated = isinstance(acquisition, Integrated)
+        if integrated:
+            natives = integration.native_readouts(self.platform, [self._qubit_ids[q] for q in qubits])
+            emulator = integration.is_emulator(self.platform)
+            probes = integration.schedule_pulses(acquisition, len(schedules), qubits, natives, device=self.name,
+                                                 emulator=emulator, sampling_rate=self._sampling_rate)
         if not self.platform.is_connected:
             self.platform.connect()
             # what qibolab's own signal handler did (platform_files keeps ours): the instruments
             # are released however the process ends, Ctrl-C included
             atexit.register(self._disconnect)
-        natives = [self.platform.natives.single_qubit[self._qubit_ids[q]] for q in qubits]
+        mz = [self.platform.natives.single_qubit[self._qubit_ids[q]] for q in qubits]
         channels = translate.Channels(
             drive=tuple(self.platform.qubits[self._qubit_ids[q]].drive for q in qubits),
-            readout=tuple(n.ensure("MZ") for n in natives))
-        groups: dict[tuple[float, ...], list[int]] = defaultdict(list)
+            readout=tuple(n.ensure("MZ") for n in mz))
+        groups: dict[tuple, list[int]] = defaultdict(list)
         for i, s in enumerate(schedules):
-            groups[translate.carrier_frequencies(s)].append(i)
+            probe_frequencies = tuple(p.frequency for p in probes[i]) if integrated else ()
+            groups[translate.carrier_frequencies(s), probe_frequencies].append(i)
         n = len(qubits)
         weights = 1 << np.arange(n - 1, -1, -1)  # first qubit leftmost in the outcome bitstring
         counts = np.zeros((len(schedules), n), dtype=np.int64)
         joint = np.zeros((len(schedules), 2**n), dtype=np.int64)
-        started, table_cache = self.now(), {}
+        iq = np.zeros((len(schedules), shots, n, 2)) if integrated else None
+        started, table_cache, events = self.now(), {}, {}
         executes, execute_s = 0, 0.0
         with _seeded_numpy(seed):
-            for frequencies, indices in groups.items():
-                updates = [{ch: {"frequency": units.hz(f)} for ch, f in zip(channels.drive, frequencies)}]
+            for (frequencies, probe_frequencies), indices in groups.items():
+                update = {ch: {"frequency": units.hz(f)} for ch, f in zip(channels.drive, frequencies)}
+                if integrated:
+                    update |= integration.probe_updates(natives, probe_frequencies)
                 step = self._per_execute or len(indices)
                 for start in range(0, len(indices), step):
                     chunk = indices[start:start + step]
-                    sequences = [translate.to_pulse_sequence(schedules[i], channels, dt=self.dt,
-                                                             sampling_rate=self._sampling_rate,
-                                                             table_cache=table_cache) for i in chunk]
+                    sequences = [translate.to_pulse_sequence(
+                        schedules[i], channels, dt=self.dt, sampling_rate=self._sampling_rate, table_cache=table_cache,
+                        readouts=self._readout_events(natives, probes[i], events) if integrated else None)
+                        for i in chunk]
                     t0 = time.perf_counter()
-                    results = self.platform.execute(sequences, nshots=int(shots), updates=updates,
-                                                    acquisition_type=AcquisitionType.DISCRIMINATION,
-                                                    averaging_mode=AveragingMode.SINGLESHOT)
+                    results = self.platform.execute(
+                        sequences, nshots=int(shots), updates=[update],
+                        acquisition_type=AcquisitionType.INTEGRATION if integrated else AcquisitionType.DISCRIMINATION,
+                        averaging_mode=AveragingMode.SINGLESHOT)
                     execute_s += time.perf_counter() - t0
                     executes += 1
                     for i, sequence in zip(chunk, sequences):
                         readouts = [ev for _, ev in sequence if isinstance(ev, Readout)]
+                        if integrated:
+                            iq[i] = np.stack([integration.iq_points(results[r.id], shots) for r in readouts], axis=1)
+                            continue
                         bits = np.stack([_bits(results[r.id], shots) for r in readouts], axis=1)  # (shots, n)
                         counts[i] = bits.sum(axis=0)
                         joint[i] = np.bincount(bits @ weights, minlength=2**n)
         self.executes += executes
         self.execute_s += execute_s
+        if integrated:  # the repetition holds the MZ readout; these shots play their own
+            native_ns = max(p.duration for p in (r.pulse for r in natives))
+            durations = [d + max(p.duration for p in probes[i]) - native_ns for i, d in enumerate(durations)]
         run_ns = sum(d + self._spec.repetition for d in durations) * shots
+        attrs = {"device": self.name, "shots": int(shots), "clock_s": started, "run_s": run_ns * 1e-9,
+                 "dt_ns": self.dt, "executes": executes, "execute_s": execute_s}
+        if integrated:
+            attrs["iq_model"] = integration.EMULATOR_IQ_MODEL if emulator else integration.PLATFORM_IQ_MODEL
+            return xr.Dataset({"iq": (("schedule", "shot", "qubit", "quadrature"), iq)},
+                              coords={"schedule": np.arange(len(schedules)), "qubit": list(qubits),
+                                      "quadrature": QUADRATURES}, attrs=attrs)
         return xr.Dataset(
             {"counts": (("schedule", "qubit"), counts), "joint_counts": (("schedule", "outcome"), joint)},
             coords={"schedule": np.arange(len(schedules)), "qubit": list(qubits), "outcome": outcome_labels(n)},
-            attrs={"device": self.name, "shots": int(shots), "clock_s": started, "run_s": run_ns * 1e-9,
-                   "dt_ns": self.dt, "executes": executes, "execute_s": execute_s},
+            attrs=attrs,
         )
 
     # --- internals -----------------------------------------------------------------------------
+    def _readout_events(self, natives, pulses, cache: dict) -> list:
+        """Each qubit's (acquisition channel, Readout) playing `pulses` (shared across a run)."""
+        out = []
+        for k, (native, pulse) in enumerate(zip(natives, pulses)):
+            if (k, pulse) not in cache:
+                cache[k, pulse] = integration.readout_event(native, pulse, self._sampling_rate)
+            out.append(cache[k, pulse])
+        return out
+
     def _disconnect(self) -> None:
         if self.platform.is_connected:
             self.platform.disconnect()

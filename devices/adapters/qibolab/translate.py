@@ -11,7 +11,8 @@ Instruction by instruction (conversions in devices/adapters/qibolab/units.py):
   ShiftPhase(c, theta)  qibolab VirtualZ(theta) on the drive channel (same sign, see units.py)
   Barrier(channels)     qibolab Align of those drive channels (all when empty)
   readout               after aligning every channel, the platform's MZ native gate of each
-                        qubit read, all at once
+                        qubit read, all at once (or, for Integrated acquisition, the Readout
+                        events given: devices/adapters/qibolab/integration.py)
 
 A GateSequence is translated table gate by table gate once, then stitched: VirtualZ(phase_k)
 and gate program[k] per step; an empty program is the readout alone (an idle of length 0).
@@ -113,20 +114,25 @@ def _align(channels: Sequence[str]) -> list:
     return [(ch, align) for ch in channels]
 
 
-def _with_readout(elements: list, channels: Channels) -> PulseSequence:
+def _with_readout(elements: list, channels: Channels, readouts: Sequence | None = None) -> PulseSequence:
     sequence = PulseSequence(elements)
     readout = PulseSequence()
-    for mz in channels.readout:
-        readout.extend(mz.create_sequence())  # fresh ids: acquisitions must be unique per execute
+    if readouts is None:
+        for mz in channels.readout:
+            readout.extend(mz.create_sequence())  # fresh ids: acquisitions must be unique per execute
+    else:
+        readout.extend((ch, event.new()) for ch, event in readouts)
     sequence |= readout  # aligns every channel first: the readout starts after the last pulse
     return sequence
 
 
 def to_pulse_sequence(program: Schedule | GateSequence, channels: Channels, *, dt: float,
-                      sampling_rate: float, table_cache: dict | None = None) -> PulseSequence:
+                      sampling_rate: float, table_cache: dict | None = None,
+                      readouts: Sequence | None = None) -> PulseSequence:
     """`program` followed by the readout of every qubit, as one qibolab PulseSequence.
 
-    `table_cache` (id of a gate table -> its translated gates) lets sequences of one sweep share
+    `readouts`, when given, holds one (acquisition channel, qibolab Readout) per qubit, played
+    (with fresh ids) instead of the MZ natives. `table_cache` (id of a gate table -> its translated gates) lets sequences of one sweep share
     the translation, and the Pulse objects, of their gate table."""
     if isinstance(program, GateSequence):
         cache = {} if table_cache is None else table_cache
@@ -145,10 +151,10 @@ def to_pulse_sequence(program: Schedule | GateSequence, channels: Channels, *, d
             if phases[step] != 0.0:
                 elements.append((drive, VirtualZ(phase=units.virtual_z_phase(phases[step]))))
             elements.extend(gates[k])
-        return _with_readout(elements, channels)
+        return _with_readout(elements, channels, readouts)
     if not isinstance(program, Schedule):
         raise DeviceModelError(f"Expected a Schedule or GateSequence, but got {type(program).__name__}.")
-    return _with_readout(_elements(program, channels.drive, dt, sampling_rate), channels)
+    return _with_readout(_elements(program, channels.drive, dt, sampling_rate), channels, readouts)
 
 
 def carrier_frequencies(program: Schedule | GateSequence) -> tuple[float, ...]:
