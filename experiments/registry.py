@@ -20,6 +20,7 @@ _EXPERIMENTS = {
     "single_shot": "experiments.library.single_shot:SingleShot",
     "resonator_spectroscopy": "experiments.library.resonator_spectroscopy:ResonatorSpectroscopy",
     "readout_amplitude": "experiments.library.readout_amplitude:ReadoutAmplitude",
+    "readout_duration": "experiments.library.readout_duration:ReadoutDuration",
     "ef_spectroscopy": "experiments.library.ef:EfSpectroscopy",
     "ef_rabi": "experiments.library.ef:EfRabi",
     "three_state_readout": "experiments.library.three_state:ThreeStateReadout",

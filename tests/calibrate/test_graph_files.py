@@ -390,13 +390,14 @@ def test_a_node_given_only_depends_on_rewires_the_base_graphs_node(tmp_path):
         load_graph(str(plus))
     # the shipped readout graph: the default graph with the readout nodes between Rabi and the rest
     readout, default = load_graph("readout"), load_graph("single-qubit")
-    assert [n.name for n in readout.nodes][:5] == ["spectroscopy", "rabi", "resonator", "readout_amplitude",
-                                                  "discriminator"]
+    assert [n.name for n in readout.nodes][:6] == ["spectroscopy", "rabi", "resonator", "readout_amplitude",
+                                                  "readout_duration", "discriminator"]
     for name in ("ramsey", "t1", "t2"):
         assert readout.node(name).depends_on == ("discriminator",)
         assert dataclasses.replace(readout.node(name), depends_on=default.node(name).depends_on) == default.node(name)
     assert {n.name for n in readout.nodes} - {n.name for n in default.nodes} == {
-        "resonator", "readout_amplitude", "discriminator", "ef_frequency", "ef_amplitude", "three_state"}
+        "resonator", "readout_amplitude", "readout_duration", "discriminator", "ef_frequency", "ef_amplitude",
+        "three_state"}
     assert set(readout.leaves()) == {"rb", "three_state"}
 
 

@@ -12,7 +12,6 @@ from experiments.base import ExperimentError, run_experiment
 from experiments.library.readout_amplitude import DEFAULT_AMPLITUDES, ReadoutAmplitude
 from experiments.library.single_shot import SingleShot
 from experiments.results import Verdict
-from experiments.storage import load_dataset, save_dataset
 from support.readout_truth import model_fidelity, truth_calibration, x_pulse_levels
 
 # where sim-5q's optima lie (0.45..1.0): the truth is searched here, in steps finer than the sweep's
@@ -71,25 +70,6 @@ def test_a_sweep_far_below_the_optimum_is_bad_at_its_edge():
     assert result.verdict is Verdict.BAD and "upper edge" in result.reason, result.reason
     assert "above" in result.reason
     assert result.values["readout_amp"].value == 0.2  # what was found is still reported
-
-
-def test_a_readout_that_cannot_tell_the_states_apart_at_any_amplitude_is_bad():
-    spec = load_spec("sim-5q")
-    device = SimulatedDevice(spec, seed=14)
-    cal = truth_calibration(spec, device, 1).replace(readout_frequency=6.0)  # 1 GHz off the resonator
-    experiment = ReadoutAmplitude(qubit=1)
-    result = experiment.analyze(run_experiment(experiment, device, {1: cal}, shots=2000, seed=3))
-    assert result.verdict is Verdict.BAD and "read alike" in result.reason, result.reason
-
-
-def test_the_sweep_is_stored_and_analysed_again_alike(tmp_path):
-    spec = load_spec("sim-5q")
-    device = SimulatedDevice(spec, seed=15)
-    experiment = ReadoutAmplitude(qubit=0, amplitudes=(0.3, 0.5, 0.8))
-    ds = run_experiment(experiment, device, {0: truth_calibration(spec, device, 0)}, shots=400, seed=5)
-    again = load_dataset(save_dataset(ds, tmp_path / "sweep.h5"))
-    assert experiment.analyze(again).as_dict() == experiment.analyze(ds).as_dict()
-    assert again["amplitude"].attrs["units"] == ""
 
 
 @pytest.mark.parametrize("amplitudes", [(0.2, 0.5), (0.2, 0.5, 1.2), (0.2, 0.2, 0.5), (0.0, 0.5, 0.8), "0.2,0.5,0.8"])
