@@ -23,8 +23,7 @@ import numpy as np
 import xarray as xr
 
 from devices.pulses import Constant
-from devices.protocol import Integrated
-from experiments.base import Experiment, ExperimentError, Sweep
+from experiments.base import Experiment, ExperimentError, ReadsIQ, Sweep
 from experiments.fitting import FitFailure, analyse, best_fit, conclude, curve_dataset, dominant_frequency
 from experiments.library.rabi import rabi_model
 from experiments.library.spectroscopy import line_fwhm, line_shape, spectroscopy_model, unit_area
@@ -57,7 +56,7 @@ def iq_signal(ds: xr.Dataset, qubit: int, dim: str, baseline: int | None) -> tup
 
 
 @dataclass(frozen=True)
-class EfSpectroscopy(Experiment):
+class EfSpectroscopy(ReadsIQ, Experiment):
     """Sweeps a rectangular 1-2 pi pulse over `span` GHz around the calibrated 1-2 transition,
     after the X pulse; its amplitude by pulse area from the X pulse's, over sqrt(2)."""
 
@@ -92,9 +91,6 @@ class EfSpectroscopy(Experiment):
         c = cal[self.qubit]
         return c.ef_schedule(c.x_amp, Constant(self.duration, amp=self.amplitude(cal)),
                              ef_frequency=point["ef_frequency"])
-
-    def acquisition(self, cal):
-        return Integrated((cal[self.qubit].readout_pulse(),))
 
     def analyze(self, ds: xr.Dataset):
         return analyse(self.name, self.qubit, SPECTROSCOPY_UNITS, ds, lambda: _fit_line(self, ds))
@@ -139,7 +135,7 @@ def json_calibration(ds: xr.Dataset, qubit: int) -> dict:
 
 
 @dataclass(frozen=True)
-class EfRabi(Experiment):
+class EfRabi(ReadsIQ, Experiment):
     """Sweeps the 1-2 pulse's amplitude from 0 to `span` times its current value, after the X pulse."""
 
     name = "ef_rabi"
@@ -163,9 +159,6 @@ class EfRabi(Experiment):
     def schedule(self, cal, point):
         c = cal[self.qubit]
         return c.ef_schedule(c.x_amp, c.ef_pulse(amp=point["ef_amplitude"]))
-
-    def acquisition(self, cal):
-        return Integrated((cal[self.qubit].readout_pulse(),))
 
     def analyze(self, ds: xr.Dataset):
         return analyse(self.name, self.qubit, RABI_UNITS, ds, lambda: _fit_rabi(self, ds))

@@ -36,8 +36,7 @@ from typing import ClassVar
 import numpy as np
 import xarray as xr
 
-from devices.protocol import Integrated
-from experiments.base import Experiment, ExperimentError, Sweep
+from experiments.base import Experiment, ExperimentError, ReadsIQ, Sweep
 from experiments.fitting import FitFailure, Fitted, analyse, conclude
 from experiments.library.readout import MAX_ERROR_SUM, prepared_schedule
 from experiments.library.single_shot import discriminator_values, judged_halves
@@ -60,7 +59,7 @@ def checked_sweep(owner: str, values, usage: str, allowed) -> tuple[float, ...]:
 
 
 @dataclass(frozen=True)
-class ReadoutPulseSweep(Experiment):
+class ReadoutPulseSweep(ReadsIQ, Experiment):
     """Single-shot readout of |0> and |1> with the calibrated readout pulse, one of its fields
     (`pulse_field`, a keyword of `QubitCalibration.readout_pulse`) swept over `swept()`."""
 
@@ -92,9 +91,6 @@ class ReadoutPulseSweep(Experiment):
 
     def schedule(self, cal, point):
         return prepared_schedule(cal[self.qubit], point["prepared"])
-
-    def acquisition(self, cal):
-        return Integrated((cal[self.qubit].readout_pulse(),))
 
     def readout_pulses(self, cal, point):
         return (cal[self.qubit].readout_pulse(**{self.pulse_field: float(point[self.dim])}),)

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from devices.protocol import Integrated
 from devices.readout import LinearDiscriminator
-from experiments.base import Experiment, Sweep
+from experiments.base import Experiment, ReadsIQ, Sweep
 from experiments.fitting import FitFailure, Fitted, analyse, binomial_sigma, conclude
 from experiments.library.readout import MAX_ERROR_SUM, prepared_schedule
 from experiments.results import Estimate
@@ -34,7 +33,7 @@ UNITS = {"p01": "", "p10": "", "assignment_fidelity": "", "readout_angle": "rad"
 
 
 @dataclass(frozen=True)
-class SingleShot(Experiment):
+class SingleShot(ReadsIQ, Experiment):
     """Shots of |0> and |1>, each read as an IQ point with the calibrated readout pulse."""
 
     name = "single_shot"
@@ -45,9 +44,6 @@ class SingleShot(Experiment):
 
     def schedule(self, cal, point):
         return prepared_schedule(cal[self.qubit], point["prepared"])
-
-    def acquisition(self, cal):
-        return Integrated((cal[self.qubit].readout_pulse(),))
 
     def analyze(self, ds: xr.Dataset):
         return analyse(self.name, self.qubit, UNITS, ds, lambda: _estimate(self, ds))

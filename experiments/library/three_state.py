@@ -23,8 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from devices.protocol import Integrated
-from experiments.base import Experiment, Sweep
+from experiments.base import Experiment, ReadsIQ, Sweep
 from experiments.fitting import FitFailure, Fitted, analyse, binomial_sigma, conclude
 from experiments.results import Estimate
 
@@ -54,7 +53,7 @@ def assignment_counts(classifier, points: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ThreeStateReadout(Experiment):
+class ThreeStateReadout(ReadsIQ, Experiment):
     """Shots of |0>, |1> and |2>, each read as an IQ point with the calibrated readout pulse."""
 
     name = "three_state_readout"
@@ -65,9 +64,6 @@ class ThreeStateReadout(Experiment):
 
     def schedule(self, cal, point):
         return level_schedule(cal[self.qubit], int(point["prepared"]))
-
-    def acquisition(self, cal):
-        return Integrated((cal[self.qubit].readout_pulse(),))
 
     def analyze(self, ds: xr.Dataset):
         return analyse(self.name, self.qubit, UNITS, ds, lambda: _estimate(self, ds))
