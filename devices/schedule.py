@@ -7,7 +7,8 @@ cross-resonance tone: the control's line at the target's frequency. Instructions
 channel play back to back; `Barrier` aligns channels to the latest of them.
 
 A schedule lays out as a sequence of segments: `Driven` blocks of AWG samples
-(static length) and `Idle` periods in which no channel plays. An idle period's
+(static length), `Held` constant tones (a `Hold`, or a `Constant` pulse on a schedule's
+only channel) and `Idle` periods in which no channel plays. An idle period's
 length may be a traced value, so a sweep over delays is one compiled function
 `vmap`ped over the delays, and a 300 us delay costs as little as a 1 ns one.
 """
@@ -22,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from devices._validate import DeviceModelError, check_finite, check_range
-from devices.pulses import Pulse, n_samples_of
+from devices.pulses import Constant, Pulse, n_samples_of
 
 
 def _f64(x) -> jax.Array:
@@ -287,7 +288,7 @@ def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle | Held]:
     # Which sample belongs to which instruction is static Python; only sample values,
     # phases and idle lengths are traced, so layout is jit- and grad-friendly.
     n_ch = schedule.n_channels
-    segments: list[Driven | Idle] = []
+    segments: list[Driven | Idle | Held] = []
     # per channel: (samples, index of the channel's frame phase or None for padding)
     pieces: list[list[tuple[jax.Array, int | None]]] = [[] for _ in range(n_ch)]
     ends = [0] * n_ch
@@ -320,7 +321,15 @@ def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle | Held]:
             ends[ch] = 0
 
     for ins in schedule.instructions:
-        if isinstance(ins, Play):
+        if isinstance(ins, Play) and n_ch == 1 and isinstance(ins.pulse, Constant):
+            # On a lone channel nothing plays beside it, so a flat pulse is a held tone: one
+            # exponential raised to its length instead of one per sample (a 1 us
+            # spectroscopy pulse: 2000 exponentials). Same propagator to rounding.
+            flush()
+            amplitude = ins.pulse.amp * jnp.exp(1j * (ins.pulse.angle + phases[0][-1]))
+            segments.append(Held(amplitude[None].astype(jnp.complex128),
+                                 jnp.asarray(ins.pulse.n_samples(dt), jnp.int64), (0,)))
+        elif isinstance(ins, Play):
             s = ins.pulse.samples(dt)
             pieces[ins.channel].append((s, len(phases[ins.channel]) - 1))
             ends[ins.channel] += s.shape[-1]
