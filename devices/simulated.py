@@ -27,7 +27,8 @@ from devices.protocol import (QUADRATURES, Acquisition, DeviceCall, DeviceLimits
                               outcome_labels)
 from devices.readout import Resonator, sample_iq
 from devices.schedule import Schedule
-from devices.sequences import BlockSequence, GateSequence, evolve_blocks, evolve_program
+from devices.sequences import (BlockSequence, GateSequence, evolve_blocks, evolve_program, length_buckets,
+                               padded_programs)
 from devices.simulate import populations, propagator
 from devices.transmon import Transmon
 
@@ -447,17 +448,11 @@ def _sequence_group_impl(device, chip, sequences, indices, out) -> None:
     if chip.n_qubits != 1:
         raise DeviceModelError("GateSequence runs on one qubit: pass a single qubit in `qubits`.")
     superops = _gate_superops(chip, sequences[0].gates, device.dt)
-    longest = max(len(s.program) for s in sequences)
-    # Pad to a multiple of 64 steps so sweeps over lengths share compiled scans.
-    steps = max(64, -(-longest // 64) * 64)
-    programs = np.full((len(sequences), steps), -1, dtype=np.int64)
-    phases = np.zeros((len(sequences), steps))
-    for k, s in enumerate(sequences):
-        programs[k, :len(s.program)] = s.program
-        phases[k, :len(s.program)] = np.asarray(s.phases)
-    pops = np.asarray(_sequence_populations(superops, jnp.asarray(programs), jnp.asarray(phases)))
-    for k, i in enumerate(indices):
-        out[i] = pops[k]
+    for members, steps in length_buckets([len(s.program) for s in sequences]):
+        programs, phases = padded_programs([sequences[k] for k in members], steps)
+        pops = np.asarray(_sequence_populations(superops, jnp.asarray(programs), jnp.asarray(phases)))
+        for k, row in zip(members, pops):
+            out[indices[k]] = row
 
 
 def _block_group(chip: Chip, sequences: list[BlockSequence], indices, out, dt: float) -> None:
@@ -467,24 +462,23 @@ def _block_group(chip: Chip, sequences: list[BlockSequence], indices, out, dt: f
     lengths = np.array([float(b.duration(dt)) for b in first.blocks])
     frame_freqs = np.asarray(first.frequencies)[:first.n_lines]
     carriers = frame_freqs[np.asarray(first.frames)]
-    longest = max(len(s.program) for s in sequences)
-    steps = max(64, -(-longest // 64) * 64)  # shared compiled scans across lengths, as for GateSequence
-    programs = np.full((len(sequences), steps), -1, dtype=np.int64)
-    starts = np.zeros((len(sequences), steps))
-    phases = np.zeros((len(sequences), steps))
-    for k, s in enumerate(sequences):
-        program = np.asarray(s.program, dtype=np.int64)
-        n = len(program)
-        programs[k, :n] = program
-        starts[k, :n] = np.cumsum(np.concatenate([[0.0], lengths[program]]))[:n]
-        # each step plays under its own frame's cumulative phase
-        cumulative = np.cumsum(np.asarray(s.phases), axis=0)
-        phases[k, :n] = cumulative[np.arange(n), np.asarray(first.frames)[program]]
-    pops = np.asarray(_block_populations(superops, jnp.asarray(carriers), jnp.asarray(frame_freqs),
-                                         jnp.asarray(programs), jnp.asarray(starts), jnp.asarray(phases),
-                                         chip.n_levels))
-    for k, i in enumerate(indices):
-        out[i] = pops[k]
+    for members, steps in length_buckets([len(s.program) for s in sequences]):
+        programs = np.full((len(members), steps), -1, dtype=np.int64)
+        starts = np.zeros((len(members), steps))
+        phases = np.zeros((len(members), steps))
+        for row, k in enumerate(members):
+            program = np.asarray(sequences[k].program, dtype=np.int64)
+            n = len(program)
+            programs[row, :n] = program
+            starts[row, :n] = np.cumsum(np.concatenate([[0.0], lengths[program]]))[:n]
+            # each step plays under its own frame's cumulative phase
+            cumulative = np.cumsum(np.asarray(sequences[k].phases), axis=0)
+            phases[row, :n] = cumulative[np.arange(n), np.asarray(first.frames)[program]]
+        pops = np.asarray(_block_populations(superops, jnp.asarray(carriers), jnp.asarray(frame_freqs),
+                                             jnp.asarray(programs), jnp.asarray(starts), jnp.asarray(phases),
+                                             chip.n_levels))
+        for k, row in zip(members, pops):
+            out[indices[k]] = row
 
 
 @partial(jax.jit, static_argnums=6)

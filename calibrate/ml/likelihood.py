@@ -34,7 +34,7 @@ from scipy import special
 
 from devices.chip import Chip
 from devices.schedule import Schedule
-from devices.sequences import GateSequence
+from devices.sequences import GateSequence, length_buckets, padded_programs
 from devices.simulated import (_batched_populations, _gate_superops, _group_key, _sequence_populations,
                                _split_varying, _table_key)
 from devices.transmon import Transmon
@@ -191,15 +191,11 @@ def observations(replayed: Sequence[Replayed], dt: float) -> Observations:
                                      shots=shots, size=len(indices)))
         for indices in tables.values():
             sequences = [r.schedules[i] for i in indices]
-            steps = max(64, -(-max(len(s.program) for s in sequences) // 64) * 64)
-            programs = np.full((len(sequences), steps), -1, dtype=np.int64)
-            phases = np.zeros((len(sequences), steps))
-            for k, s in enumerate(sequences):
-                programs[k, :len(s.program)] = s.program
-                phases[k, :len(s.program)] = np.asarray(s.phases)
-            groups.append(SequenceGroup(gates=sequences[0].gates, programs=jnp.asarray(programs),
-                                        phases=jnp.asarray(phases), counts=jnp.asarray(r.counts[indices]),
-                                        shots=shots))
+            for members, steps in length_buckets([len(s.program) for s in sequences]):
+                programs, phases = padded_programs([sequences[k] for k in members], steps)
+                groups.append(SequenceGroup(gates=sequences[0].gates, programs=jnp.asarray(programs),
+                                            phases=jnp.asarray(phases),
+                                            counts=jnp.asarray(r.counts[np.asarray(indices)[members]]), shots=shots))
     if not groups:
         raise ModelLearningError("No datasets to learn from: give at least one dataset.")
     return Observations(groups=tuple(groups), dt=float(dt))
