@@ -13,7 +13,8 @@ shots read as 1, as on the simulated device). Counts are binomial given P(read 1
     NLL(x) = -sum_i log Binomial(counts_i | shots_i, p_i(x)),   p_i clipped to [1e-9, 1 - 1e-9].
 
 x is the natural parameter vector (PARAMETERS, internal units); the fit runs in the
-unconstrained coordinates of `Reparametrisation`.
+unconstrained coordinates of `Reparametrisation` and evaluates the NLL through `Likelihood`
+(the same numbers, computed group by group with the populations cached).
 """
 
 from __future__ import annotations
@@ -231,6 +232,107 @@ def read_one_probabilities(x: jax.Array, obs: Observations) -> jax.Array:
     return jnp.concatenate(out)
 
 
+# --- the likelihood the fit evaluates: group by group, populations cached ----------------------
+PHYSICAL = 5  # x[:5] set the populations; the readout errors x[5:] only mix them
+
+
+def _physical_transmon(physical: jax.Array) -> Transmon:
+    return transmon_from(jnp.concatenate([physical, jnp.zeros((2,), physical.dtype)]))
+
+
+def _ground_and_excited(physical: jax.Array, group, dt: float) -> jax.Array:
+    pops = jnp.clip(_group_populations(Chip([_physical_transmon(physical)]), group, dt), 0.0, None)
+    pops = pops / jnp.sum(pops, axis=-1, keepdims=True)
+    return jnp.stack([pops[:, 0], jnp.sum(pops[:, 1:], axis=-1)])
+
+
+# Compiled per group structure, not per run: the fit of the datasets without RB and the joint fit
+# share every group's compiled function, and groups of one structure (sweeps of the same length)
+# share one.
+_group_levels = eqx.filter_jit(_ground_and_excited)
+
+
+@eqx.filter_jit
+def _group_levels_and_jacobian(physical: jax.Array, group, dt: float) -> tuple[jax.Array, jax.Array]:
+    def both(y):
+        levels = _ground_and_excited(y, group, dt)
+        return levels, levels
+
+    jac, levels = jax.jacfwd(both, has_aux=True)(physical)
+    return levels, jac
+
+
+class Likelihood:
+    """The NLL of one set of observations and its gradient and expected Fisher information, as the
+    fit evaluates them: `negative_log_likelihood` and `read_one_probabilities` are the definition.
+
+    Two things make it cheap. The populations depend on the five physical parameters only (the
+    readout errors mix ground and excited populations linearly), so those of the last CACHE points
+    are kept: the curvature scans' moves in p01 and p10 simulate nothing. And the Jacobian is taken
+    in the five physical directions; the readout columns are the populations themselves."""
+
+    CACHE = 64
+
+    def __init__(self, obs: Observations):
+        self.obs = obs
+        counts, shots = (np.asarray(a, float) for a in _counts_and_shots(obs))
+        self.counts, self.shots = counts, shots
+        self._log_binomial = special.gammaln(shots + 1.0) - special.gammaln(counts + 1.0) - special.gammaln(
+            shots - counts + 1.0)
+        self._levels: dict[bytes, np.ndarray] = {}
+
+    def _remember(self, key: bytes, levels: np.ndarray) -> np.ndarray:
+        self._levels.pop(key, None)
+        self._levels[key] = levels
+        while len(self._levels) > self.CACHE:
+            self._levels.pop(next(iter(self._levels)))
+        return levels
+
+    def levels(self, x) -> np.ndarray:
+        """(2, N): the ground and the excited (every level >= 1) population of each observation."""
+        physical = np.asarray(x, float)[:PHYSICAL]
+        key = physical.tobytes()
+        if key in self._levels:
+            return self._remember(key, self._levels[key])
+        y = jnp.asarray(physical)
+        return self._remember(key, np.concatenate(
+            [np.asarray(_group_levels(y, g, self.obs.dt)) for g in self.obs.groups], axis=1))
+
+    def probabilities(self, x) -> np.ndarray:
+        x = np.asarray(x, float)
+        ground, excited = self.levels(x)
+        return x[5] * ground + (1.0 - x[6]) * excited
+
+    def nll(self, x) -> float:
+        p = np.clip(self.probabilities(x), P_FLOOR, 1.0 - P_FLOOR)
+        return -float(np.sum(self._log_binomial + self.counts * np.log(p) + (self.shots - self.counts) * np.log1p(-p)))
+
+    def probabilities_and_jacobian(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """P(read 1) of every observation and its exact Jacobian d p / d x, shape (N, 7)."""
+        x = np.asarray(x, float)
+        y = jnp.asarray(x[:PHYSICAL])
+        parts = [_group_levels_and_jacobian(y, g, self.obs.dt) for g in self.obs.groups]
+        levels = self._remember(x[:PHYSICAL].tobytes(), np.concatenate([np.asarray(v) for v, _ in parts], axis=1))
+        d_levels = np.concatenate([np.asarray(j) for _, j in parts], axis=1)  # (2, N, 5)
+        ground, excited = levels
+        jac = np.empty((ground.size, len(PARAMETERS)))
+        jac[:, :PHYSICAL] = x[5] * d_levels[0] + (1.0 - x[6]) * d_levels[1]
+        jac[:, 5], jac[:, 6] = ground, -excited
+        return x[5] * ground + (1.0 - x[6]) * excited, jac
+
+    def nll_gradient_fisher(self, x) -> tuple[float, np.ndarray, np.ndarray]:
+        """NLL, its gradient and the expected Fisher information sum_i n_i grad p_i grad p_i^T / (p_i (1 - p_i)),
+        all in natural parameters, from one Jacobian of the probabilities."""
+        p, jac = self.probabilities_and_jacobian(x)
+        counts, shots = self.counts, self.shots
+        inside = (p > P_FLOOR) & (p < 1.0 - P_FLOOR)  # the clip's derivative vanishes outside
+        p = np.clip(p, P_FLOOR, 1.0 - P_FLOOR)
+        nll = -float(np.sum(self._log_binomial + counts * np.log(p) + (shots - counts) * np.log1p(-p)))
+        dnll_dp = np.where(inside, -(counts / p - (shots - counts) / (1.0 - p)), 0.0)
+        weight = np.where(inside, shots / (p * (1.0 - p)), 0.0)
+        return nll, jac.T @ dnll_dp, (jac * weight[:, None]).T @ jac
+
+
 def _counts_and_shots(obs: Observations) -> tuple[jax.Array, jax.Array]:
     counts = jnp.concatenate([g.counts for g in obs.groups])
     shots = jnp.concatenate([jnp.broadcast_to(g.shots, g.counts.shape) for g in obs.groups])
@@ -263,29 +365,9 @@ def negative_log_likelihood(x: jax.Array, obs: Observations) -> jax.Array:
     return binomial_nll(read_one_probabilities(x, obs), counts, shots)
 
 
-@eqx.filter_jit
-def probabilities_and_jacobian(x: jax.Array, obs: Observations) -> tuple[jax.Array, jax.Array]:
-    """P(read 1) of every observation and its exact Jacobian d p / d x (forward mode, shape (N, 7))."""
-    def both(y):
-        p = read_one_probabilities(y, obs)
-        return p, p
-
-    jac, p = jax.jacfwd(both, has_aux=True)(x)
-    return p, jac
-
-
 def nll_gradient_fisher(x, obs: Observations) -> tuple[float, np.ndarray, np.ndarray]:
-    """NLL, its gradient and the expected Fisher information sum_i n_i grad p_i grad p_i^T / (p_i (1 - p_i)),
-    all in natural parameters, from one Jacobian of the probabilities."""
-    p, jac = (np.asarray(a) for a in probabilities_and_jacobian(jnp.asarray(x, jnp.float64), obs))
-    counts, shots = (np.asarray(a) for a in _counts_and_shots(obs))
-    inside = (p > P_FLOOR) & (p < 1.0 - P_FLOOR)  # the clip's derivative vanishes outside
-    p = np.clip(p, P_FLOOR, 1.0 - P_FLOOR)
-    nll = -float(np.sum(special.gammaln(shots + 1.0) - special.gammaln(counts + 1.0)
-                        - special.gammaln(shots - counts + 1.0) + counts * np.log(p) + (shots - counts) * np.log1p(-p)))
-    dnll_dp = np.where(inside, -(counts / p - (shots - counts) / (1.0 - p)), 0.0)
-    weight = np.where(inside, shots / (p * (1.0 - p)), 0.0)
-    return nll, jac.T @ dnll_dp, (jac * weight[:, None]).T @ jac
+    """NLL, gradient and expected Fisher information at natural parameters x (Likelihood's)."""
+    return Likelihood(obs).nll_gradient_fisher(x)
 
 
 # --- unconstrained coordinates -----------------------------------------------------------------

@@ -12,11 +12,14 @@ prior's nominal values elsewhere.
 
 Optimiser: Levenberg-Marquardt-damped Fisher scoring (Gauss-Newton for the binomial
 likelihood) in the unconstrained coordinates of `Reparametrisation`. With seven
-parameters, one compiled function, the forward-mode Jacobian of every P(read 1), gives
-the gradient and the expected Fisher information at once, and scoring converges in 3-10
-steps from the analyses' start. optax's first-order methods (adam, L-BFGS) were not
-used: they need a second compiled function (the reverse-mode gradient, ~25 s to compile
-here) and many steps on curvatures that span ten orders of magnitude.
+parameters, the forward-mode Jacobian of every P(read 1) gives the gradient and the
+expected Fisher information at once, and scoring converges in 3-10 steps from the
+analyses' start. `calibrate.ml.likelihood.Likelihood` evaluates it: compiled per dataset
+group (so the fit without RB and the joint fit share their compilations), populations
+cached, so the curvature scans' moves in the readout errors simulate nothing. optax's
+first-order methods (adam, L-BFGS) were not used: they need a second compiled function
+(the reverse-mode gradient, ~25 s to compile here) and many steps on curvatures that span
+ten orders of magnitude.
 
 Uncertainties: the inverse of the NLL's curvature measured over one standard error
 (`calibrate.ml.information.secant_information`), not the local Fisher information or
@@ -48,6 +51,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,9 +59,8 @@ import xarray as xr
 
 from calibrate.ml.information import (RIPPLE_SCALE, envelope, poorly_constrained, rippled, scaled_covariance,
                                       secant_information)
-from calibrate.ml.likelihood import (PARAMETERS, UNITS, ModelLearningError, Observations, Reparametrisation,
-                                     binomial_deviance, check_natural, negative_log_likelihood, nll_gradient_fisher,
-                                     observations, replay)
+from calibrate.ml.likelihood import (PARAMETERS, UNITS, Likelihood, ModelLearningError, Reparametrisation,
+                                     binomial_deviance, check_natural, observations, replay)
 from calibrate.ml.starting_point import StartFromFits, StartFromPrior, prior_widths, start_values
 from devices.device_spec import DeviceSpec
 from devices.sequences import GateSequence
@@ -192,15 +195,20 @@ class _State:
     fisher_x: np.ndarray  # natural space
 
 
-def _evaluate(theta: np.ndarray, obs: Observations, reparam: Reparametrisation) -> _State:
-    x = reparam.to_natural(jnp.asarray(theta))
-    nll, grad_x, fisher_x = nll_gradient_fisher(x, obs)
-    jac = np.asarray(jax.jacfwd(reparam.to_natural)(jnp.asarray(theta)))  # dx / dtheta
+@eqx.filter_jit
+def _natural_and_jacobian(reparam: Reparametrisation, theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return reparam.to_natural(theta), jax.jacfwd(reparam.to_natural)(theta)  # x, dx / dtheta
+
+
+def _evaluate(theta: np.ndarray, likelihood: Likelihood, reparam: Reparametrisation) -> _State:
+    x, jac = (np.asarray(a) for a in _natural_and_jacobian(reparam, jnp.asarray(theta, jnp.float64)))
+    nll, grad_x, fisher_x = likelihood.nll_gradient_fisher(x)
     return _State(theta=np.asarray(theta, float), nll=nll, grad=jac.T @ grad_x, fisher=jac.T @ fisher_x @ jac,
                   fisher_x=fisher_x)
 
 
-def _score(state: _State, obs, reparam, free: list[int], options: LearnOptions) -> tuple[_State, bool, int, str]:
+def _score(state: _State, likelihood: Likelihood, reparam, free: list[int],
+           options: LearnOptions) -> tuple[_State, bool, int, str]:
     """Levenberg-Marquardt-damped Fisher scoring over the `free` coordinates."""
     damping = 1e-3
     for iteration in range(options.max_iterations + 1):
@@ -219,7 +227,7 @@ def _score(state: _State, obs, reparam, free: list[int], options: LearnOptions) 
             theta = state.theta.copy()
             theta[free] += step
             try:
-                trial = _evaluate(theta, obs, reparam)
+                trial = _evaluate(theta, likelihood, reparam)
             except RuntimeError:  # e.g. a step so wild that a propagation step refuses it: reject it
                 trial = None
             lower = trial is not None and np.isfinite(trial.nll) and trial.nll <= state.nll + 1e-12 * abs(state.nll)
@@ -259,15 +267,15 @@ def learn_model(datasets, prior: DeviceSpec, qubit: int = 0, *, options: LearnOp
     for r in replayed:
         if r.qubit != qubit:
             raise ModelLearningError(f"Dataset {r.source} ({r.name}) measured qubit {r.qubit}, not qubit {qubit}.")
-    obs = observations(replayed, prior.dt)
+    likelihood = Likelihood(observations(replayed, prior.dt))
     start = start_values(replayed, data, prior, qubit, options.start)
     x0 = check_natural([start[p] for p in PARAMETERS])
     reparam = Reparametrisation(reference=jnp.asarray(x0[0]))
     widths = prior_widths(prior, x0)
-    common = dict(qubit=qubit, start=_frozen(start), n_points=obs.n_points,
+    common = dict(qubit=qubit, start=_frozen(start), n_points=likelihood.obs.n_points,
                   shots=int(sum(r.counts.size * r.shots for r in replayed)), sources=tuple(sources), prior=prior)
     try:
-        return _fit(obs, reparam, x0, widths, options, common,
+        return _fit(likelihood, reparam, x0, widths, options, common,
                     begin=_smooth_start(replayed, prior.dt, reparam, x0, widths, options, common))
     except (FloatingPointError, np.linalg.LinAlgError, RuntimeError) as exc:  # XlaRuntimeError is a RuntimeError
         return _failed(x0, float("nan"), 0, f"the fit failed numerically ({type(exc).__name__}: {exc})", common)
@@ -286,9 +294,9 @@ def _smooth_start(replayed, dt: float, reparam, x0: np.ndarray, widths: np.ndarr
               if not any(isinstance(s, GateSequence) and len(s.program) > LONG_SEQUENCE for s in r.schedules)]
     if not smooth or len(smooth) == len(replayed):
         return x0
-    sub = observations(smooth, dt)
+    sub = Likelihood(observations(smooth, dt))
     try:
-        first = _fit(sub, reparam, x0, widths, options, dict(common, n_points=sub.n_points))
+        first = _fit(sub, reparam, x0, widths, options, dict(common, n_points=sub.obs.n_points))
     except (FloatingPointError, np.linalg.LinAlgError, RuntimeError):  # the joint fit starts at x0 instead
         return x0
     if not first.converged:
@@ -308,18 +316,18 @@ def _failed(x: np.ndarray, nll: float, iterations: int, reason: str, common: dic
                         reason=reason, learned=(), fixed=PARAMETERS, iterations=iterations, **common)
 
 
-def _fit(obs, reparam, x0, widths, options: LearnOptions, common: dict,
+def _fit(likelihood: Likelihood, reparam, x0, widths, options: LearnOptions, common: dict,
          begin: np.ndarray | None = None) -> LearnedModel:
     """The fit from `begin` (default x0); a parameter found not pinned down goes back to x0."""
     held = [PARAMETERS.index(p) for p in options.fixed]
     theta0 = np.asarray(reparam.to_unconstrained(x0))
-    state = _evaluate(np.asarray(reparam.to_unconstrained(begin)) if begin is not None else theta0, obs, reparam)
+    state = _evaluate(np.asarray(reparam.to_unconstrained(begin)) if begin is not None else theta0, likelihood, reparam)
     free = [i for i in range(len(PARAMETERS)) if i not in held]
     dropped = poorly_constrained(state.fisher_x, widths, free, options.constrained_fraction)
     free = [i for i in free if i not in dropped]
     # the local information overstates rippling parameters: screen with the curvature over a
     # standard error too, so the fit never wanders along a direction the data do not pin down
-    _, curvature, _, _ = _uncertainty(x0 if begin is None else begin, state.fisher_x, free, obs)
+    _, curvature, _, _ = _uncertainty(x0 if begin is None else begin, state.fisher_x, free, likelihood)
     if curvature is not None:  # away from the optimum it may be indefinite: a direction curving down is not pinned
         w = widths[free]  # in units of the prior widths, where the parameters compare
         eigenvalues, vectors = np.linalg.eigh(curvature * np.outer(w, w))
@@ -334,10 +342,10 @@ def _fit(obs, reparam, x0, widths, options: LearnOptions, common: dict,
         free = [i for i in free if i not in dropped]
         if not free:
             break
-        state, converged, steps, how = _score(state, obs, reparam, free, options)
+        state, converged, steps, how = _score(state, likelihood, reparam, free, options)
         iterations += steps
         x = np.asarray(reparam.to_natural(jnp.asarray(state.theta)))
-        covariance, _, failure, moves = _uncertainty(x, state.fisher_x, free, obs)
+        covariance, _, failure, moves = _uncertainty(x, state.fisher_x, free, likelihood)
         if covariance is None:
             break
         far = {i: d for i, d in moves.items() if abs(d) > 0.1 * np.sqrt(covariance[free.index(i), free.index(i)])}
@@ -346,7 +354,7 @@ def _fit(obs, reparam, x0, widths, options: LearnOptions, common: dict,
             moved = x.copy()
             for i, d in far.items():
                 moved[i] += d
-            state, covariance = _evaluate(np.asarray(reparam.to_unconstrained(moved)), obs, reparam), None
+            state, covariance = _evaluate(np.asarray(reparam.to_unconstrained(moved)), likelihood, reparam), None
             continue
         ratio = np.sqrt(np.diag(covariance)) / widths[free]
         if np.max(ratio) <= options.constrained_fraction:
@@ -355,7 +363,7 @@ def _fit(obs, reparam, x0, widths, options: LearnOptions, common: dict,
         dropped[worst] = float(np.max(ratio) * widths[worst])
         theta = state.theta.copy()
         theta[worst] = theta0[worst]  # back to its start value, where a parameter that is not learned stays
-        state, covariance = _evaluate(theta, obs, reparam), None
+        state, covariance = _evaluate(theta, likelihood, reparam), None
     x = np.asarray(reparam.to_natural(jnp.asarray(state.theta)))
     free = [i for i in free if i not in dropped]
     if not free:
@@ -368,11 +376,12 @@ def _fit(obs, reparam, x0, widths, options: LearnOptions, common: dict,
     local_cov, _ = scaled_covariance(state.fisher_x[np.ix_(free, free)])
     if local_cov is not None:
         local[free] = np.sqrt(np.diag(local_cov))
-    deviance = binomial_deviance(state.nll, obs)
-    dof = obs.n_points - len(free)
+    deviance = binomial_deviance(state.nll, likelihood.obs)
+    dof = likelihood.obs.n_points - len(free)
     scale = max(1.0, deviance / dof) if dof > 0 else 1.0
     if dof <= 0:
-        notes.insert(0, f"{obs.n_points} points leave no degree of freedom to judge the fit (covariance unscaled)")
+        notes.insert(0, f"{likelihood.obs.n_points} points leave no degree of freedom to judge the fit "
+                        "(covariance unscaled)")
     elif scale > 1.0:
         notes.insert(0, f"covariance scaled by deviance/dof {scale:.3f}")
     if covariance is None:
@@ -394,7 +403,7 @@ def _fit(obs, reparam, x0, widths, options: LearnOptions, common: dict,
 
 
 def _uncertainty(x: np.ndarray, fisher_x: np.ndarray, free: list[int],
-                 obs) -> tuple[np.ndarray | None, np.ndarray | None, str, dict[int, float]]:
+                 likelihood: Likelihood) -> tuple[np.ndarray | None, np.ndarray | None, str, dict[int, float]]:
     """(covariance, curvature, failure, moves) of the free parameters from the secant information, with
     steps of one standard error (first the expected Fisher's, then the secant's own until they agree
     within 50%). A parameter whose NLL ripples (calibrate.ml.information.rippled) is measured by its
@@ -410,9 +419,7 @@ def _uncertainty(x: np.ndarray, fisher_x: np.ndarray, free: list[int],
     # a step never reaches a bound: positive parameters move by at most half their value
     bound = np.array([np.inf if i < 2 else 0.5 * abs(x[i]) for i in free])
 
-    def nll(y):
-        return negative_log_likelihood(jnp.asarray(y), obs)
-
+    nll = likelihood.nll
     steps = np.minimum(np.sqrt(np.diag(local)), bound)
     envelopes: dict[int, tuple[float, float] | None] = {}  # position in free -> (move, curvature)
     for _ in range(3):

@@ -6,8 +6,8 @@ import pytest
 from devices import Chip, DeviceModelError, Drag, Open, Play, Schedule, populations
 from devices.catalog import load_spec
 from devices.dressing import dressed_transmon
-from devices.sequences import BlockSequence, GateSequence
-from devices.simulated import SimulatedDevice, _block_group
+from devices.sequences import BlockSequence, GateSequence, length_buckets, padded_programs
+from devices.simulated import SimulatedDevice, _block_group, _gate_superops, _sequence_populations
 from devices.two_qubit import PAIR_LINES, CrossResonance, pair_frequencies
 
 
@@ -33,6 +33,25 @@ def test_sequence_matches_the_flat_schedule_with_virtual_z(device, rng):
         flat = np.asarray(populations(chip, seq.to_schedule(), dt=0.5, dynamics=Open()))
         # both exact propagations of the same model: rounding only
         np.testing.assert_allclose(got, flat, atol=1e-12)
+
+
+def test_length_buckets_give_what_one_scan_of_every_sequence_gives(device, rng):
+    """Sequences in different length buckets, in mixed order, each get the populations of the
+    one scan padded to the longest (the layout before buckets)."""
+    chip = Chip([dressed_transmon(device.truth(), 0)])
+    gates = _gates(float(chip.transmons[0].frequency) + 0.001)
+    lengths = (300, 3, 64, 65, 1, 200, 129)
+    buckets = length_buckets(lengths)
+    assert sorted(np.concatenate([members for members, _ in buckets])) == list(range(len(lengths)))
+    for members, steps in buckets:
+        assert all(lengths[k] <= steps <= max(128, 1.5 * lengths[k]) for k in members)
+    assert len(buckets) == 5  # 64: 3, 64, 1; 128: 65; 192: 129; 256: 200; 384: 300
+    sequences = [GateSequence(gates, rng.integers(0, 2, n), rng.uniform(-np.pi, np.pi, n)) for n in lengths]
+    out = [None] * len(sequences)
+    device._sequence_group(chip, sequences, list(range(len(sequences))), out)
+    programs, phases = padded_programs(sequences, 320)
+    one_scan = _sequence_populations(_gate_superops(chip, tuple(gates), 0.5), programs, phases)
+    np.testing.assert_allclose(np.stack(out), one_scan, atol=1e-13)
 
 
 def test_sequences_run_on_the_device_with_clock_and_limits(device, rng):

@@ -1,0 +1,88 @@
+"""Benchmark: model learning from one whole default-graph run, as a user runs it.
+
+Problem. `calibrate run` of the default graph on a fresh sim-1q (seed --seed, held out from the
+tests), then `calibrate learn-model --datasets RUN_ID --qubit 0`: the maximum-likelihood model
+from every dataset of counts that run stored (the issue's "qubit 0 of a whole default-graph
+run"). The run is made once; each learn-model is a fresh process, so its time is what a user
+waits for: import, JAX compilation, the fit and its uncertainties.
+
+Each `--tree` (a checkout of this repository; default: this one) learns from the same run
+`--repeats` times, the trees interleaved; wall and CPU seconds (the process and its children)
+are printed per repeat with medians and bests, and the learned values and standard errors of
+the first repeat of every tree, so a faster tree can be checked to learn the same model.
+
+Run: .venv/bin/python bench/model_learning.py [--seed 1000] [--repeats 2] [--tree PATH ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-c", "from calibrate.cli import app; app()"]
+
+
+def calibrate(tree: Path, *args: str) -> tuple[dict, float, float]:
+    """(its JSON, wall s, CPU s) of one `calibrate` command run from `tree`."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(CLI + list(args) + ["--json"], cwd=tree, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    try:
+        return json.loads(done.stdout), wall, cpu
+    except json.JSONDecodeError:
+        raise SystemExit(f"calibrate {' '.join(args)} failed in {tree} (exit {done.returncode}):\n"
+                         f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}") from None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tree", action="append", type=Path, help="checkout to time (repeatable)")
+    args = parser.parse_args()
+    trees = [t.resolve() for t in (args.tree or [ROOT])]
+    with tempfile.TemporaryDirectory() as folder:
+        store = f"sqlite:///{Path(folder) / 'store.sqlite'}"
+        run, wall, _ = calibrate(ROOT, "run", "--device", "sim-1q", "--seed", str(args.seed), "--store", store,
+                                 "--data-dir", str(Path(folder) / "data"))
+        print(f"# default graph on sim-1q seed {args.seed}: run {run['run_id']} in {wall:.0f} s; "
+              f"learn-model --qubit 0, {args.repeats} repeats per tree, interleaved")
+        learn = ["learn-model", "--device", "sim-1q", "--seed", str(args.seed), "--datasets", str(run["run_id"]),
+                 "--qubit", "0", "--store", store]
+        times: dict[Path, list[tuple[float, float]]] = {t: [] for t in trees}
+        models: dict[Path, dict] = {}
+        for repeat in range(args.repeats):
+            for tree in trees:
+                report, wall, cpu = calibrate(tree, *learn)
+                times[tree].append((wall, cpu))
+                models.setdefault(tree, report)
+                print(f"{tree.name:>24}  repeat {repeat}  wall {wall:7.1f} s  cpu {cpu:7.1f} s", flush=True)
+    print(f"{'tree':>24}  {'wall median':>11}  {'wall best':>9}  {'cpu median':>10}  {'cpu best':>8}  points")
+    for tree in trees:
+        walls, cpus = zip(*times[tree])
+        print(f"{tree.name:>24}  {statistics.median(walls):11.1f}  {min(walls):9.1f}  {statistics.median(cpus):10.1f}"
+              f"  {min(cpus):8.1f}  {models[tree].get('points')}")
+    if len(trees) > 1:
+        base = statistics.median(c for _, c in times[trees[0]])
+        for tree in trees[1:]:
+            print(f"# cpu median {trees[0].name}/{tree.name}: {base / statistics.median(c for _, c in times[tree]):.2f}")
+    for tree in trees:
+        params = models[tree].get("values", {})
+        print(f"# {tree.name}: " + "; ".join(f"{k} {v.get('value')!r} +- {v.get('stderr')!r}" for k, v in params.items()))
+
+
+if __name__ == "__main__":
+    main()
