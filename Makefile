@@ -54,4 +54,4 @@ test: $(STAMP) $(SYSTEM_DEPS)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=20
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .jax-cache

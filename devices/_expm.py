@@ -22,9 +22,10 @@ import functools
 import math
 from typing import NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
+
+from devices._validate import nan_where
 
 THETA = 0.68
 _COEFFS = [1.0 / math.factorial(k) for k in range(16)]
@@ -86,6 +87,10 @@ class _DenseAlgebra:
         """a where keep, else the identity."""
         return jnp.where(keep[..., None, None], a, jnp.eye(a.shape[-1], dtype=a.dtype))
 
+    @staticmethod
+    def poison(a, bad):
+        return nan_where(bad[..., None, None], a)
+
 
 class _AffineAlgebra:
     """Batched matrices [[alpha, 0], [v, x]] as _Affine triples."""
@@ -108,6 +113,10 @@ class _AffineAlgebra:
     @staticmethod
     def add_identity(a, c: float):
         return _Affine(a.alpha + c, a.v, _DenseAlgebra.add_identity(a.x, c))
+
+    @staticmethod
+    def poison(a, bad):
+        return _Affine(a.alpha, nan_where(bad[..., None], a.v), nan_where(bad[..., None, None], a.x))
 
     @staticmethod
     def combine(terms):
@@ -135,12 +144,8 @@ def _taylor_expm(a, alg, max_squarings: int):
     a, mean = alg.center(a)
     norm = alg.norm1(a)
     limit = THETA * 2.0**max_squarings
-    a = eqx.error_if(
-        a, jnp.any(norm > limit),
-        f"A propagation step's generator has 1-norm above {limit:.3g}, beyond what "
-        f"{max_squarings} squarings keep exact: use more substeps (ExactSteps(substeps=...), which "
-        "also divide idle periods) or a larger ExactSteps(max_squarings=...).",
-    )
+    # beyond what max_squarings keep exact: NaN, which devices.simulate reports with the cure
+    a = alg.poison(a, norm > limit)
     s = jnp.clip(jnp.ceil(jnp.log2(jnp.maximum(norm, 1e-300) / THETA)), 0, max_squarings)
     a = alg.combine([(2.0**-s, a)])
     a2 = alg.mul(a, a)
@@ -162,7 +167,7 @@ def _taylor_expm(a, alg, max_squarings: int):
 
 def expm(a: jax.Array, *, max_squarings: int, trace_preserving: bool = False) -> jax.Array:
     """exp(a) for a batch (..., d, d); a step whose shifted 1-norm exceeds
-    THETA * 2**max_squarings raises (under jit too) rather than losing accuracy.
+    THETA * 2**max_squarings gives NaN rather than a result that lost accuracy.
 
     trace_preserving: a's first row is zero (a trace-preserving generator in a basis led
     by the identity, devices.liouville.to_trace_basis); that row is then not read, and

@@ -9,11 +9,20 @@ they were built.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
 class DeviceModelError(ValueError):
     """A device model, pulse or schedule was given a value outside its allowed range."""
+
+
+def nan_where(bad, x):
+    """x, or NaN where the traced condition `bad` holds: how compiled simulation code reports a
+    value it cannot use (the host wrappers turn NaN results into a DeviceModelError that names
+    the cause). A raising check (eqx.error_if) would put a host callback into the compiled
+    program, and XLA's persistent compilation cache stores no program that holds one."""
+    return jnp.where(bad, jnp.asarray(jnp.nan, dtype=x.dtype), x)
 
 
 def concrete(value) -> np.ndarray | None:

@@ -273,9 +273,10 @@ def _idle_samples(ins: Delay | Hold, dt: float) -> jax.Array:
     rounded = jnp.round(n)
     off_grid = jnp.abs(n - rounded) > 1e-9 * jnp.maximum(1.0, n)
     if isinstance(n, jax.core.Tracer):
-        # Under jit/vmap the value is unknown here: check it when the computation runs.
-        rounded = eqx.error_if(rounded, off_grid, f"{name}.duration must be a multiple of the AWG "
-                                                  f"sample time dt = {dt} ns.")
+        # Under jit/vmap the value is unknown here: an off-grid duration becomes the count -1,
+        # which the propagators turn into NaN (a check raising at run time would keep the
+        # compiled program out of XLA's persistent cache: devices._validate.nan_where).
+        rounded = jnp.where(off_grid, -1.0, rounded)
     elif bool(off_grid):
         raise DeviceModelError(
             f"{name}.duration is {float(ins.duration)} ns, but must be a multiple of the AWG "

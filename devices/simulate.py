@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from devices import _expm, hamiltonian, liouville
-from devices._validate import DeviceModelError
+from devices._validate import DeviceModelError, concrete, nan_where
 from devices.chip import Chip
 from devices.options import Closed, Dynamics, ExactSteps, Open, QiskitDynamics, Solver
-from devices.schedule import Held, Idle, Schedule
+from devices.schedule import Held, Hold, Idle, Schedule
 
 MAX_SIMULATED_TRANSMONS = 3
 
@@ -43,6 +43,26 @@ def check_inputs(chip: Chip, schedule: Schedule, dt: float) -> None:
     if not (isinstance(dt, float) and dt > 0):
         raise DeviceModelError(f"Argument `dt` must be a positive float (ns), but is {dt!r}.")
     schedule.duration(dt)  # checks every delay lies on the sample grid (concrete ones here)
+    frequencies = concrete(schedule.frequencies)
+    for ins in schedule.instructions:
+        if isinstance(ins, Hold) and frequencies is not None:
+            carriers = frequencies[..., list(ins.channels)]
+            if np.any(carriers != carriers[..., :1]):
+                raise DeviceModelError(
+                    f"Hold on channels {list(ins.channels)}: the held channels must share one carrier "
+                    f"frequency, but their carriers are {carriers.tolist()} GHz.")
+
+
+def check_finite_result(result, options) -> None:
+    """A concrete simulation result with NaN: a step the matrix exponential could not keep exact
+    (devices._expm gives NaN rather than an inaccurate step), since inputs were checked first."""
+    values = concrete(result)
+    if values is not None and not np.all(np.isfinite(values)):
+        limit = _expm.THETA * 2.0**options.max_squarings
+        raise DeviceModelError(
+            f"A propagation step's generator has 1-norm above {limit:.3g}, beyond what "
+            f"{options.max_squarings} squarings keep exact: use more substeps (ExactSteps(substeps=...), "
+            "which also divide idle periods) or a larger ExactSteps(max_squarings=...).")
 
 
 def _generators_at(chip: Chip, frequencies: jax.Array, envelopes: jax.Array, t: jax.Array,
@@ -176,7 +196,7 @@ def idle_propagator(chip: Chip, frequencies: jax.Array, n_samples, t0, dt: float
     zero_drive = jnp.zeros((chip.n_qubits, 1), jnp.complex128)
     gen = _generators_at(chip, common, zero_drive, jnp.zeros((1,)), dynamics)[0]
     step = _expm.expm(gen * (dt / substeps), max_squarings=options.max_squarings)
-    evolution = matrix_power(step, n_samples * substeps)
+    evolution = nan_where(n_samples < 0, matrix_power(step, n_samples * substeps))  # < 0: off the grid
     if chip.n_qubits == 1:
         return evolution  # the common frame is the qubit's own frame
     t1 = t0 + n_samples * dt
@@ -196,13 +216,14 @@ def held_propagator(chip: Chip, frequencies: jax.Array, seg: Held, t0, dt: float
     their tones would turn in that frame."""
     frames = frequencies[:chip.n_qubits]
     carrier = frequencies[seg.channels[0]]
+    # channels of different carriers (checked on the host when concrete: check_inputs) give NaN
     mismatch = jnp.any(frequencies[np.asarray(seg.channels)] != carrier)
-    carrier = eqx.error_if(carrier, mismatch, "Hold: the held channels must share one carrier frequency.")
+    carrier = nan_where(mismatch, carrier)
     common = jnp.full_like(frequencies, carrier)
     gen = _generators_at(chip, common, seg.amplitudes[:, None], jnp.zeros((1,)), dynamics, lines=lines)[0]
     substeps = options.resolve(chip.n_qubits)
     step = _expm.expm(gen * (dt / substeps), max_squarings=options.max_squarings)
-    evolution = matrix_power(step, seg.n_samples * substeps)
+    evolution = nan_where(seg.n_samples < 0, matrix_power(step, seg.n_samples * substeps))  # < 0: off the grid
     back = _frame_rotation(chip, frames, carrier, -t0, dynamics)
     return _frame_rotation(chip, frames, carrier, t0 + seg.n_samples * dt, dynamics) @ evolution @ back
 
@@ -269,7 +290,9 @@ def propagator(chip: Chip, schedule: Schedule, *, dt: float, dynamics: Dynamics 
         from devices import _qiskit_backend
 
         return _qiskit_backend.propagator(chip, schedule, dt, dynamics, solver)
-    return _exact_propagator(chip, schedule, dt, dynamics, solver)
+    result = _exact_propagator(chip, schedule, dt, dynamics, solver)
+    check_finite_result(result, solver)
+    return result
 
 
 def ground_state(chip: Chip) -> jax.Array:

@@ -441,6 +441,14 @@ class SimulatedDevice:
                 pops = np.repeat(single[None], len(indices), axis=0)
             for k, i in enumerate(indices):
                 out[i] = pops[k]
+        # compiled simulation code reports a step it cannot keep exact as NaN (devices._validate.nan_where)
+        broken = [i for i, p in enumerate(out) if not np.all(np.isfinite(p))]
+        if broken:
+            raise DeviceModelError(
+                f"Simulating schedule {broken[0]} of this call gave non-finite populations ({len(broken)} of "
+                f"{len(out)} schedules): a propagation step's generator is beyond what the matrix exponential "
+                "keeps exact (a drive or detuning far outside the model's range) or a duration is off the "
+                f"sample grid (dt = {self.dt} ns).")
         return out
 
 

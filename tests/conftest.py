@@ -1,9 +1,18 @@
 """Shared by every test folder: import `devices` first, so that JAX runs in float64
 before any test module touches jax.numpy; warnings are errors (pyproject.toml)."""
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
-import devices  # noqa: F401  (must come before jax.numpy is used anywhere)
+# Both pytest-xdist workers, and the CLI processes tests start, share one folder of compiled
+# programs (before JAX is imported): a program one of them compiled, the others load.
+os.environ.setdefault("CALIBRATE_JAX_CACHE", str(Path(__file__).resolve().parents[1] / ".jax-cache"))
+from calibrate.compilation_cache import keep_compiled_programs  # noqa: E402
+
+keep_compiled_programs()
+
+import devices  # noqa: E402, F401  (must come before jax.numpy is used anywhere)
 import jax
 import numpy as np
 import pytest

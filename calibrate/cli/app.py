@@ -38,6 +38,15 @@ device_app = typer.Typer(help="Simulated and real devices, and the adapters that
                          no_args_is_help=True)
 app.add_typer(device_app, name="device")
 
+
+@app.callback()
+def _before_every_command() -> None:
+    # environment variables only (no JAX import, so --help stays instant): compiled programs are
+    # kept between runs unless CALIBRATE_JAX_CACHE is empty (calibrate/compilation_cache.py)
+    from calibrate.compilation_cache import keep_compiled_programs
+
+    keep_compiled_programs()
+
 console = Console()
 EXIT_BAD_INPUT = 2
 EXIT_CRASHED = 3

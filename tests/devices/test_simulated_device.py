@@ -95,6 +95,18 @@ def test_run_advances_the_clock_by_its_duration(spec):
     assert device.now() == pytest.approx(2 * 3600 + 10 * 100 * per_shot_ns * 1e-9)
 
 
+def test_a_step_the_simulation_cannot_keep_exact_is_an_error_not_a_count(spec):
+    """A carrier 3 GHz off the qubit is beyond what the exponential's squarings keep exact: the
+    compiled simulation gives NaN (no host callback, so XLA can cache the program) and the
+    device refuses with the reason, before any shot is drawn or the clock moves."""
+    device = SimulatedDevice(spec, seed=3)
+    f = float(device.truth().transmons[0].frequency)
+    good = Schedule([Play(0, Constant(20.0, 0.1))], [f])
+    with pytest.raises(DeviceModelError, match=r"schedule 1 of this call gave non-finite populations \(1 of 2"):
+        device.run([good, Schedule([Play(0, Constant(20.0, 0.1))], [f + 3.0])], shots=10, seed=0)
+    assert device.now() == 0.0
+
+
 def test_a_delay_sweep_runs_in_one_call_and_decays_with_t1(spec):
     device = SimulatedDevice(spec, seed=3)
     t = device.truth().transmons[0]

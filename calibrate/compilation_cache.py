@@ -1,0 +1,51 @@
+"""Compiled programs kept on disk between runs: JAX's persistent compilation cache.
+
+Most of a short command's time is XLA compiling the simulator (learning a model from a
+default-graph run: ~25 s of compilation for ~1 s of fitting), and every new process compiled
+the same programs again. With the cache, a second `calibrate run`, `learn-model` or nightly
+job loads them instead. Compiled code that holds a host callback cannot be cached, which is
+why the simulator reports a step it cannot use as NaN (devices._validate.nan_where).
+
+Only environment variables are set, before JAX is imported, so that `calibrate --help` stays
+instant and a JAX setting of the user's own wins:
+
+    CALIBRATE_JAX_CACHE   the folder (default $XDG_CACHE_HOME/calibrate/jax, i.e.
+                          ~/.cache/calibrate/jax); empty: no cache
+    JAX_COMPILATION_CACHE_DIR and JAX's other cache settings, when set, are left as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import MutableMapping
+from pathlib import Path
+
+MIN_COMPILE_SECONDS = 0.5  # quicker compilations are not worth a file
+MAX_BYTES = 2**30  # JAX drops the least recently used programs beyond this
+
+
+def default_folder(environ: MutableMapping[str, str]) -> Path:
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "calibrate" / "jax"
+
+
+def keep_compiled_programs(environ: MutableMapping[str, str] = os.environ) -> str | None:
+    """Point JAX's persistent compilation cache at the toolkit's folder; returns the folder in
+    use (None when turned off). Call before JAX is imported: JAX reads these at import."""
+    if "JAX_COMPILATION_CACHE_DIR" in environ:
+        return environ["JAX_COMPILATION_CACHE_DIR"] or None
+    folder = environ.get("CALIBRATE_JAX_CACHE")
+    if folder == "":
+        return None
+    environ["JAX_COMPILATION_CACHE_DIR"] = folder or str(default_folder(environ))
+    environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", str(MIN_COMPILE_SECONDS))
+    environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(MAX_BYTES))
+    if environ is os.environ and "jax" in sys.modules:  # imported already: it read its environment then
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", environ["JAX_COMPILATION_CACHE_DIR"])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                          float(environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
+        jax.config.update("jax_compilation_cache_max_size", int(environ["JAX_COMPILATION_CACHE_MAX_SIZE"]))
+    return environ["JAX_COMPILATION_CACHE_DIR"]
