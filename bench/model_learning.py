@@ -7,11 +7,15 @@ run"). The run is made once; each learn-model is a fresh process, so its time is
 waits for: import, JAX compilation, the fit and its uncertainties.
 
 Each `--tree` (a checkout of this repository; default: this one) learns from the same run
-`--repeats` times, the trees interleaved; wall and CPU seconds (the process and its children)
-are printed per repeat with medians and bests, and the learned values and standard errors of
-the first repeat of every tree, so a faster tree can be checked to learn the same model.
+`--repeats` times, the trees interleaved, each tree with a compilation cache of its own
+(calibrate/compilation_cache.py): its first learn-model starts from an empty cache ("cold":
+what the first model learning after installing costs), the later ones load the programs it
+kept ("warm": every later one). Trees without that cache compile every time. Wall and CPU
+seconds (the process and its children) are printed per repeat, with medians and bests of the
+warm repeats, and the learned values and standard errors of every tree's first repeat, so a
+faster tree can be checked to learn the same model.
 
-Run: .venv/bin/python bench/model_learning.py [--seed 1000] [--repeats 2] [--tree PATH ...]
+Run: .venv/bin/python bench/model_learning.py [--seed 1000] [--repeats 3] [--tree PATH ...]
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "from calibrate.cli import app; app()"]
 
 
-def calibrate(tree: Path, *args: str) -> tuple[dict, float, float]:
+def calibrate(tree: Path, *args: str, cache: Path | None = None) -> tuple[dict, float, float]:
     """(its JSON, wall s, CPU s) of one `calibrate` command run from `tree`."""
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env.update(PYTHONPATH=str(tree), CALIBRATE_JAX_CACHE=str(cache) if cache else "")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(CLI + list(args) + ["--json"], cwd=tree, env=env, capture_output=True, text=True)
@@ -50,7 +55,7 @@ def calibrate(tree: Path, *args: str) -> tuple[dict, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tree", action="append", type=Path, help="checkout to time (repeatable)")
     args = parser.parse_args()
     trees = [t.resolve() for t in (args.tree or [ROOT])]
@@ -65,20 +70,24 @@ def main() -> None:
         times: dict[Path, list[tuple[float, float]]] = {t: [] for t in trees}
         models: dict[Path, dict] = {}
         for repeat in range(args.repeats):
-            for tree in trees:
-                report, wall, cpu = calibrate(tree, *learn)
+            for k, tree in enumerate(trees):
+                report, wall, cpu = calibrate(tree, *learn, cache=Path(folder) / f"cache-{k}")
                 times[tree].append((wall, cpu))
                 models.setdefault(tree, report)
-                print(f"{tree.name:>24}  repeat {repeat}  wall {wall:7.1f} s  cpu {cpu:7.1f} s", flush=True)
-    print(f"{'tree':>24}  {'wall median':>11}  {'wall best':>9}  {'cpu median':>10}  {'cpu best':>8}  points")
+                print(f"{tree.name:>24}  repeat {repeat} {'cold' if repeat == 0 else 'warm'}  wall {wall:7.1f} s  "
+                      f"cpu {cpu:7.1f} s", flush=True)
+    print(f"{'tree':>24}  {'cold wall':>9}  {'warm wall median':>16}  {'best':>6}  {'warm cpu median':>15}  points")
     for tree in trees:
-        walls, cpus = zip(*times[tree])
-        print(f"{tree.name:>24}  {statistics.median(walls):11.1f}  {min(walls):9.1f}  {statistics.median(cpus):10.1f}"
-              f"  {min(cpus):8.1f}  {models[tree].get('points')}")
+        cold = times[tree][0][0]
+        walls, cpus = zip(*(times[tree][1:] or times[tree]))
+        print(f"{tree.name:>24}  {cold:9.1f}  {statistics.median(walls):16.1f}  {min(walls):6.1f}  "
+              f"{statistics.median(cpus):15.1f}  {models[tree].get('points')}")
     if len(trees) > 1:
-        base = statistics.median(c for _, c in times[trees[0]])
+        def warm_cpu(tree):
+            return statistics.median(c for _, c in (times[tree][1:] or times[tree]))
+
         for tree in trees[1:]:
-            print(f"# cpu median {trees[0].name}/{tree.name}: {base / statistics.median(c for _, c in times[tree]):.2f}")
+            print(f"# warm cpu median {trees[0].name}/{tree.name}: {warm_cpu(trees[0]) / warm_cpu(tree):.2f}")
     for tree in trees:
         params = models[tree].get("values", {})
         print(f"# {tree.name}: " + "; ".join(f"{k} {v.get('value')!r} +- {v.get('stderr')!r}" for k, v in params.items()))

@@ -3,7 +3,8 @@
 Values are checked when they are concrete (numpy or a concrete JAX array). Under
 `jit`/`vmap` tracing the values are unknown, so checks are skipped there: the
 concrete objects that entered the traced function were already checked when
-they were built.
+they were built. What only compiled code can see (a step beyond the exponential's
+range, a traced delay off the sample grid) becomes NaN there (`nan_where`).
 """
 
 from __future__ import annotations

@@ -96,8 +96,9 @@ def length_buckets(lengths: Sequence[int]) -> list[tuple[np.ndarray, int]]:
     A simulator scans every program of a call to the same number of steps, so one long RB length
     would pad the short ones to its length (73 % of the steps of a default RB run were padding).
     Each program goes to the smallest rung of a fixed ladder that holds it, so it is padded to at
-    most 1.5 times its length (or to 128 steps); the ladder is fixed so that the same sweep always gives the same shapes, and a compiled
-    scan is reused rather than rebuilt for each run's exact longest program."""
+    most 1.5 times its length (or to 128 steps). The ladder is fixed, so the same sweep always
+    gives the same shapes and reuses its compiled scans instead of compiling for each run's
+    exact longest program."""
     lengths = np.asarray(lengths, dtype=np.int64)
     ladder = _ladder(int(lengths.max(initial=1)))
     rung = np.searchsorted(ladder, np.maximum(lengths, 1))
