@@ -12,7 +12,7 @@ from experiments.base import ExperimentError, run_experiment
 from experiments.library.readout_amplitude import DEFAULT_AMPLITUDES, ReadoutAmplitude
 from experiments.library.single_shot import SingleShot
 from experiments.results import Verdict
-from support.readout_truth import model_fidelity, truth_calibration, x_pulse_levels
+from support.readout_truth import fresh_fidelity, model_fidelity, truth_calibration, x_pulse_levels
 
 # where sim-5q's optima lie (0.45..1.0): the truth is searched here, in steps finer than the sweep's
 FINE_AMPLITUDES = np.round(np.arange(0.3, 1.0 + 1e-9, 0.025), 4)
@@ -52,13 +52,8 @@ def test_the_chosen_amplitude_reads_within_half_a_percent_of_the_models_best(see
     assert abs(fidelity.value - with_x) < 3 * fidelity.stderr + 2e-3, (fidelity, with_x)
     assert 0.0005 < fidelity.stderr < 0.005
     # the discriminator reported is the one at the chosen amplitude: it reads fresh shots there as well
-    fresh = run_experiment(SingleShot(qubit=qubit), device, {qubit: cal.replace(readout_amp=chosen.value)},
-                           shots=6000, seed=seed + 100)
-    points = fresh["iq"].sel(qubit=qubit).transpose("prepared", "shot", "quadrature").values
-    angle, threshold = result.values["readout_angle"].value, result.values["readout_threshold"].value
-    reads_one = points[..., 0] * np.cos(angle) + points[..., 1] * np.sin(angle) > threshold
-    fresh_fidelity = 1.0 - 0.5 * (reads_one[0].mean() + (1 - reads_one[1].mean()))
-    assert abs(fresh_fidelity - fidelity.value) < 4 * fidelity.stderr, (fresh_fidelity, fidelity)
+    fresh = fresh_fidelity(device, qubit, cal.replace(readout_amp=chosen.value), result, seed=seed + 100)
+    assert abs(fresh - fidelity.value) < 4 * fidelity.stderr, (fresh, fidelity)
 
 
 def test_a_sweep_far_below_the_optimum_is_bad_at_its_edge():

@@ -15,7 +15,7 @@ from experiments.library.single_shot import SingleShot
 from experiments.registry import experiment_class, fitted_values
 from experiments.results import Verdict
 from experiments.storage import load_dataset, save_dataset
-from support.readout_truth import model_fidelity, truth_calibration, x_pulse_levels
+from support.readout_truth import fresh_fidelity, model_fidelity, truth_calibration, x_pulse_levels
 
 # where sim-5q's optima lie (0.8..1.4 us at the calibrated amplitude, 2..3.3 us at the design's
 # 0.3): the truth is searched here, in steps (8 %) finer than the sweep's (22 %)
@@ -58,13 +58,8 @@ def test_the_chosen_duration_reads_within_a_third_of_a_percent_of_the_models_bes
     assert abs(fidelity.value - with_x) < 3 * fidelity.stderr, (fidelity, with_x)
     assert 0.0005 < fidelity.stderr < 0.005
     # the discriminator reported is the one at the chosen duration: it reads fresh shots there as well
-    fresh = run_experiment(SingleShot(qubit=qubit), device, {qubit: cal.replace(readout_duration=chosen.value)},
-                           shots=6000, seed=seed + 100)
-    points = fresh["iq"].sel(qubit=qubit).transpose("prepared", "shot", "quadrature").values
-    angle, threshold = result.values["readout_angle"].value, result.values["readout_threshold"].value
-    reads_one = points[..., 0] * np.cos(angle) + points[..., 1] * np.sin(angle) > threshold
-    fresh_fidelity = 1.0 - 0.5 * (reads_one[0].mean() + (1 - reads_one[1].mean()))
-    assert abs(fresh_fidelity - fidelity.value) < 4 * fidelity.stderr, (fresh_fidelity, fidelity)
+    fresh = fresh_fidelity(device, qubit, cal.replace(readout_duration=chosen.value), result, seed=seed + 100)
+    assert abs(fresh - fidelity.value) < 4 * fidelity.stderr, (fresh, fidelity)
 
 
 def test_a_sweep_far_too_short_is_bad_at_its_upper_edge():

@@ -47,3 +47,17 @@ def model_fidelity(device, qubit: int, pulse: ReadoutPulse, shots: int = 400_000
                       else rng.choice(len(prepared_one), size=shots, p=prepared_one))
     best = train(zeros, ones)
     return 1.0 - 0.5 * (best.reads_one(zeros).mean() + (~best.reads_one(ones)).mean())
+
+
+def fresh_fidelity(device, qubit: int, cal: QubitCalibration, result, seed: int, shots: int = 6000) -> float:
+    """The assignment fidelity that the boundary a result reports (readout_angle, readout_threshold)
+    gives on fresh single-shot IQ points taken with `cal`: a reported discriminator must read
+    new shots as well as the ones it was judged on."""
+    from experiments.base import run_experiment
+    from experiments.library.single_shot import SingleShot
+
+    fresh = run_experiment(SingleShot(qubit=qubit), device, {qubit: cal}, shots=shots, seed=seed)
+    points = fresh["iq"].sel(qubit=qubit).transpose("prepared", "shot", "quadrature").values
+    angle, threshold = result.values["readout_angle"].value, result.values["readout_threshold"].value
+    reads_one = points[..., 0] * np.cos(angle) + points[..., 1] * np.sin(angle) > threshold
+    return float(1.0 - 0.5 * (reads_one[0].mean() + (1 - reads_one[1].mean())))
