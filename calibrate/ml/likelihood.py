@@ -219,31 +219,29 @@ def _group_populations(chip: Chip, group, dt: float) -> jax.Array:
     return _batched_populations(chip, group.shared, group.varying, dt)
 
 
-def read_one_probabilities(x: jax.Array, obs: Observations) -> jax.Array:
-    """P(read 1) of every observed schedule, groups concatenated, for natural parameters x."""
-    transmon = transmon_from(x)
-    chip = Chip([transmon])
-    out = []
-    for group in obs.groups:
-        pops = jnp.clip(_group_populations(chip, group, obs.dt), 0.0, None)
-        pops = pops / jnp.sum(pops, axis=-1, keepdims=True)
-        excited = jnp.sum(pops[:, 1:], axis=-1)
-        out.append(transmon.readout_p01 * pops[:, 0] + (1.0 - transmon.readout_p10) * excited)
-    return jnp.concatenate(out)
-
-
-# --- the likelihood the fit evaluates: group by group, populations cached ----------------------
 PHYSICAL = 5  # x[:5] set the populations; the readout errors x[5:] only mix them
 
 
-def _physical_transmon(physical: jax.Array) -> Transmon:
-    return transmon_from(jnp.concatenate([physical, jnp.zeros((2,), physical.dtype)]))
-
-
 def _ground_and_excited(physical: jax.Array, group, dt: float) -> jax.Array:
-    pops = jnp.clip(_group_populations(Chip([_physical_transmon(physical)]), group, dt), 0.0, None)
+    """(2, n): the ground and the excited (every level >= 1) population of each of a group's
+    schedules, for the physical parameters x[:5] (the readout errors play no part)."""
+    transmon = transmon_from(jnp.concatenate([physical, jnp.zeros((2,), physical.dtype)]))
+    pops = jnp.clip(_group_populations(Chip([transmon]), group, dt), 0.0, None)
     pops = pops / jnp.sum(pops, axis=-1, keepdims=True)
     return jnp.stack([pops[:, 0], jnp.sum(pops[:, 1:], axis=-1)])
+
+
+def _read_one(x, levels):
+    """P(read 1) from (ground, excited) populations: level 0 reads 1 with p01, the others with 1 - p10."""
+    return x[5] * levels[0] + (1.0 - x[6]) * levels[1]
+
+
+def read_one_probabilities(x: jax.Array, obs: Observations) -> jax.Array:
+    """P(read 1) of every observed schedule, groups concatenated, for natural parameters x."""
+    return jnp.concatenate([_read_one(x, _ground_and_excited(x[:PHYSICAL], group, obs.dt)) for group in obs.groups])
+
+
+# --- the likelihood the fit evaluates: group by group, populations cached ----------------------
 
 
 # Compiled per group structure, not per run: the fit of the datasets without RB and the joint fit
@@ -298,14 +296,13 @@ class Likelihood:
         return self._remember(key, np.concatenate(
             [np.asarray(_group_levels(y, g, self.obs.dt)) for g in self.obs.groups], axis=1))
 
-    def probabilities(self, x) -> np.ndarray:
-        x = np.asarray(x, float)
-        ground, excited = self.levels(x)
-        return x[5] * ground + (1.0 - x[6]) * excited
+    def _nll_at(self, p: np.ndarray) -> float:
+        p = np.clip(p, P_FLOOR, 1.0 - P_FLOOR)
+        return -float(np.sum(self._log_binomial + self.counts * np.log(p) + (self.shots - self.counts) * np.log1p(-p)))
 
     def nll(self, x) -> float:
-        p = np.clip(self.probabilities(x), P_FLOOR, 1.0 - P_FLOOR)
-        return -float(np.sum(self._log_binomial + self.counts * np.log(p) + (self.shots - self.counts) * np.log1p(-p)))
+        x = np.asarray(x, float)
+        return self._nll_at(_read_one(x, self.levels(x)))
 
     def probabilities_and_jacobian(self, x) -> tuple[np.ndarray, np.ndarray]:
         """P(read 1) of every observation and its exact Jacobian d p / d x, shape (N, 7)."""
@@ -314,20 +311,19 @@ class Likelihood:
         parts = [_group_levels_and_jacobian(y, g, self.obs.dt) for g in self.obs.groups]
         levels = self._remember(x[:PHYSICAL].tobytes(), np.concatenate([np.asarray(v) for v, _ in parts], axis=1))
         d_levels = np.concatenate([np.asarray(j) for _, j in parts], axis=1)  # (2, N, 5)
-        ground, excited = levels
-        jac = np.empty((ground.size, len(PARAMETERS)))
-        jac[:, :PHYSICAL] = x[5] * d_levels[0] + (1.0 - x[6]) * d_levels[1]
-        jac[:, 5], jac[:, 6] = ground, -excited
-        return x[5] * ground + (1.0 - x[6]) * excited, jac
+        jac = np.empty((levels.shape[1], len(PARAMETERS)))
+        jac[:, :PHYSICAL] = _read_one(x, d_levels)
+        jac[:, 5], jac[:, 6] = levels[0], -levels[1]
+        return _read_one(x, levels), jac
 
     def nll_gradient_fisher(self, x) -> tuple[float, np.ndarray, np.ndarray]:
         """NLL, its gradient and the expected Fisher information sum_i n_i grad p_i grad p_i^T / (p_i (1 - p_i)),
         all in natural parameters, from one Jacobian of the probabilities."""
         p, jac = self.probabilities_and_jacobian(x)
         counts, shots = self.counts, self.shots
+        nll = self._nll_at(p)
         inside = (p > P_FLOOR) & (p < 1.0 - P_FLOOR)  # the clip's derivative vanishes outside
         p = np.clip(p, P_FLOOR, 1.0 - P_FLOOR)
-        nll = -float(np.sum(self._log_binomial + counts * np.log(p) + (shots - counts) * np.log1p(-p)))
         dnll_dp = np.where(inside, -(counts / p - (shots - counts) / (1.0 - p)), 0.0)
         weight = np.where(inside, shots / (p * (1.0 - p)), 0.0)
         return nll, jac.T @ dnll_dp, (jac * weight[:, None]).T @ jac

@@ -228,7 +228,7 @@ def _score(state: _State, likelihood: Likelihood, reparam, free: list[int],
             theta[free] += step
             try:
                 trial = _evaluate(theta, likelihood, reparam)
-            except RuntimeError:  # e.g. a step so wild that a propagation step refuses it: reject it
+            except RuntimeError:  # a step the computation refuses: reject it (a NaN NLL is rejected below)
                 trial = None
             lower = trial is not None and np.isfinite(trial.nll) and trial.nll <= state.nll + 1e-12 * abs(state.nll)
             if lower and np.all(np.isfinite(trial.grad)):
