@@ -21,35 +21,15 @@ Run: .venv/bin/python bench/model_learning.py [--seed 1000] [--repeats 3] [--tre
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-c", "from calibrate.cli import app; app()"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def calibrate(tree: Path, *args: str, cache: Path | None = None) -> tuple[dict, float, float]:
-    """(its JSON, wall s, CPU s) of one `calibrate` command run from `tree`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
-    env.update(PYTHONPATH=str(tree), CALIBRATE_JAX_CACHE=str(cache) if cache else "")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(CLI + list(args) + ["--json"], cwd=tree, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    try:
-        return json.loads(done.stdout), wall, cpu
-    except json.JSONDecodeError:
-        raise SystemExit(f"calibrate {' '.join(args)} failed in {tree} (exit {done.returncode}):\n"
-                         f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}") from None
+from _cli_timing import calibrate  # noqa: E402
 
 
 def main() -> None:

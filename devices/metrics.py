@@ -55,9 +55,16 @@ def _qubit_block(out: jax.Array, chip: Chip, qubit: int) -> jax.Array:
 def gate_metrics(chip: Chip, schedule: Schedule, target: jax.Array = PAULI_X, *, qubit: int = 0,
                  dt: float, dynamics: Dynamics = Open(), solver: Solver = ExactSteps()) -> GateMetrics:
     """Average gate fidelity and leakage of `schedule` as the single-qubit gate `target`."""
+    prop = propagator(chip, schedule, dt=dt, dynamics=dynamics, solver=solver)
+    return propagator_metrics(chip, prop, target, qubit=qubit, dynamics=dynamics)
+
+
+def propagator_metrics(chip: Chip, prop: jax.Array, target: jax.Array = PAULI_X, *, qubit: int = 0,
+                       dynamics: Dynamics = Open()) -> GateMetrics:
+    """`gate_metrics` of a propagator already at hand: the unitary (Closed) or the
+    column-stacking superoperator (Open) of the gate on `chip`."""
     lv, n = chip.n_levels, chip.n_qubits
     d_full = lv**n
-    prop = propagator(chip, schedule, dt=dt, dynamics=dynamics, solver=solver)
     embed = [i * lv ** (n - 1 - qubit) for i in range(2)]  # |i> on `qubit`, others in |0>
     columns = []
     traces = []

@@ -30,7 +30,7 @@ from devices.options import Closed
 from devices.pulses import Drag
 from devices.schedule import Delay, Play, Schedule
 from devices.sequences import GateSequence
-from devices.simulate import propagator
+from devices.simulate import ordered_product, propagator
 from devices.transmon import Transmon
 from experiments.calibration import QubitCalibration
 
@@ -94,9 +94,13 @@ def _layout(cost: ErrorAmplificationCost) -> tuple[np.ndarray, np.ndarray]:
     return programs, frames
 
 
-def _gate_unitaries(transmon: Transmon, frequency, x_amp, sx_amp, beta, *, duration: float, sigma: float,
-                    delays: tuple[float, ...], dt: float) -> jax.Array:
-    """(n_gates, d, d): the gate table SX, X, then one idle per delay, in the drive frame."""
+X_GATE = 1  # the X gate's index in a probe gate table
+
+
+def probe_gate_table(probes: ProbeSet, transmon: Transmon, frequency, x_amp, sx_amp, beta, *, duration: float,
+                     sigma: float, dt: float) -> jax.Array:
+    """(n_gates, d, d): the probes' gate table SX, X (index X_GATE), then one idle per Ramsey
+    delay: unitaries in the drive frame, differentiable in the transmon and the calibration."""
     chip = Chip([transmon])
     frequencies = jnp.reshape(frequency, (1,))
 
@@ -105,32 +109,39 @@ def _gate_unitaries(transmon: Transmon, frequency, x_amp, sx_amp, beta, *, durat
 
     gates = [unitary(Play(0, Drag(duration, amp=sx_amp, sigma=sigma, beta=beta))),
              unitary(Play(0, Drag(duration, amp=x_amp, sigma=sigma, beta=beta)))]
-    gates += [unitary(Delay(None, tau)) for tau in delays]
+    gates += [unitary(Delay(None, tau)) for tau in probes.cost.ramsey_delays]
     return jnp.stack(gates)
 
 
 def probe_read_one(probes: ProbeSet, transmon: Transmon, frequency, x_amp, sx_amp, beta, *,
                    duration: float, sigma: float, dt: float) -> jax.Array:
     """(n_probes,) P(read 1) of each probe, differentiable in the transmon and the calibration."""
-    table = _gate_unitaries(transmon, frequency, x_amp, sx_amp, beta, duration=duration, sigma=sigma,
-                            delays=probes.cost.ramsey_delays, dt=dt)
-    programs, frames = _layout(probes.cost)
-    levels = jnp.arange(table.shape[-1])
-    ground = jnp.zeros(table.shape[-1], table.dtype).at[0].set(1.0)
+    table = probe_gate_table(probes, transmon, frequency, x_amp, sx_amp, beta, duration=duration, sigma=sigma, dt=dt)
+    return read_one_from_table(probes, transmon, table)
 
-    def play(program, frame):
-        def step(psi, item):
-            gate, phase = item
-            # a pulse after ShiftPhase(phi) acts as R U R^dag, R = exp(-i phi n); -1 is padding
-            r = jnp.exp(-1j * phase * levels)
-            moved = r * (table[jnp.maximum(gate, 0)] @ (r.conj() * psi))
-            return jnp.where(gate >= 0, moved, psi), None
 
-        psi, _ = jax.lax.scan(step, ground, (jnp.asarray(program), jnp.asarray(frame)))
-        pops = jnp.abs(psi) ** 2
-        return transmon.readout_p01 * pops[0] + (1.0 - transmon.readout_p10) * jnp.sum(pops[1:])
+def read_one_from_table(probes: ProbeSet, transmon: Transmon, table: jax.Array) -> jax.Array:
+    """(n_probes,) P(read 1) of each probe played with the gates of `table` (probe_gate_table):
+    leaked shots read as 1, as on the simulated device."""
+    steps = _step_unitaries(table, *_layout(probes.cost))
+    # every probe starts in |0>: its final state is the first column of its steps' product,
+    # taken by pairwise products (log2(steps) rounds) rather than a scan over the steps
+    psi = ordered_product(jnp.moveaxis(steps, 1, 0))[..., 0]
+    pops = jnp.abs(psi) ** 2
+    return transmon.readout_p01 * pops[:, 0] + (1.0 - transmon.readout_p10) * jnp.sum(pops[:, 1:], axis=-1)
 
-    return jax.vmap(play)(programs, frames)
+
+def _step_unitaries(table: jax.Array, programs: np.ndarray, frames: np.ndarray) -> jax.Array:
+    """(n_probes, steps, d, d): each step's gate in the frame of its cumulative phase, the
+    identity where a probe is padded. A pulse after ShiftPhase(phi) acts as R U R^dag with
+    R = exp(-i phi n). The layout is constant, so the rotations are too."""
+    d = table.shape[-1]
+    one_hot = (programs[..., None] == np.arange(table.shape[0])).astype(float)  # padding (-1): all zero
+    r = np.exp(-1j * frames[..., None] * np.arange(d))  # (n_probes, steps, d)
+    rotations = r[..., :, None] * r.conj()[..., None, :]
+    gates = jnp.einsum("psg,gij->psij", one_hot, table) * rotations
+    padding = (programs < 0)[..., None, None] * np.eye(d)
+    return gates + padding
 
 
 def pair_features(read_one: jax.Array) -> jax.Array:
@@ -142,4 +153,5 @@ def pair_features(read_one: jax.Array) -> jax.Array:
     return jnp.concatenate([plus - minus, 0.5 * (plus + minus) - 0.5], axis=-1)
 
 
-__all__ = ["MAX_PROBES", "ProbeSet", "pair_features", "probe_read_one", "probe_sequences"]
+__all__ = ["MAX_PROBES", "X_GATE", "ProbeSet", "pair_features", "probe_gate_table", "probe_read_one", "probe_sequences",
+           "read_one_from_table"]

@@ -41,6 +41,7 @@ depends on the design anharmonicity (~11 kHz off on that family).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -92,13 +93,8 @@ def probe_sensitivity(probes: ProbeSet, transmon: Transmon, frequency: float, x_
                       duration: float, sigma: float, dt: float) -> np.ndarray:
     """(n_probes, 3): d P(read 1) / d (frequency offset [GHz], log X amplitude, beta offset [ns]) of
     `transmon` (the family's nominal one) at the calibration (frequency, x_amp, beta), its optimum."""
-
-    def read_one(u):
-        amp = x_amp * jnp.exp(u[1])
-        return probe_read_one(probes, transmon, frequency + u[0], amp, SX_RATIO * amp, beta + u[2],
-                              duration=duration, sigma=sigma, dt=dt)
-
-    sensitivity = np.asarray(jax.jacfwd(read_one)(jnp.zeros(3, dtype=jnp.float64)))
+    sensitivity = np.asarray(_sensitivity(probes, transmon, *_as_floats(frequency, x_amp, beta),
+                                          duration=duration, sigma=sigma, dt=dt))
     pairs = sensitivity[0::2] - sensitivity[1::2]
     if probes.n_pairs < 3 or np.linalg.matrix_rank(pairs / np.abs(pairs).max(axis=0)) < 3:
         raise VerificationError(f"The probe set {probes.as_dict()} cannot tell frequency, amplitude and beta apart: "
@@ -111,12 +107,40 @@ def pair_allowance(probes: ProbeSet, transmon: Transmon, frequency: float, x_amp
     """Per pair, the largest |P+ - P-| of `transmon` with the calibration off by one tolerance in
     any one direction (the per-pair guard's base)."""
     df, da, db = check_tolerances(tolerances)
-    worst = np.zeros(probes.n_pairs)
-    for u in ((df, 0, 0), (-df, 0, 0), (0, da, 0), (0, -da, 0), (0, 0, db), (0, 0, -db)):
+    moves = np.asarray([(df, 0, 0), (-df, 0, 0), (0, da, 0), (0, -da, 0), (0, 0, db), (0, 0, -db)])
+    p = np.asarray(_read_one_moved(probes, transmon, *_as_floats(frequency, x_amp, beta), moves, **shape))
+    return np.max(np.abs(p[:, 0::2] - p[:, 1::2]), axis=0)
+
+
+def _as_floats(*values) -> list[jax.Array]:
+    return [jnp.asarray(v, dtype=jnp.float64) for v in values]
+
+
+# Compiled once per probe set and gate shape: run eagerly, these models took ~9 s of every
+# controller's set-up (a training's, and each load's).
+_SHAPE_ARGS = ("probes", "duration", "sigma", "dt")
+
+
+@functools.partial(jax.jit, static_argnames=_SHAPE_ARGS)
+def _sensitivity(probes: ProbeSet, transmon: Transmon, frequency, x_amp, beta, *, duration, sigma, dt):
+    def read_one(u):
+        amp = x_amp * jnp.exp(u[1])
+        return probe_read_one(probes, transmon, frequency + u[0], amp, SX_RATIO * amp, beta + u[2],
+                              duration=duration, sigma=sigma, dt=dt)
+
+    return jax.jacfwd(read_one)(jnp.zeros(3, dtype=jnp.float64))
+
+
+@functools.partial(jax.jit, static_argnames=_SHAPE_ARGS)
+def _read_one_moved(probes: ProbeSet, transmon: Transmon, frequency, x_amp, beta, moves, *, duration, sigma, dt):
+    """(n_moves, n_probes) P(read 1) with the calibration moved by each (frequency [GHz],
+    relative amplitude, beta [ns])."""
+    def read_one(u):
         amp = x_amp * (1.0 + u[1])
-        p = np.asarray(probe_read_one(probes, transmon, frequency + u[0], amp, SX_RATIO * amp, beta + u[2], **shape))
-        worst = np.maximum(worst, np.abs(p[0::2] - p[1::2]))
-    return worst
+        return probe_read_one(probes, transmon, frequency + u[0], amp, SX_RATIO * amp, beta + u[2],
+                              duration=duration, sigma=sigma, dt=dt)
+
+    return jax.vmap(read_one)(moves)
 
 
 def pair_names(probes: ProbeSet) -> list[str]:

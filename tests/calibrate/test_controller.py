@@ -8,6 +8,7 @@ controller has run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,8 +19,9 @@ import numpy as np
 import pytest
 
 from calibrate.graph.toml import load_graph
-from calibrate.ml.controller import (ControllerError, Trained, TrainOptions, family_of, initial_controller, load_controller,
-                                     measure_probes, predict, recalibrate, rollout, save_controller, train_controller)
+from calibrate.ml.controller import (ControllerError, Trained, TrainOptions, draw_devices, family_of, initial_controller,
+                                     load_controller, measure_probes, predict, recalibrate, rollout, save_controller,
+                                     train_controller, x_gate_error)
 from calibrate.ml.learned_graph import LEARNED_NODE
 from calibrate.ml.probes import ProbeSet, probe_read_one, probe_sequences
 from calibrate.ml.uncertainty import applied_covariance
@@ -117,6 +119,21 @@ def test_training_is_reproducible_for_a_seed(family, trained):
                     jax.tree.leaves(eqx.filter(again.controller, eqx.is_array))):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert trained.loss == again.loss
+
+
+def test_each_round_is_scored_on_the_x_gate_it_applied(family, trained):
+    """The rollout simulates each calibration's gates once: a round's X error is read from the
+    next round's probe gate table. It must be the error of the calibration that round applied."""
+    draws = draw_devices(family, BRIEF, jax.random.key(11), 3)
+    two_rounds = trained.controller
+    one_round = dataclasses.replace(two_rounds, rounds=1)  # the same first round (same key)
+    for i in range(3):
+        device = (jax.tree.map(lambda x: x[i], draws.transmons), draws.frequency[i], draws.x_amp[i], draws.beta[i])
+        gate, _, final = rollout(two_rounds, *device, jax.random.key(i), idle=100.0, **SHAPE)
+        _, _, first = rollout(one_round, *device, jax.random.key(i), idle=100.0, **SHAPE)
+        assert abs(float(first[0] - final[0])) > 1e-7  # the second round moved the calibration
+        for error, calibration in zip(gate, (first, final)):
+            assert float(error) == pytest.approx(float(x_gate_error(device[0], *calibration, **SHAPE)), rel=1e-9)
 
 
 def test_an_untrained_controller_corrects_nothing(family):

@@ -379,3 +379,17 @@ def test_idle_period_of_uncoupled_transmons_is_analytic(f01):
     energy = sum(detunings[q] * levels[q] + alphas[q] / 2 * levels[q] * (levels[q] - 1) for q in range(3))
     # One exponential raised to the 75th power: rounding only.
     np.testing.assert_allclose(u, np.diag(np.exp(-2j * np.pi * energy.reshape(-1) * tau)), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("tau", [0.0, 37.5, 2.5e5])
+def test_idle_of_a_lone_transmon_is_one_diagonal_exponential(tau):
+    """A lone transmon's Closed idle is diag(exp(-2 pi i t [(f01 - f) n + alpha/2 n(n-1)])), for
+    idles up to 250 us, eagerly and with the duration traced."""
+    chip = Chip([transmon(frequency=5.0, anharmonicity=-0.3)])
+    carrier, n = 5.0 - 0.0017, np.arange(3)
+    expected = np.diag(np.exp(-2j * np.pi * ((5.0 - carrier) * n - 0.15 * n * (n - 1)) * tau))
+    u = np.asarray(propagator(chip, Schedule([Delay(None, tau)], frequencies=[carrier]), dt=DT))
+    swept = eqx.filter_jit(lambda t: propagator(chip, Schedule([Delay(None, t)], frequencies=[carrier]), dt=DT))
+    # |2>'s phase reaches 4.6e5 rad at the longest idle, where a few roundings of it are ~3e-10
+    for result in (u, np.asarray(swept(jnp.asarray(tau, dtype=jnp.float64)))):
+        np.testing.assert_allclose(result, expected, rtol=0, atol=1e-12 + 4e-15 * tau)

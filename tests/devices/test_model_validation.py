@@ -4,7 +4,6 @@ names the offending field and shows its value; valid ones (and ensembles) pass."
 import re
 
 import equinox as eqx
-import jax
 import numpy as np
 import pytest
 

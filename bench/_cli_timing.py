@@ -1,0 +1,32 @@
+"""Time one `calibrate` command as a user runs it: a fresh process from a given checkout, with
+a compilation cache of the benchmark's choosing (calibrate/compilation_cache.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CLI = [sys.executable, "-c", "from calibrate.cli import app; app()"]
+
+
+def calibrate(tree: Path, *args: str, cache: Path | None = None) -> tuple[dict, float, float]:
+    """(its JSON, wall s, CPU s of the process and its children) of `calibrate ARGS --json` run
+    from `tree`; cache None runs it without a compilation cache."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env.update(PYTHONPATH=str(tree), CALIBRATE_JAX_CACHE=str(cache) if cache else "")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(CLI + list(args) + ["--json"], cwd=tree, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    try:
+        return json.loads(done.stdout), wall, cpu
+    except json.JSONDecodeError:
+        raise SystemExit(f"calibrate {' '.join(args)} failed in {tree} (exit {done.returncode}):\n"
+                         f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}") from None
