@@ -116,31 +116,37 @@ def padded_programs(sequences: Sequence[GateSequence], steps: int) -> tuple[np.n
 
 
 def frame_diagonal(phase: jax.Array, n_levels: int) -> jax.Array:
-    """Diagonal of the column-stacking superoperator of X -> R X R^dag, R = exp(-i phase n)."""
-    r = jnp.exp(-1j * phase * jnp.arange(n_levels))
-    return jnp.kron(r.conj(), r)
+    """Diagonal of the column-stacking superoperator of X -> R X R^dag, R = exp(-i phase n);
+    phase (...,) gives (..., n_levels^2)."""
+    r = jnp.exp(-1j * jnp.asarray(phase)[..., None] * jnp.arange(n_levels))
+    return (r.conj()[..., :, None] * r[..., None, :]).reshape(*r.shape[:-1], n_levels**2)  # kron(r*, r)
 
 
-def evolve_program(gate_superops: jax.Array, program: jax.Array, phases: jax.Array,
-                   state: jax.Array, n_levels: int) -> jax.Array:
-    """vec(rho) after the program's gates, each conjugated by its frame.
+def evolve_programs(gate_superops: jax.Array, programs: jax.Array, phases: jax.Array,
+                    state: jax.Array, n_levels: int) -> jax.Array:
+    """(batch, d^2): vec(rho) after each program's gates, each conjugated by its frame.
 
-    gate_superops: (n_gates, d^2, d^2) column-stacking; program: (steps,) int with -1 for
-    padding (identity), so sequences of different lengths share one compiled scan. One
-    matrix-vector product per step: far cheaper than composing the superoperators."""
+    gate_superops: (n_gates, d^2, d^2) column-stacking; programs: (batch, steps) int with -1
+    for padding (identity), so sequences of different lengths share one compiled scan; phases:
+    (batch, steps), each step's ShiftPhase; state: the initial vec(rho). One matrix-vector
+    product per step: far cheaper than composing the superoperators."""
+    # One scan over the steps carries the whole batch: a vmap of per-sequence scans was
+    # 1.8x slower, its forward-mode Jacobian 2.7x (RB-sized: 20 sequences of 2944 steps).
     # Every table gate is applied and the step's one kept by a one-hot weight: a gate table
-    # holds a few gates, and this is cheaper than gathering a superoperator per step, most of
-    # all in batched and forward-mode-differentiated scans (padding's weights are all zero).
-    choice = (program[:, None] == jnp.arange(gate_superops.shape[0])).astype(gate_superops.dtype)
+    # holds a few gates, and this is cheaper than gathering a superoperator per step. The
+    # frames (the cumulative phase of every ShiftPhase up to and including the step) are
+    # computed for all steps before the scan, out of its loop.
+    choice = (programs[..., None] == jnp.arange(gate_superops.shape[0])).astype(gate_superops.dtype)
+    padding = 1.0 - jnp.sum(choice, axis=-1, keepdims=True)
+    frames = frame_diagonal(jnp.cumsum(phases, axis=-1), n_levels)
 
-    def step(vec, item):
-        weights, phase = item
-        frame = frame_diagonal(phase, n_levels)
-        moved = frame * (weights @ (gate_superops @ (frame.conj() * vec)))
-        return jnp.where(jnp.any(weights != 0), moved, vec), None
+    def step(vecs, item):
+        weights, pad, frame = item
+        moved = frame * jnp.einsum("bg,gij,bj->bi", weights, gate_superops, frame.conj() * vecs)
+        return moved + pad * vecs, None
 
-    # the frame of step k is the cumulative phase of every ShiftPhase up to and including k
-    final, _ = jax.lax.scan(step, state, (choice, jnp.cumsum(phases)))
+    start = jnp.broadcast_to(state, (programs.shape[0], state.shape[-1]))
+    final, _ = jax.lax.scan(step, start, tuple(jnp.moveaxis(a, 1, 0) for a in (choice, padding, frames)))
     return final
 
 

@@ -34,7 +34,7 @@ from devices import Chip, Closed, Drag, Play, Schedule, Transmon, gate_metrics, 
 from devices.catalog import load_spec
 from devices.dressing import dressed_transmon
 from devices.nominal import pi_amplitude
-from devices.sequences import GateSequence, evolve_program
+from devices.sequences import GateSequence, evolve_programs
 from devices.simulated import SimulatedDevice
 from experiments.base import ExperimentError, run_experiment
 from experiments.calibration import QubitCalibration, nominal_calibration
@@ -146,7 +146,8 @@ def test_random_sequences_with_recovery_return_to_ground(ideal, interleaved, rng
     ground = jnp.zeros(4, jnp.complex128).at[0].set(1.0)
     for length in (1, 7, 60, 500):
         seq = rb_sequence(cal, random_cliffords(rng, length), interleaved=interleaved)
-        final = evolve_program(superops, jnp.asarray(seq.program, dtype=jnp.int64), seq.phases, ground, 2)
+        final = evolve_programs(superops, jnp.asarray([seq.program], dtype=jnp.int64), jnp.asarray([seq.phases]),
+                                ground, 2)[0]
         assert abs(final[3]) < 1e-10  # P(1) = rho_11, column-stacked index 1 + 2*1
     # Flipping every frame sign conjugates the whole sequence by X (X Rz(t) X = Rz(-t), and
     # X commutes with SX and X): RB survival cannot tell the sign; the unitaries above can.
