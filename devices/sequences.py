@@ -117,7 +117,7 @@ def padded_programs(sequences: Sequence[GateSequence], steps: int) -> tuple[np.n
 
 
 @functools.lru_cache(maxsize=8)
-def hermitian_basis(n_levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _hermitian_basis(n_levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(to_real, from_real, turns) of the real basis of Hermitian matrices that evolve_programs
     works in: (rho_00, ..., rho_dd, Re rho_01, Im rho_01, Re rho_02, ...), pairs i < j in order.
     to_real maps a column-stacked vec(rho) (index i + d j) there, from_real back; a frame
@@ -158,7 +158,7 @@ def evolve_programs(gate_superops: jax.Array, programs: jax.Array, phases: jax.A
     #   holds a few gates, and gathering a superoperator per step was no faster;
     # - the frames' angles (the cumulative phase of every ShiftPhase up to and including the
     #   step) are computed for all steps before the scan, out of its loop.
-    to_real, from_real, turns = hermitian_basis(n_levels)
+    to_real, from_real, turns = _hermitian_basis(n_levels)
     table = jnp.real(to_real @ gate_superops @ from_real)
     choice = (programs[..., None] == jnp.arange(table.shape[0])).astype(table.dtype)
     padding = 1.0 - jnp.sum(choice, axis=-1, keepdims=True)
