@@ -73,6 +73,18 @@ Summary. For every case, ours against the fastest peer that passed (lowest media
 with the median and the best ratio, and a plain verdict on the 10x target by the median
 ratio: "MEETS" or "DOES NOT MEET".
 
+Floor. For every case, the flops of ours' matrix products (bench/_flop_floor.py, derived
+from devices.simulate and devices._expm: per step the exponential's 6 Taylor products plus
+its max_squarings squarings, which are always computed, and in the CR cases the Magnus
+commutator's 2; per gate the pairwise product tree and the frame and basis changes; +grad
+3x, 4x where the Open path's jax.checkpoint recomputes; a complex multiply-add is 8 flops)
+times the gates, over this machine's measured rate for each product kind: a jitted chain of
+the same batched products, done as ours does them (small_matmul up to 4x4, the batched dot
+above, the trace-basis affine product for Open), median of 5 runs of ~0.1 s, measured after
+the cases. Not counted: the generator assembly, the elementwise work and the loss, which ours
+does too, so the floor is below what this algorithm can reach. Ours' median is printed as a
+multiple of it, with a verdict on the goal of being within 2x.
+
 Cross-resonance cases: cr-closed, cr-open, cr-closed+grad, cr-open+grad. Not in the default
 list (the default stays the four cases above); select them with --cases. Timing, batching,
 repeats, looped peers and summary are the machinery above, unchanged.
@@ -175,6 +187,7 @@ import jax  # noqa: E402
 
 warnings.filterwarnings("ignore")  # peers' deprecation chatter; results are checked instead
 
+import _flop_floor as floor_  # noqa: E402
 import _sim_peers as peers_  # noqa: E402
 import dynamiqs as dq  # noqa: E402
 import qiskit_dynamics  # noqa: E402
@@ -185,6 +198,7 @@ from _sim_problem import (CR_DURATION, CR_REF_SUBSTEPS, DT, DURATION, cr_referen
 TOL = 1e-6
 CR_TOL = 1e-4  # the CR cases: ours' default ExactSteps() leaves up to 2.5e-5 (module docstring)
 TARGET = 10.0
+FLOOR_GOAL = 2.0  # ours within this multiple of the flop floor
 PEERS = ("qutip", "qutip-pwc", "dynamiqs-expm", "dynamiqs-tsit5", "qiskit-dynamics-expm",
          "qiskit-dynamics-odeint")
 CASES = ("closed", "open", "closed+grad", "open+grad")
@@ -407,6 +421,28 @@ def run_case(case, args, family, peers, n_sub, n_gates, compiles):
     return results, ours_v
 
 
+def print_floor(cases, rows, n_gates):
+    """The floor section: the rate of each product kind the cases need, then per case the
+    floor for n_gates gates and ours' median as a multiple of it."""
+    print(f"\n# floor: ours' matrix-product flops (bench/_flop_floor.py) / this machine's rate "
+          f"for the same products, {n_gates} gates; goal: ours within {FLOOR_GOAL:g}x of it")
+    rates = {}
+    for product in floor_.products_of(cases):
+        rates[product] = floor_.measure_rate(product)
+        print(f"#   rate {product.label():<26} {rates[product] / 1e9:7.2f} Gflop/s "
+              f"(batch {floor_.batch_size(product)}, median of {floor_.REPEATS})", flush=True)
+    print(f"{'case':<14} {'Mflop/gate':>10} {'floor_s':>8} {'ours_med':>8} {'ours/floor':>10}  "
+          f"verdict; products per gate")
+    for case in cases:
+        floor = floor_.floor_seconds(case, n_gates, rates)
+        ours_med = rows[case][1].median
+        ratio = ours_med / floor
+        verdict = ("no verdict, ours failed" if math.isnan(ratio) else
+                   f"{'MEETS' if ratio <= FLOOR_GOAL else 'DOES NOT MEET'} the {FLOOR_GOAL:g}x goal")
+        print(f"{case:<14} {floor_.flops_per_gate(case) / 1e6:10.3f} {floor:8.4f} {ours_med:8.4f} "
+              f"{ratio:9.1f}x  {verdict}; {floor_.describe(case)}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -492,6 +528,7 @@ def main(argv=None):
         print(f"{case:<14} {peer:<22} ours {ours_v.median:8.4f} peer {peer_med:8.4f}  "
               f"median ratio {ratio_med:5.1f}x (best {ratio_best:5.1f}x): {verdict} the "
               f"{TARGET:g}x target")
+    print_floor(cases, rows, n_gates)
     load_end = os.getloadavg()
     busy = max(load_start[0], load_end[0]) > 0.5 * usable + 0.5
     print(f"# load average 1/5/15 min at start {'/'.join(f'{x:.2f}' for x in load_start)}, at "
