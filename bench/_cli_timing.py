@@ -3,6 +3,7 @@ a compilation cache of the benchmark's choosing (calibrate/compilation_cache.py)
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -12,6 +13,17 @@ import time
 from pathlib import Path
 
 CLI = [sys.executable, "-c", "from calibrate.cli import app; app()"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tree_arguments(description: str) -> tuple[argparse.Namespace, list[Path]]:
+    """(--seed, --repeats) and the checkouts to time (--tree, repeatable; default: this one)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tree", action="append", type=Path, help="checkout to time (repeatable)")
+    args = parser.parse_args()
+    return args, [t.resolve() for t in (args.tree or [ROOT])]
 
 
 def calibrate(tree: Path, *args: str, cache: Path | None = None) -> tuple[dict, float, float]:

@@ -19,25 +19,18 @@ Run: .venv/bin/python bench/controller_training.py [--seed 1000] [--repeats 3] [
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _cli_timing import calibrate  # noqa: E402
+from _cli_timing import calibrate, tree_arguments  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--tree", action="append", type=Path, help="checkout to time (repeatable)")
-    args = parser.parse_args()
-    trees = [t.resolve() for t in (args.tree or [ROOT])]
+    args, trees = tree_arguments(__doc__.splitlines()[0])
     print(f"# train-controller --device-family sim-1q --seed {args.seed}, default options; "
           f"{args.repeats} repeats per tree, interleaved")
     times: dict[Path, list[tuple[float, float]]] = {t: [] for t in trees}
