@@ -119,7 +119,7 @@ def padded_programs(sequences: Sequence[GateSequence], steps: int) -> tuple[np.n
 @functools.lru_cache(maxsize=8)
 def _hermitian_basis(n_levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(to_real, from_real, turns) of the real basis of Hermitian matrices that evolve_programs
-    works in: (rho_00, ..., rho_dd, Re rho_01, Im rho_01, Re rho_02, ...), pairs i < j in order.
+    works in: (rho_00, rho_11, ..., Re rho_01, Im rho_01, Re rho_02, ...), pairs i < j in order.
     to_real maps a column-stacked vec(rho) (index i + d j) there, from_real back; a frame
     R = exp(-i phi n) multiplies rho_ij by exp(i phi (j - i)): turns holds j - i per pair."""
     d = n_levels
