@@ -8,7 +8,7 @@ import numpy as np
 
 from devices import Chip, Open, populations
 from devices.dressing import dressed_transmon
-from devices.readout import ReadoutPulse, sample_iq
+from devices.readout import LinearDiscriminator, ReadoutPulse, sample_iq
 from experiments.calibration import QubitCalibration, nominal_calibration
 from experiments.library.single_shot import train
 
@@ -58,6 +58,7 @@ def fresh_fidelity(device, qubit: int, cal: QubitCalibration, result, seed: int,
 
     fresh = run_experiment(SingleShot(qubit=qubit), device, {qubit: cal}, shots=shots, seed=seed)
     points = fresh["iq"].sel(qubit=qubit).transpose("prepared", "shot", "quadrature").values
-    angle, threshold = result.values["readout_angle"].value, result.values["readout_threshold"].value
-    reads_one = points[..., 0] * np.cos(angle) + points[..., 1] * np.sin(angle) > threshold
+    reported = LinearDiscriminator(angle=result.values["readout_angle"].value,
+                                   threshold=result.values["readout_threshold"].value)
+    reads_one = reported.reads_one(points)
     return float(1.0 - 0.5 * (reads_one[0].mean() + (1 - reads_one[1].mean())))
