@@ -29,11 +29,11 @@ from calibrate.procedures import JudgedResult
 from calibrate.store import NodeOutcome, Store
 from devices.device_spec import DeviceSpec
 from devices.protocol import Device
-from experiments.calibration import PAIR_UNITS, QubitCalibration, nominal_calibration
+from experiments.calibration import LEVEL_DISCRIMINATOR_FIELDS, PAIR_UNITS, QubitCalibration, nominal_calibration
 from experiments.results import FitResult
 
 CALIBRATION_FIELDS = ("frequency", "x_amp", "sx_amp", "beta", "readout_frequency", "readout_amp", "readout_duration",
-                      "readout_angle", "readout_threshold", "anharmonicity", "ef_amp")
+                      "readout_angle", "readout_threshold", "anharmonicity", "ef_amp", *LEVEL_DISCRIMINATOR_FIELDS)
 GOOD_OUTCOMES = ("calibrated", "in_spec")
 
 
@@ -269,6 +269,8 @@ def _unusable(node: Node, result: FitResult) -> str | None:
 
 
 def _sweep_points(ds) -> int:
-    """Schedules a dataset's run played: its sweep points (counts per qubit, or IQ shots' points)."""
+    """Schedules a dataset's run played: its sweep points (counts per qubit, or IQ shots' points)
+    and its references."""
     data = ds["iq"] if "iq" in ds else ds["counts"]
-    return int(np.prod([ds.sizes[d] for d in data.dims if d not in ("qubit", "shot", "quadrature")]))
+    references = ds.sizes.get("reference", 0)  # played in the same call (Experiment.references)
+    return int(np.prod([ds.sizes[d] for d in data.dims if d not in ("qubit", "shot", "quadrature")])) + references

@@ -60,15 +60,26 @@ class Discriminated:
     `readouts`, when given, holds one entry per qubit of the run: a calibrated `Readout` (the
     pulse to play and the discriminator to read its IQ point with, as a control stack uploads
     them) or None, for the device's own discrimination. Without `readouts` every qubit reads
-    through the device's own discrimination."""
+    through the device's own discrimination.
+
+    `levels` = 3 also reads each shot as level 0, 1 or 2 through every qubit's
+    `Readout.levels` (each readout must carry one): `level_counts` (schedule, qubit, level),
+    beside the two-state `counts` of the same shots."""
 
     readouts: tuple[Readout | None, ...] | None = None
+    levels: int = 2
 
     def __post_init__(self):
         if self.readouts is not None and (
                 not self.readouts or not all(r is None or isinstance(r, Readout) for r in self.readouts)):
             raise ValueError(f"Discriminated.readouts is {self.readouts!r}, but must hold one Readout (or None) "
                              "per qubit read.")
+        if isinstance(self.levels, bool) or self.levels not in (2, 3):
+            raise ValueError(f"Discriminated.levels is {self.levels!r}, but must be 2 or 3.")
+        if self.levels == 3 and (self.readouts is None or not all(
+                r is not None and r.levels is not None and r.levels.n_levels == 3 for r in self.readouts)):
+            raise ValueError("Discriminated.levels is 3, but every qubit read needs a calibrated Readout with a "
+                             "three-level LevelDiscriminator (`levels`); train one with three_state_readout.")
 
     @property
     def calibrated(self) -> bool:

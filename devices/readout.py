@@ -31,9 +31,10 @@ Everything here is numpy (shots are random draws, not differentiated): `sample_i
 IQ points of shots whose levels at the start of the readout are given, `blob_centres` gives
 the noiseless V_s.
 
-A calibrated readout (`Readout`) is a pulse and the linear discriminator trained for it: a
-device asked for discriminated counts with one plays the pulse and reads each shot's IQ point
-through the discriminator, as a control stack's state discrimination does.
+A calibrated readout (`Readout`) is a pulse and the linear discriminator trained for it (and,
+where one has been trained, a `LevelDiscriminator` telling |0>, |1> and |2> apart): a device
+asked for discriminated counts with one plays the pulse and reads each shot's IQ point
+through the discriminator(s), as a control stack's state discrimination does.
 """
 
 from __future__ import annotations
@@ -136,11 +137,49 @@ class LinearDiscriminator:
 
 
 @dataclass(frozen=True)
+class LevelDiscriminator:
+    """Reads each shot as the level whose blob centre is nearest in the metric of the blobs'
+    shared covariance: a linear discriminant with equal priors (scikit-learn's LDA trained on
+    as many shots of each level decides the same), the multi-state discrimination control
+    stacks store as one centre per level and one noise covariance.
+
+    centres:    the (I, Q) centre of each level's blob, level 0 first (two or more levels)
+    covariance: ((var_I, cov_IQ), (cov_IQ, var_Q)), positive definite, in the device's IQ units
+    """
+
+    centres: tuple[tuple[float, float], ...]
+    covariance: tuple[tuple[float, float], tuple[float, float]]
+
+    def __post_init__(self):
+        centres, covariance = np.asarray(self.centres, dtype=float), np.asarray(self.covariance, dtype=float)
+        if centres.ndim != 2 or centres.shape[1] != 2 or len(centres) < 2 or not np.all(np.isfinite(centres)):
+            raise DeviceModelError(f"LevelDiscriminator.centres is {self.centres!r}, but must be finite (I, Q) "
+                                   "pairs, one per level, for two or more levels.")
+        if (covariance.shape != (2, 2) or not np.all(np.isfinite(covariance))
+                or covariance[0, 1] != covariance[1, 0] or covariance[0, 0] <= 0
+                or np.linalg.det(covariance) <= 0):
+            raise DeviceModelError(f"LevelDiscriminator.covariance is {self.covariance!r}, but must be a symmetric "
+                                   "positive definite 2x2 matrix ((var_I, cov_IQ), (cov_IQ, var_Q)).")
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.centres)
+
+    def levels(self, points: np.ndarray) -> np.ndarray:
+        """The level each IQ point (..., 2) reads as (int, shape ...)."""
+        gaps = np.asarray(points, dtype=float)[..., None, :] - np.asarray(self.centres)  # (..., level, 2)
+        precision = np.linalg.inv(np.asarray(self.covariance))
+        return np.argmin(np.einsum("...li,ij,...lj->...l", gaps, precision, gaps), axis=-1)
+
+
+@dataclass(frozen=True)
 class Readout:
-    """A calibrated readout of one qubit: the pulse played and the discriminator trained for it."""
+    """A calibrated readout of one qubit: the pulse played, the discriminator trained for it
+    and, once a three-state readout has been trained at that pulse, its level discriminator."""
 
     pulse: ReadoutPulse
     discriminator: LinearDiscriminator
+    levels: LevelDiscriminator | None = None
 
 
 def steady_fields(resonator: Resonator, pulse: ReadoutPulse, levels: np.ndarray) -> np.ndarray:

@@ -188,7 +188,8 @@ class SimulatedDevice:
         """Discriminated: counts of shots read as 1 per schedule and qubit, and the joint outcomes
         of the qubits read together; a qubit with a calibrated `Readout` reads each shot's IQ
         point through its discriminator, one without through its transmon's assignment errors
-        (leakage reads as 1). Integrated: each shot's IQ point from the resonators' model
+        (leakage reads as 1); with `levels` 3 each shot is also read as level 0, 1 or 2 through
+        its readout's LevelDiscriminator (`level_counts`). Integrated: each shot's IQ point from the resonators' model
         (devices/readout.py), from the level each qubit is in when the readout starts."""
         ds = self._play(schedules, shots, seed, qubits, acquisition)
         self.advance(hours=ds.attrs["run_s"] / 3600.0)
@@ -352,21 +353,27 @@ class SimulatedDevice:
             raise DeviceModelError(f"Discriminated.readouts holds {len(acquisition.readouts)} entries, but the run "
                                    f"reads qubits {qubits}: give one per qubit (None for the device's own "
                                    "discrimination).")
+        three_levels = None
         if acquisition.calibrated:  # each shot's IQ point through the calibrated discriminators
-            bits = self._calibrated_bits(pops, chip, qubits, acquisition.readouts, shots, rng)
+            bits, read_levels = self._calibrated_reads(pops, chip, qubits, acquisition, shots, rng)
             outcome = bits.astype(np.int64) @ (2 ** np.arange(len(qubits))[::-1])  # first qubit leftmost
             joint = np.stack([np.bincount(o, minlength=2 ** len(qubits)) for o in outcome])
             counts = bits.sum(axis=1)
+            if read_levels is not None:  # (schedule, qubit, level)
+                three_levels = np.stack([[np.bincount(read_levels[i, :, k], minlength=3) for k in range(len(qubits))]
+                                         for i in range(len(pops))])
         elif len(qubits) == 1:  # one qubit: its joint outcomes are its counts (the stream is unchanged)
             counts = np.stack([_read_out(p, chip, shots, rng) for p in pops])
             joint = np.concatenate([shots - counts, counts], axis=1)
         else:
             joint = np.stack([_read_out_joint(p, chip, shots, rng) for p in pops])
             counts = _marginal_ones(joint, len(qubits))
-        return xr.Dataset(
-            {"counts": (("schedule", "qubit"), counts), "joint_counts": (("schedule", "outcome"), joint)},
-            coords={"schedule": np.arange(len(schedules)), "qubit": list(qubits),
-                    "outcome": outcome_labels(len(qubits))}, attrs=attrs)
+        data = {"counts": (("schedule", "qubit"), counts), "joint_counts": (("schedule", "outcome"), joint)}
+        coords = {"schedule": np.arange(len(schedules)), "qubit": list(qubits), "outcome": outcome_labels(len(qubits))}
+        if three_levels is not None:
+            data["level_counts"] = (("schedule", "qubit", "level"), three_levels)
+            coords["level"] = [0, 1, 2]
+        return xr.Dataset(data, coords=coords, attrs=attrs)
 
     def _resonators(self) -> tuple:
         resonators = self.truth().resonators
@@ -394,13 +401,16 @@ class SimulatedDevice:
                 iq[i, :, k, 0], iq[i, :, k, 1] = points.real, points.imag
         return iq
 
-    def _calibrated_bits(self, pops, chip: Chip, qubits, readouts, shots: int, rng: np.random.Generator) -> np.ndarray:
+    def _calibrated_reads(self, pops, chip: Chip, qubits, acquisition: Discriminated, shots: int,
+                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         """(schedule, shot, qubit) shots read as 1: a qubit with a calibrated readout plays its
         pulse and reads the shot's IQ point through its discriminator; one without reads
-        through the device's own assignment errors."""
+        through the device's own assignment errors. With `levels` 3 also the level each shot's
+        point reads as through the readout's LevelDiscriminator (same shape; else None)."""
         truth, resonators = self.truth(), self._resonators()
-        n_levels = chip.n_levels
+        n_levels, readouts = chip.n_levels, acquisition.readouts
         bits = np.empty((len(pops), shots, len(qubits)), dtype=bool)
+        read_levels = np.empty(bits.shape, dtype=np.int64) if acquisition.levels == 3 else None
         for i, p in enumerate(pops):
             levels = _shot_levels(p, n_levels, len(qubits), shots, rng)
             for k, (q, readout) in enumerate(zip(qubits, readouts)):
@@ -410,8 +420,11 @@ class SimulatedDevice:
                     bits[i, :, k] = rng.random(shots) < read_one
                     continue
                 points = sample_iq(levels[k], resonators[q], readout.pulse, float(truth.transmons[q].t1), n_levels, rng)
-                bits[i, :, k] = readout.discriminator.reads_one(np.stack([points.real, points.imag], axis=-1))
-        return bits
+                iq = np.stack([points.real, points.imag], axis=-1)
+                bits[i, :, k] = readout.discriminator.reads_one(iq)
+                if read_levels is not None:
+                    read_levels[i, :, k] = readout.levels.levels(iq)
+        return bits, read_levels
 
     def _sequence_group(self, chip, sequences, indices, out) -> None:
         _sequence_group_impl(self, chip, sequences, indices, out)

@@ -3,8 +3,11 @@
 An experiment is a frozen dataclass of its options. `run_experiment` builds one schedule
 per sweep point from the calibration values in use, runs them on any `Device`, and
 returns an xarray.Dataset: dims = sweep dims + `qubit`; `counts` (shots read as 1) and
-`probabilities`; attrs with the experiment's name and options, the device and its clock,
-the calibration values used and the schema version.
+`probabilities` (or `iq`, each shot's IQ point, for an Integrated acquisition; plus
+`level_counts` where the device read three levels); attrs with the experiment's name and
+options, the device and its clock, the calibration values used and the schema version. An
+experiment's `references` play in the same call and come back as `reference_<name>` with a
+`reference` dimension in place of the sweep's.
 
 An experiment that plays random sequences (a field `rng_seed` left None: RB) draws them
 fresh on every run. On a seeded device (a simulated one) `run_experiment` gives it a seed
@@ -30,7 +33,7 @@ from devices.protocol import Acquisition, Device, Discriminated, Integrated, See
 from devices.readout import ReadoutPulse
 from devices.schedule import Schedule
 from devices.sequences import GateSequence
-from experiments.calibration import QubitCalibration
+from experiments.calibration import PairCalibration, QubitCalibration
 from experiments.results import FitResult
 
 SCHEMA_VERSION = 1
@@ -88,8 +91,52 @@ class Experiment(ABC):
         readout itself; None: every point reads with `acquisition`'s pulses."""
         return None
 
+    def references(self, cal: dict[int, QubitCalibration]) -> list[Schedule]:
+        """Schedules played in the same device call after the sweep's, whose data the dataset
+        keeps under a `reference` dimension (`reference_counts`, ...): what an analysis compares
+        the sweep with at the same moment, e.g. each level prepared for a readout's confusion
+        matrix. None by default."""
+        return []
+
     def options(self) -> dict:
         return {k: _plain(v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class PairGateExperiment(Experiment):
+    """An experiment that plays a directed pair's ECR (qubit = control, `target`): the gate's
+    settings (PairCalibration's fields) are options, which a graph node fills from the pair's
+    stored values."""
+
+    partner_option: ClassVar[str | None] = "target"
+    target: int = 1
+    cr_amp: float = 0.0
+    cr_angle: float = 0.0
+    cr_width: float = 0.0
+    cancel_amp: float = 0.0
+    cancel_angle: float = 0.0
+    target_phase: float = 0.0
+    cr_ramp: float = 10.0
+    cr_sigma: float = 5.0
+
+    def __post_init__(self):
+        if self.target == self.qubit:
+            raise ExperimentError(f"{type(self).__name__}.target is {self.target}, but must differ from the "
+                                  f"control qubit {self.qubit}.")
+
+    @property
+    def qubits(self) -> tuple[int, ...]:
+        return (self.qubit, self.target)
+
+    def pair(self) -> PairCalibration:
+        """The ECR's settings; checked here, not at construction, as graph files name the
+        experiment without them."""
+        if self.cr_amp == 0.0:
+            raise ExperimentError(f"{type(self).__name__}.cr_amp is 0: give the pair's ECR settings (cr_amp, "
+                                  "cr_angle, cr_width, ...; a graph node takes them from the store).")
+        return PairCalibration(cr_amp=self.cr_amp, cr_angle=self.cr_angle, cr_width=self.cr_width,
+                               cancel_amp=self.cancel_amp, cancel_angle=self.cancel_angle,
+                               target_phase=self.target_phase, cr_ramp=self.cr_ramp, cr_sigma=self.cr_sigma)
 
 
 class ReadsIQ:
@@ -132,11 +179,15 @@ def run_experiment(experiment: Experiment, device: Device, calibration: dict[int
     grid = list(itertools.product(*[s.values for s in sweeps]))
     schedules = [experiment.schedule(calibration, dict(zip([s.name for s in sweeps], point)))
                  for point in grid]
+    references = list(experiment.references(calibration))
     acquisition = experiment.acquisition(calibration)
     swept = [experiment.readout_pulses(calibration, dict(zip([s.name for s in sweeps], point))) for point in grid]
     if isinstance(acquisition, Integrated) and swept and swept[0] is not None:
-        acquisition = Integrated.swept(swept)
-    raw = run_within_limits(device, schedules, shots, seed, qubits=experiment.qubits, acquisition=acquisition)
+        # the references read with the calibrated pulses
+        acquisition = Integrated.swept(swept + [acquisition.pulses] * len(references))
+    played = run_within_limits(device, schedules + references, shots, seed, qubits=experiment.qubits,
+                               acquisition=acquisition)
+    raw = played.isel(schedule=slice(0, len(schedules)))
     shape = tuple(len(s.values) for s in sweeps) + (len(experiment.qubits),)
     dims = tuple(s.name for s in sweeps) + ("qubit",)
     coords = {s.name: (s.name, np.asarray(s.values), {"units": s.units}) for s in sweeps}
@@ -150,11 +201,18 @@ def run_experiment(experiment: Experiment, device: Device, calibration: dict[int
     else:
         counts = np.asarray(raw["counts"].values).reshape(shape)
         data = {"counts": (dims, counts), "probabilities": (dims, counts / shots)}
+    if "level_counts" in raw:  # shots read as each level (three-level discrimination)
+        data["level_counts"] = (dims + ("level",), np.asarray(raw["level_counts"].values).reshape(shape + (-1,)))
+        coords["level"] = ("level", list(raw["level"].values))
     if len(experiment.qubits) > 1 and "joint_counts" in raw:
         # two-qubit experiments read joint outcomes (bitstrings, the first qubit leftmost)
         joint = np.asarray(raw["joint_counts"].values)
         data["joint_counts"] = (dims[:-1] + ("outcome",), joint.reshape(shape[:-1] + (joint.shape[-1],)))
         coords["outcome"] = ("outcome", [str(o) for o in raw["outcome"].values])
+    for name in ("counts", "level_counts", "joint_counts", "iq") if references else ():
+        if name in played and (name != "joint_counts" or "joint_counts" in data):
+            reference = played[name].isel(schedule=slice(len(schedules), None))
+            data[f"reference_{name}"] = (("reference",) + reference.dims[1:], np.asarray(reference.values))
     return xr.Dataset(
         data,
         coords=coords,

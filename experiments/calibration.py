@@ -13,7 +13,7 @@ import numpy as np
 from devices.device_spec import DeviceSpec
 from devices.nominal import nominal_x_pulse
 from devices.pulses import Drag
-from devices.readout import LinearDiscriminator, Readout, ReadoutPulse
+from devices.readout import LevelDiscriminator, LinearDiscriminator, Readout, ReadoutPulse
 from devices.schedule import Barrier, Play, Schedule
 from devices.two_qubit import ECR, CrossResonance, ecr_schedule
 
@@ -25,7 +25,9 @@ class QubitCalibration:
     IQ-level readout (None where it does not), and the discriminator trained for that pulse
     (angle [rad], threshold) once one has been (None before); the 1-2 transition's offset from
     the qubit's frequency [GHz] (the design's until measured) and its pi amplitude (None until
-    measured: `ef_pi_amp` then estimates it)."""
+    measured: `ef_pi_amp` then estimates it); and, once a three-state readout has been trained
+    for the readout pulse, its level discriminator (devices.readout.LevelDiscriminator: the
+    blob centres of |0>, |1>, |2> and their shared covariance, in the device's IQ units)."""
 
     frequency: float
     x_amp: float
@@ -40,6 +42,15 @@ class QubitCalibration:
     readout_threshold: float | None = None
     anharmonicity: float | None = None
     ef_amp: float | None = None
+    readout_level0_i: float | None = None
+    readout_level0_q: float | None = None
+    readout_level1_i: float | None = None
+    readout_level1_q: float | None = None
+    readout_level2_i: float | None = None
+    readout_level2_q: float | None = None
+    readout_level_var_i: float | None = None
+    readout_level_var_q: float | None = None
+    readout_level_cov_iq: float | None = None
 
     def replace(self, **changes) -> "QubitCalibration":
         return replace(self, **changes)
@@ -103,12 +114,37 @@ class QubitCalibration:
         if self.readout_angle is None or self.readout_threshold is None:
             return None
         return Readout(self.readout_pulse(), LinearDiscriminator(float(self.readout_angle),
-                                                                 float(self.readout_threshold)))
+                                                                 float(self.readout_threshold)),
+                       self.level_discriminator())
+
+    def level_discriminator(self) -> LevelDiscriminator | None:
+        """The stored three-state discriminator; None until all its values are stored."""
+        values = [getattr(self, name) for name in LEVEL_DISCRIMINATOR_FIELDS]
+        if any(v is None for v in values):
+            return None
+        return level_discriminator_from(dict(zip(LEVEL_DISCRIMINATOR_FIELDS, values)))
 
 
+LEVEL_DISCRIMINATOR_FIELDS = ("readout_level0_i", "readout_level0_q", "readout_level1_i", "readout_level1_q",
+                              "readout_level2_i", "readout_level2_q", "readout_level_var_i", "readout_level_var_q",
+                              "readout_level_cov_iq")
 UNITS = {"frequency": "GHz", "x_amp": "", "sx_amp": "", "beta": "ns", "duration": "ns", "sigma": "ns",
          "readout_frequency": "GHz", "readout_amp": "", "readout_duration": "ns", "readout_angle": "rad",
-         "readout_threshold": "", "anharmonicity": "GHz", "ef_amp": ""}
+         "readout_threshold": "", "anharmonicity": "GHz", "ef_amp": "",
+         **dict.fromkeys(LEVEL_DISCRIMINATOR_FIELDS, "")}  # the device's IQ units (squared for the covariance)
+
+
+def level_discriminator_values(discriminator: LevelDiscriminator) -> dict[str, float]:
+    """A three-level discriminator as the calibration values that store it."""
+    (c0, c1, c2), ((vi, ciq), (_, vq)) = discriminator.centres, discriminator.covariance
+    return dict(zip(LEVEL_DISCRIMINATOR_FIELDS, (*c0, *c1, *c2, vi, vq, ciq)))
+
+
+def level_discriminator_from(values: dict[str, float]) -> LevelDiscriminator:
+    """The inverse of `level_discriminator_values`."""
+    v = [float(values[name]) for name in LEVEL_DISCRIMINATOR_FIELDS]
+    return LevelDiscriminator(centres=((v[0], v[1]), (v[2], v[3]), (v[4], v[5])),
+                              covariance=((v[6], v[8]), (v[8], v[7])))
 
 
 def nominal_calibration(spec: DeviceSpec, qubit: int) -> QubitCalibration:

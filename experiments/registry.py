@@ -24,12 +24,14 @@ _EXPERIMENTS = {
     "ef_spectroscopy": "experiments.library.ef:EfSpectroscopy",
     "ef_rabi": "experiments.library.ef:EfRabi",
     "three_state_readout": "experiments.library.three_state:ThreeStateReadout",
+    "leakage": "experiments.library.leakage:Leakage",
     "rb": "experiments.library.rb:StandardRB",
     "interleaved_rb": "experiments.library.rb:InterleavedRB",
     "zz": "experiments.library.zz:StaticZZ",
     "cr_tomography": "experiments.library.cr_tomography:CrossResonanceTomography",
     "rb_2q": "experiments.library.rb2q:TwoQubitRB",
     "interleaved_rb_2q": "experiments.library.rb2q:TwoQubitInterleavedRB",
+    "ecr_leakage": "experiments.library.leakage:EcrLeakage",
 }
 
 

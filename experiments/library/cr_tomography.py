@@ -27,7 +27,7 @@ import xarray as xr
 from devices.nominal import unit_area
 from devices.pulses import Drag
 from devices.schedule import Barrier, Delay, Play, Schedule, ShiftPhase
-from devices.two_qubit import CONTROL, CR_TONE, PAIR_LINES, TARGET, CrossResonance, pair_frequencies
+from devices.two_qubit import CONTROL, PAIR_LINES, TARGET, CrossResonance, pair_frequencies
 from experiments.base import Experiment, ExperimentError, Sweep
 from experiments.calibration import PAIR_UNITS, PairCalibration
 from experiments.results import Estimate, Verdict

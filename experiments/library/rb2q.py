@@ -24,7 +24,7 @@ import xarray as xr
 from devices.schedule import Play, Schedule
 from devices.sequences import BlockSequence
 from devices.two_qubit import CONTROL, PAIR_LINES, TARGET, pair_frequencies
-from experiments.base import Experiment, ExperimentError, Sweep
+from experiments.base import ExperimentError, PairGateExperiment, Sweep
 from experiments.calibration import PairCalibration
 from experiments.clifford2q import native_gates, random_sequence
 from experiments.fitting import analyse, conclude
@@ -81,23 +81,12 @@ def compile_program(gates: list[tuple], target_phase: float) -> tuple[list[int],
 
 
 @dataclass(frozen=True)
-class TwoQubitRB(Experiment):
+class TwoQubitRB(PairGateExperiment):
     """Two-qubit RB of the pair (qubit = control, target): `seeds` random sequences at each of
-    `lengths` (Cliffords, recovery excluded). The ECR's settings are options (a graph node fills
-    them from the pair's stored values). rng_seed: as for StandardRB."""
+    `lengths` (Cliffords, recovery excluded). rng_seed: as for StandardRB."""
 
     name = "rb_2q"
     summary = "Two-qubit randomized benchmarking of a CR pair: error per two-qubit Clifford (epc)"
-    partner_option = "target"
-    target: int = 1
-    cr_amp: float = 0.0
-    cr_angle: float = 0.0
-    cr_width: float = 0.0
-    cancel_amp: float = 0.0
-    cancel_angle: float = 0.0
-    target_phase: float = 0.0
-    cr_ramp: float = 10.0
-    cr_sigma: float = 5.0
     lengths: tuple[int, ...] = DEFAULT_LENGTHS
     seeds: int = 20
     rng_seed: int | None = None
@@ -105,24 +94,11 @@ class TwoQubitRB(Experiment):
     interleave = False  # the interleaved variant plays the ECR after every Clifford too
 
     def __post_init__(self):
-        if self.target == self.qubit:
-            raise ExperimentError(f"{type(self).__name__}.target is {self.target}, but must differ from the "
-                                  f"control qubit {self.qubit}.")
+        super().__post_init__()
         check_rb_options(self)
 
-    @property
-    def qubits(self) -> tuple[int, ...]:
-        return (self.qubit, self.target)
-
-    def pair(self) -> PairCalibration:
-        return PairCalibration(cr_amp=self.cr_amp, cr_angle=self.cr_angle, cr_width=self.cr_width,
-                               cancel_amp=self.cancel_amp, cancel_angle=self.cancel_angle,
-                               target_phase=self.target_phase, cr_ramp=self.cr_ramp, cr_sigma=self.cr_sigma)
-
     def sweeps(self, cal):
-        if self.cr_amp == 0.0:  # checked here, not at construction: graph files name it without settings
-            raise ExperimentError(f"{type(self).__name__}.cr_amp is 0: give the pair's ECR settings (cr_amp, "
-                                  "cr_angle, cr_width, ...; a graph node takes them from the store).")
+        self.pair()  # refuses missing settings before anything plays
         sets = [_REFERENCE, _INTERLEAVED] if self.interleave else [_REFERENCE]
         return [Sweep("sequence", np.asarray(sets), ""), Sweep("length", np.asarray(sorted(self.lengths)), ""),
                 Sweep("seed", np.arange(self.seeds), "")]

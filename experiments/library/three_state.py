@@ -11,9 +11,14 @@ Values: the assignment matrix's off-diagonal entries p_ij = P(read j | prepared 
 p10 as the two-state experiments name them), with binomial stderrs from the held-out shots,
 and assignment_fidelity3 = the mean of its diagonal. As there, p_ij also hold the preparation's
 errors (the X and 1-2 pulses') and the decay during the readout (|2> decays to |1> at 2/T1):
-p21 is what a leakage readout of this qubit mistakes for |1>. The boundaries are not stored:
-a three-class LDA is three planes, and what reads leakage (see `leakage_readout`) trains its
-own on the same three preparations, taken with its data.
+p21 is what a leakage readout of this qubit mistakes for |1>.
+
+The discriminator trained on the first half is reported for storing
+(devices.readout.LevelDiscriminator: the three blob centres and their shared covariance, nine
+values `readout_level*`, with stderrs from the one trained on the other half), and the
+held-out matrix is that discriminator's. Once stored, discriminated runs can read each shot
+as 0, 1 or 2 on the device (Discriminated(levels=3)), as the leakage readout does
+(experiments/library/leakage.py).
 """
 
 from __future__ import annotations
@@ -23,13 +28,16 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from devices.readout import LevelDiscriminator
 from experiments.base import Experiment, ReadsIQ, Sweep
+from experiments.calibration import LEVEL_DISCRIMINATOR_FIELDS, level_discriminator_values
 from experiments.fitting import FitFailure, Fitted, analyse, binomial_sigma, conclude
 from experiments.results import Estimate
 
 LEVELS = (0, 1, 2)
 OFF_DIAGONAL = [(i, j) for i in LEVELS for j in LEVELS if i != j]
-UNITS = {"assignment_fidelity3": "", **{f"p{i}{j}": "" for i, j in OFF_DIAGONAL}}
+UNITS = {"assignment_fidelity3": "", **{f"p{i}{j}": "" for i, j in OFF_DIAGONAL},
+         **dict.fromkeys(LEVEL_DISCRIMINATOR_FIELDS, "")}
 MIN_SHOTS = 30  # per state: fewer cannot train three classes and judge them too
 
 
@@ -38,18 +46,23 @@ def level_schedule(c, level: int):
     return c.ef_schedule(c.x_amp if level >= 1 else 0.0, c.ef_pulse(amp=c.ef_pi_amp if level >= 2 else 0.0))
 
 
-def train_levels(points: np.ndarray):
-    """A three-class LDA on IQ points (level, shot, quadrature) of |0>, |1>, |2>."""
+def train_levels(points: np.ndarray) -> LevelDiscriminator:
+    """A three-class LDA on IQ points (level, shot, quadrature) of |0>, |1>, |2>, as the
+    discriminator that stores it (as many shots per level: equal priors)."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
     levels, shots = points.shape[:2]
-    return LinearDiscriminantAnalysis().fit(points.reshape(-1, 2), np.repeat(np.arange(levels), shots))
+    lda = LinearDiscriminantAnalysis(store_covariance=True).fit(points.reshape(-1, 2),
+                                                                np.repeat(np.arange(levels), shots))
+    covariance = 0.5 * (lda.covariance_ + lda.covariance_.T)  # symmetric to the last bit
+    return LevelDiscriminator(centres=tuple((float(i), float(q)) for i, q in lda.means_),
+                              covariance=tuple((float(a), float(b)) for a, b in covariance))
 
 
-def assignment_counts(classifier, points: np.ndarray) -> np.ndarray:
-    """(prepared, read) counts of `points` (level, shot, quadrature) as `classifier` reads them."""
+def assignment_counts(discriminator: LevelDiscriminator, points: np.ndarray) -> np.ndarray:
+    """(prepared, read) counts of `points` (level, shot, quadrature) as `discriminator` reads them."""
     levels = points.shape[0]
-    return np.stack([np.bincount(classifier.predict(p).astype(int), minlength=levels) for p in points])
+    return np.stack([np.bincount(discriminator.levels(p), minlength=levels) for p in points])
 
 
 @dataclass(frozen=True)
@@ -79,13 +92,18 @@ def _estimate(exp: ThreeStateReadout, ds: xr.Dataset):
         raise FitFailure(f"{points.shape[1]} shots per state are too few to train and judge three classes "
                          f"(>= {2 * MIN_SHOTS}).")
     # the device returns shots in random order: even and odd shots are two independent halves
-    counts = assignment_counts(train_levels(points[:, 0::2]), points[:, 1::2])
+    discriminator, other = train_levels(points[:, 0::2]), train_levels(points[:, 1::2])
+    counts = assignment_counts(discriminator, points[:, 1::2])
     n = counts.sum(axis=1)
     matrix = counts / n[:, None]
     sigma = np.array([[float(binomial_sigma(counts[i, j], n[i])) for j in LEVELS] for i in LEVELS])
     diagonal = np.diag(matrix)
     values = {f"p{i}{j}": Estimate(float(matrix[i, j]), float(sigma[i, j]), "") for i, j in OFF_DIAGONAL}
     values["assignment_fidelity3"] = Estimate(float(diagonal.mean()), float(np.sqrt((np.diag(sigma) ** 2).sum()) / 3), "")
+    # two independent fits differ by sqrt(2) of one fit's spread
+    other_values = level_discriminator_values(other)
+    values.update({name: Estimate(value, abs(other_values[name] - value) / float(np.sqrt(2)), "")
+                   for name, value in level_discriminator_values(discriminator).items()})
     estimate = Fitted(params=diagonal, cov=np.diag(np.diag(sigma) ** 2), reduced_chi2=float("nan"), model=None)
     separation, s_sep = 1.0 - matrix[1, 2] - matrix[2, 1], float(np.hypot(sigma[1, 2], sigma[2, 1]))
     checks = [(separation > 5 * s_sep,

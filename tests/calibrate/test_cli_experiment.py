@@ -24,7 +24,7 @@ def test_experiment_list_names_the_whole_library():
     assert names == {"spectroscopy", "rabi", "ramsey", "t1", "echo", "drag", "fine_amplitude",
                      "fine_drag", "readout", "single_shot", "resonator_spectroscopy", "readout_amplitude", "rb",
                      "interleaved_rb", "zz", "cr_tomography", "rb_2q", "interleaved_rb_2q", "readout_duration", "ef_spectroscopy",
-                     "ef_rabi", "three_state_readout"}
+                     "ef_rabi", "three_state_readout", "leakage", "ecr_leakage"}
     assert all(e["summary"] for e in json.loads(out.stdout)["experiments"])
 
 

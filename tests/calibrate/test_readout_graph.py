@@ -2,7 +2,8 @@
 fidelity within 0.5 % of the best the readout model allows (computed here from the truth), and
 a resonator that moved by a linewidth caught by its check and recalibrated. (The graph's nodes
 after the discriminator are the default graph's, which its own tests cover; bench/readout.py
-compares the whole graph's final gates with the default graph's.)"""
+compares the whole graph's final gates with the default graph's.) And the pair graph's leakage
+node, reading the ECR's leakage through the three-state discriminators the readout graph stores."""
 
 from __future__ import annotations
 
@@ -66,3 +67,26 @@ def test_the_readout_graph_reaches_the_models_best_fidelity_and_catches_a_moved_
     recovered = model_fidelity(device, qubit, stored_pulse(second, qubit, duration), shots=60_000)
     assert moved < reached - 0.01 < recovered, (reached, moved, recovered)
     assert models_best(device, qubit, duration) - recovered < TARGET
+
+
+@pytest.mark.slow
+def test_the_pair_graphs_leakage_node_reads_the_ecrs_leakage_through_the_stored_three_state_discriminators(tmp_path):
+    # the qubits' readout up to their three-state discriminators, then the pair's CR gate and its
+    # leakage readout (the two-qubit-leakage graph without its RB)
+    readout = load_graph("readout")
+    kept = readout.ancestors("three_state") | {"three_state"}
+    qubit_graph = Graph(name="three-state", nodes=tuple(n for n in readout.nodes if n.name in kept))
+    pair_graph = load_graph("two-qubit-leakage")
+    pair_graph = Graph(name="leakage", nodes=tuple(n for n in pair_graph.nodes if n.name != "ecr_irb"))
+    device = SimulatedDevice(load_spec("sim-5q"), seed=0)
+    request = RunRequest(qubits=(0, 1), graph=qubit_graph, pair_graph=pair_graph, data_dir=tmp_path)
+    with Store.open(f"sqlite:///{tmp_path / 'store.sqlite'}") as store:
+        report = run_calibration(store, request, device=device)
+    pair = report["pairs"]["1-0"]
+    assert pair["status"] == "calibrated", pair["failed_nodes"]
+    leakage = next(n for n in pair["nodes"] if n["node"] == "ecr_leakage@0")
+    # 2000 shots of each of 8 lengths x 4 random sequences and 3 levels x 4 references
+    assert leakage["shots"] == 2000 * (8 * 4 + 3 * 4)
+    measured, truth = pair["parameters"]["ecr_leakage"], pair["truth"]["leakage"]
+    assert abs(measured["value"] - truth) < 3 * measured["stderr"] + 0.2 * truth, (measured, truth)
+    assert measured["stderr"] < 1e-3  # after the readout nodes: a bound well under max_leakage
