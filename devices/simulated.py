@@ -189,8 +189,9 @@ class SimulatedDevice:
         of the qubits read together; a qubit with a calibrated `Readout` reads each shot's IQ
         point through its discriminator, one without through its transmon's assignment errors
         (leakage reads as 1); with `levels` 3 each shot is also read as level 0, 1 or 2 through
-        its readout's LevelDiscriminator (`level_counts`). Integrated: each shot's IQ point from the resonators' model
-        (devices/readout.py), from the level each qubit is in when the readout starts."""
+        its readout's LevelDiscriminator (`level_counts`). Integrated: each shot's IQ point from
+        the resonators' model (devices/readout.py), from the level each qubit is in when the
+        readout starts."""
         ds = self._play(schedules, shots, seed, qubits, acquisition)
         self.advance(hours=ds.attrs["run_s"] / 3600.0)
         return ds

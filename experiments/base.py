@@ -95,7 +95,7 @@ class Experiment(ABC):
         """Schedules played in the same device call after the sweep's, whose data the dataset
         keeps under a `reference` dimension (`reference_counts`, ...): what an analysis compares
         the sweep with at the same moment, e.g. each level prepared for a readout's confusion
-        matrix. None by default."""
+        matrix. An experiment has none unless it says so."""
         return []
 
     def options(self) -> dict:
