@@ -130,7 +130,8 @@ def test_the_leakage_readout_of_a_leaking_ecr_finds_its_true_leakage_and_fails_i
     control, target = 1, 0
     spec, truth, cal = device.spec, device.truth(), {}
     for q in (control, target):  # Rabi-level X pulses at the true frequencies, three-state readouts
-        start = truth_calibration(spec, device, q).replace(anharmonicity=float(dressed_transmon(truth, q).anharmonicity))
+        anharmonicity = float(dressed_transmon(truth, q).anharmonicity)
+        start = truth_calibration(spec, device, q).replace(anharmonicity=anharmonicity)
         cal[q], _ = with_level_discriminator(device, q, start, seed=10 + q)
     # at 0.8 of full scale |11> -> |22> (a two-photon line near the tone) leaks; the graph's 0.65
     # leaks ~1e-3, which the pair graph's test reads (tests/calibrate/test_readout_graph.py)
