@@ -148,12 +148,15 @@ not 1e-6: ours' default 8 Magnus steps per sample leave up to 2.5e-5 on the 20-g
 (4.7e-5 on one open gate), the price of stepping the 450 MHz terms at 62.5 ps (16 steps
 leave 1.5e-6, 32 about 1e-7); the benchmark times ours' default, and the peers are held to
 the accuracy it reaches.
-Status (first version, measured on a loaded 2-core machine only): cr-closed and
-cr-closed+grad ran at --quick (100 gates); cr-open at --gates 4 --subset 2; cr-open+grad has
-not yet run to completion there: at --gates 4 ours passed (grad rel err 4.8e-6), two batched
-peer gradient variants ran out of memory while compiling (XLA asked for 36 and 75 GB; likely
-dynamiqs' Tsit5 adjoint sized by max_steps = 10**6, to be checked), and QuTiP's 9-solve
-finite differences on 81x81 (minutes per gate) were stopped. No 1000-gate CR numbers yet.
+Status: cr-closed and cr-closed+grad at --gates 200 --subset 20 --repeats 3 with --peers
+qiskit-dynamics-expm,dynamiqs-tsit5 (2-core machine, load ~1.5): ours 3.58 s and 12.5 s,
+dynamiqs-tsit5 3.19 s and 25.0 s (0.9x and 2.0x ours: faster than ours without gradients),
+qiskit-dynamics-expm 8.53 s and 54.0 s (its map/100 gradient form asked XLA for 50 GB and
+failed; its vmap form counted); ours at 1.7x and 2.0x its product floor. Earlier, on a loaded
+machine: cr-open at --gates 4 --subset 2; cr-open+grad has not run to completion: at --gates 4
+ours passed (grad rel err 4.8e-6), two batched peer gradient variants ran out of memory while
+compiling (XLA asked for 36 and 75 GB), and QuTiP's 9-solve finite differences on 81x81
+(minutes per gate) were stopped. No 1000-gate CR numbers yet.
 
 Run: .venv/bin/python bench/simulation.py [--quick] [--gates N] [--repeats R] [--subset S]
      [--chunk N] [--cases closed,open,...,cr-closed,...] [--peers qutip,dynamiqs-expm,...]
