@@ -2,7 +2,8 @@
 
 Each round starts `calibrate run --recalibrate-all` on sim-1q (seed 2: its frequency is close
 enough to the design for a graph without spectroscopy) with a two-node graph and
-kills it with SIGKILL after a random delay (seeded). Then the store must hold only whole
+kills it with SIGKILL after a random delay (seeded) within the length of a whole run, timed
+on a first run that is not killed. Then the store must hold only whole
 node updates (a `calibrated` outcome and exactly its value rows, in one run), the
 current values must be those of the newest whole update, and the next command must carry
 on. The store-level version, with many more updates per second, is in test_store.py.
@@ -78,16 +79,24 @@ def test_kill_9_of_calibrate_run_leaves_whole_updates(tmp_path):
     args = [sys.executable, "-m", "calibrate", "run", "--device", "sim-1q", "--seed", "2", "--graph", str(graph),
             "--store", url, "--recalibrate-all", "--json"]
     rng = np.random.default_rng(11)
+    # One whole run first: how long a run lasts once registered on this machine now, so that the
+    # kills below land within a run rather than after it has ended.
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+                               start_new_session=True)
+    wait_for_new_run(url, runs_before=0, process=process)
+    registered = time.monotonic()
+    assert process.wait(timeout=600) == 0
+    run_length = time.monotonic() - registered
     killed_after_writes = 0
     for _ in range(ROUNDS):
-        before = count_values(url) if db.exists() else 0
-        runs_before = count_runs(url) if db.exists() else 0
+        before = count_values(url)
+        runs_before = count_runs(url)
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
                                    start_new_session=True)
         # Kill at a random moment of the run itself, whatever the start-up (JAX import) takes
         # on a loaded machine: wait for the run to be registered, then a random delay.
         wait_for_new_run(url, runs_before=runs_before, process=process)
-        time.sleep(rng.uniform(0.0, 20.0))
+        time.sleep(rng.uniform(0.0, run_length))
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         assert_whole_updates(url)
