@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from calibrate.compilation_cache import MAX_BYTES, keep_compiled_programs
+from calibrate.compilation_cache import MAX_BYTES, MIN_COMPILE_SECONDS, keep_compiled_programs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,7 +16,7 @@ def test_the_cache_folder_follows_the_environment(tmp_path):
     env = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
     assert keep_compiled_programs(env) == str(tmp_path / "xdg" / "calibrate" / "jax")
     assert env["JAX_COMPILATION_CACHE_MAX_SIZE"] == str(MAX_BYTES)
-    assert float(env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]) > 0
+    assert float(env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]) == MIN_COMPILE_SECONDS == 0.0  # every program
     env = {"HOME": str(tmp_path), "CALIBRATE_JAX_CACHE": str(tmp_path / "mine")}
     assert keep_compiled_programs(env) == str(tmp_path / "mine") == env["JAX_COMPILATION_CACHE_DIR"]
     env = {"HOME": str(tmp_path), "CALIBRATE_JAX_CACHE": ""}
