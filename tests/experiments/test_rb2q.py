@@ -13,8 +13,8 @@ from devices.truth import best_drag, pair_gate_truth
 from experiments.base import ExperimentError, run_experiment
 from experiments.calibration import PairCalibration, nominal_calibration
 from experiments.library.cr_tomography import CrossResonanceTomography
-from experiments.clifford2q import (GROUP_ORDER, _unitary, clifford_of_index, native_gates, random_clifford,
-                                    random_sequence)
+from experiments.clifford2q import (GROUP_ORDER, _implements, _unitary, clifford_of_index, native_gates,
+                                    random_clifford, random_sequence)
 from experiments.library.rb2q import CR_MINUS, CR_PLUS, SX_C, SX_T, X_C, TwoQubitInterleavedRB, TwoQubitRB, compile_program
 
 
@@ -39,6 +39,19 @@ def test_every_clifford_compiles_to_native_gates_that_implement_it():
     pulses = np.mean([sum(g[0] in ("sx", "x") for g in gates) for gates in compiled])
     assert 1.3 < ecrs < 1.7  # 1.5 over the group: 576 need none, 5184 one, 5184 two, 576 three
     assert 5 < pulses < 9
+
+
+def test_the_compilers_check_accepts_exactly_the_programs_that_play_the_clifford():
+    # the check compares Pauli images with the tableau; qiskit's unitary is the independent reference
+    rng = np.random.default_rng(8)
+    cliffords = [random_clifford(rng) for _ in range(100)]
+    verdicts = []
+    for clifford, gates in zip(cliffords, native_gates(cliffords)):
+        for program in (gates, gates[:-1], gates[1:], gates + (("rz", (1,), np.pi / 2),)):
+            reference = abs(np.trace(clifford.to_matrix().conj().T @ _unitary(program))) / 4 > 1 - 1e-9
+            assert _implements(clifford, _unitary(program)) == reference
+            verdicts.append(reference)
+    assert sum(verdicts) == 100  # every compiled program passes, and each of the 300 altered ones fails
 
 
 def test_a_sequence_and_its_recovery_compose_to_the_identity():
