@@ -13,8 +13,8 @@ from devices.truth import best_drag, pair_gate_truth
 from experiments.base import ExperimentError, run_experiment
 from experiments.calibration import PairCalibration, nominal_calibration
 from experiments.library.cr_tomography import CrossResonanceTomography
-from experiments.clifford2q import (GROUP_ORDER, _implements, _unitary, clifford_of_index, native_gates,
-                                    random_clifford, random_sequence)
+from experiments.clifford2q import (GROUP_ORDER, _implements, _tableau_of, _unitary, clifford_of_index,
+                                    native_gates, random_clifford, random_sequence)
 from experiments.library.rb2q import CR_MINUS, CR_PLUS, SX_C, SX_T, X_C, TwoQubitInterleavedRB, TwoQubitRB, compile_program
 
 
@@ -52,6 +52,10 @@ def test_the_compilers_check_accepts_exactly_the_programs_that_play_the_clifford
             assert _implements(clifford, _unitary(program)) == reference
             verdicts.append(reference)
     assert sum(verdicts) == 100  # every compiled program passes, and each of the 300 altered ones fails
+    # a sequence's inverse is read off the unitary of its product: the tableau, signs included
+    for clifford in cliffords:
+        np.testing.assert_array_equal(_tableau_of(clifford.to_matrix()), clifford.tableau)
+        np.testing.assert_array_equal(_tableau_of(clifford.to_matrix().conj().T), clifford.adjoint().tableau)
 
 
 def test_a_sequence_and_its_recovery_compose_to_the_identity():
