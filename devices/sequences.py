@@ -300,18 +300,29 @@ def block_frame_diagonal(frame_freqs: jax.Array, reference, carrier, t0, phase, 
     return jnp.kron(r.conj(), r)
 
 
-def evolve_blocks(block_superops: jax.Array, carriers: jax.Array, frame_freqs: jax.Array, program: jax.Array,
+def evolve_blocks(block_superops: jax.Array, carriers: jax.Array, frame_freqs: jax.Array, programs: jax.Array,
                   starts: jax.Array, phases: jax.Array, state: jax.Array, n_levels: int) -> jax.Array:
-    """vec(rho) after a BlockSequence: program (steps,) with -1 for padding, the steps' start
-    times [ns] and the phase of each step's own frame (cumulative)."""
+    """vec(rho) (batch, d^2) after each of a batch of BlockSequences: programs (batch, steps)
+    with -1 for padding, the steps' start times [ns] and the phase of each step's own frame
+    (cumulative), all (batch, steps).
+
+    Each step applies every block to every state in one matrix product and keeps each state's
+    own block: gathering each state's block instead moved a (batch, d^2, d^2) array per step,
+    3.7x slower for 320 two-qubit RB programs (6 blocks, d^2 = 81)."""
+    n_blocks, size = block_superops.shape[0], block_superops.shape[-1]
     reference = 0.5 * (jnp.min(frame_freqs) + jnp.max(frame_freqs))
+    # (size, n_blocks * size): vec @ stacked gives every block's image of vec
+    stacked = jnp.transpose(block_superops, (2, 0, 1)).reshape(size, n_blocks * size)
+    frames_of = jax.vmap(block_frame_diagonal, in_axes=(None, None, 0, 0, 0, None))
 
-    def step(vec, item):
-        index, t0, phase = item
+    def step(vecs, item):
+        index, t0, phase = item  # each (batch,)
         k = jnp.maximum(index, 0)
-        frame = block_frame_diagonal(frame_freqs, reference, carriers[k], t0, phase, n_levels)
-        moved = frame * (block_superops[k] @ (frame.conj() * vec))
-        return jnp.where(index >= 0, moved, vec), None
+        frame = frames_of(frame_freqs, reference, carriers[k], t0, phase, n_levels)
+        images = ((frame.conj() * vecs) @ stacked).reshape(-1, n_blocks, size)
+        moved = frame * jnp.take_along_axis(images, k[:, None, None], axis=1)[:, 0]
+        return jnp.where((index >= 0)[:, None], moved, vecs), None
 
-    final, _ = jax.lax.scan(step, state, (program, starts, phases))
+    initial = jnp.broadcast_to(state, (programs.shape[0], size))
+    final, _ = jax.lax.scan(step, initial, (programs.T, starts.T, phases.T))
     return final
