@@ -25,8 +25,8 @@ from devices.schedule import Barrier, Hold, Play, Schedule, ShiftPhase
 def _phase_array(phases) -> np.ndarray | jax.Array:
     """A sequence's own float64 copy of its phases (a caller editing its array afterwards must
     not change the sequence). Concrete phases stay numpy: converting each program's array with
-    JAX ran one small compiled copy per program length, ~5 ms each, 12 s of a sim-5q run's
-    2790 RB programs. Traced phases (a phase sweep under jit) stay traced."""
+    JAX ran one small compiled copy per program length, 12 s for the ~3,800 sequences of a
+    sim-5q run. Traced phases (a phase sweep under jit) stay traced."""
     if isinstance(phases, jax.Array):
         return jnp.array(phases, dtype=jnp.float64)
     return np.array(phases, dtype=np.float64)

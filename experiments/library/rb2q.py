@@ -45,7 +45,7 @@ def block_table(cal: dict, control: int, target: int, pair: PairCalibration) -> 
 
 
 # Every point of a run plays the same table: building it once per calibration saves building
-# 320 copies (~50 ms each) and lets the simulator recognise one shared table.
+# 320 copies (~13 ms each) and lets the simulator recognise one shared table.
 @functools.lru_cache(maxsize=16)
 def _block_table(control: QubitCalibration, target: QubitCalibration, pair: PairCalibration) -> tuple[Schedule, ...]:
     frequencies = pair_frequencies(control.frequency, target.frequency)
