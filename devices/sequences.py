@@ -42,7 +42,7 @@ class GateSequence(eqx.Module):
 
     gates: tuple[Schedule, ...]
     program: tuple[int, ...] = eqx.field(static=True)
-    phases: jax.Array = eqx.field(converter=_phase_array)
+    phases: np.ndarray | jax.Array = eqx.field(converter=_phase_array)
 
     def __init__(self, gates: Sequence[Schedule], program: Sequence[int], phases=None):
         self.gates = tuple(gates)
@@ -204,7 +204,7 @@ class BlockSequence(eqx.Module):
     blocks: tuple[Schedule, ...]
     frames: tuple[int, ...] = eqx.field(static=True)
     program: tuple[int, ...] = eqx.field(static=True)
-    phases: jax.Array = eqx.field(converter=_phase_array)
+    phases: np.ndarray | jax.Array = eqx.field(converter=_phase_array)
 
     def __init__(self, blocks: Sequence[Schedule], frames: Sequence[int], program: Sequence[int], phases=None):
         self.blocks = tuple(blocks)
