@@ -10,7 +10,8 @@ polynomial's linear combinations) and the benchmark's loss. A complex multiply-a
 Per step (one AWG sample, or one Magnus substep):
   exponential  6 + max_squarings products (devices._expm._taylor_expm): Paterson-Stockmeyer
                Taylor-15 (a2, a3, a4 and 3 Horner products with a4), then max_squarings
-               squarings, masked per matrix but always computed. Closed: complex d x d,
+               squarings (the CR gate's common frame: 1 more), masked per matrix but
+               always computed. Closed: complex d x d,
                d^3 multiply-adds. Open: the trace-basis affine form [[1, 0], [v, X]], X of
                size n - 1 with n = d^2: (n-1)^3 + (n-1)^2 real multiply-adds.
   commutator   with Magnus substeps only: [G2, G1], 2 products of the generators (Closed:
@@ -22,7 +23,8 @@ Per gate:
                real n x n (the exponentials leave the affine form).
   framing      Open: from_trace_basis (2 real n x n) and to_column_stacking (2 complex
                n x n). A gate whose one playing channel's frame phase is factored out (the
-               DRAG gate): R U R^dag, 2 more (complex d x d, or real n x n).
+               DRAG gate), or whose tones are stepped in their carrier's common frame (the
+               CR gate): R U R^-1, 2 more (complex d x d, or real n x n).
 Gradients (reverse mode): 3x the forward products, the forward pass and then two products
 per product in the backward pass (dA = dC B^H, dB = A^H dC). The Open path runs its
 exponentials and tree under jax.checkpoint, which recomputes them in the backward pass: 4x
@@ -91,13 +93,15 @@ class Problem:
     dim: int  # Hilbert-space dimension d
     samples: int  # AWG samples per gate
     substeps: int  # exponentials per sample; > 1 means fourth-order Magnus steps
-    phase_factored: bool  # one channel plays: its frame phase is applied as R U R^dag
+    framings: int  # conjugations R U R^-1 of the gate's propagator (frame phase, common frame)
+    squarings: int = MAX_SQUARINGS  # the exponential's squaring budget, always computed
 
 
-DRAG = Problem(dim=3, samples=N_SAMPLES, substeps=ExactSteps().resolve(1), phase_factored=True)
-# two transmons on three channels: driven_propagator resolves max(n_qubits, n_channels)
-CR = Problem(dim=CR_DIM, samples=CR_SAMPLES, substeps=ExactSteps().resolve(3),
-             phase_factored=False)
+DRAG = Problem(dim=3, samples=N_SAMPLES, substeps=ExactSteps().resolve(1), framings=1)
+# Both tones play at the target's carrier: one exact exponential per sample in that common
+# frame (devices.simulate.common_frame_propagator), with its squaring budget, then R(T) U R(0)^-1.
+CR = Problem(dim=CR_DIM, samples=CR_SAMPLES, substeps=1, framings=1,
+             squarings=ExactSteps().common_frame_squarings())
 
 
 def parse_case(case: str) -> tuple[Problem, bool, bool]:
@@ -116,9 +120,9 @@ def tree_products(n_steps: int) -> int:
     return products
 
 
-def exponential_products() -> int:
-    """Products of one _taylor_expm: 6 + max_squarings (the squarings are always computed)."""
-    return TAYLOR_PRODUCTS + MAX_SQUARINGS
+def exponential_products(problem: Problem) -> int:
+    """Products of one _taylor_expm: 6 + its squaring budget (always computed)."""
+    return TAYLOR_PRODUCTS + problem.squarings
 
 
 def forward_products(problem: Problem, open_: bool) -> list[tuple[int, Product, bool]]:
@@ -130,12 +134,11 @@ def forward_products(problem: Problem, open_: bool) -> list[tuple[int, Product, 
         exponential, dense = Product("affine", n, "float64"), Product("dense", n, "float64")
     else:
         exponential = dense = Product("dense", problem.dim, "complex128")
-    products = [(steps * exponential_products(), exponential, open_),
+    products = [(steps * exponential_products(problem), exponential, open_),
                 (tree_products(steps), dense, open_)]
     if problem.substeps > 1:
         products.append((steps * COMMUTATOR_PRODUCTS, dense, False))
-    if problem.phase_factored:
-        products.append((FRAMING_PRODUCTS, dense, False))
+    products.append((problem.framings * FRAMING_PRODUCTS, dense, False))
     if open_:
         products.append((FRAMING_PRODUCTS, dense, False))  # from_trace_basis
         products.append((FRAMING_PRODUCTS, Product("dense", n, "complex128"), False))  # to_column_stacking

@@ -25,7 +25,8 @@ from qiskit_dynamics import DiscreteSignal, Signal, Solver
 from _sim_problem import (COLLAPSE, CR_COLLAPSE, CR_DIM, CR_DURATION, CR_EDGES, CR_H0,
                           CR_NUMBER, CR_OPS, CR_SAMPLES, DT, DURATION, EDGES, H0_RESONANT,
                           N_SAMPLES, NUMBER, OPS, batch_model, cr_coefficients, cr_gate,
-                          cr_infidelity, cr_static, gate, infidelity, model, substep_times)
+                          cr_common_frame, cr_infidelity, cr_static, gate, infidelity, model,
+                          to_frames)
 
 dq.set_precision("double")
 
@@ -218,12 +219,13 @@ def looped(peer, open_, grad, params, n):
 
 
 # === the cross-resonance cases ===============================================================
-# Two coupled transmons: the coefficients rotate at the carrier differences (~450 MHz) within
-# each AWG sample, so no solver is exact per sample. Each peer gets its fastest documented mode
-# and the coarsest setting that passed the CR check (see CR_TOL in bench/simulation.py) with a
-# 2x margin on a 20-gate pilot (seed 1234).
-CR_PWC_SUBSTEPS = 32          # midpoint samples per AWG sample for the pwc peers (dynamiqs-expm, qutip-pwc)
-CR_QISKIT_SUBSTEPS = 8        # jax_expm steps per AWG sample, magnus_order=2: ours' scheme and grid
+# Two coupled transmons. In the transmons' own frames the coefficients rotate at the carrier
+# differences (~450 MHz) within each AWG sample; in the common frame of the tones' one carrier
+# (_sim_problem.cr_common_frame) the model is piecewise constant, so the peers with an exact
+# piecewise-constant path (dynamiqs-expm, qutip-pwc, qiskit-dynamics-expm) take it there, one
+# exponential per sample, as ours does; the adaptive ones integrate the own-frame model. Each
+# adaptive peer has the coarsest tolerance that passed the CR check (see CR_TOL in
+# bench/simulation.py) with a 2x margin on a 20-gate pilot (seed 1234).
 CR_TOL_TSIT5 = 1e-7           # dynamiqs Tsit5, atol = rtol (closed)
 CR_TOL_TSIT5_OPEN = 1e-8      # open: 1e-7 left 1.0e-4 on the first 2 gates (FAIL); 1e-8 not yet run
 CR_TOL_QISKIT = 1e-8          # qiskit-dynamics jax_odeint, atol = rtol
@@ -245,7 +247,8 @@ def _cr_jitted(props, grad):
 
 
 def cr_ours(open_, grad, chunk):
-    """devices.propagator with its default ExactSteps(): 8 fourth-order Magnus steps per sample."""
+    """devices.propagator with its default ExactSteps() on the library's pair schedule: the
+    two tones share a carrier, so one exact exponential per sample in its common frame."""
     dynamics = Open() if open_ else Closed()
 
     def one(p):
@@ -254,30 +257,25 @@ def cr_ours(open_, grad, chunk):
     return _cr_jitted(_batching(one, chunk), grad)
 
 
-def _cr_dynamiqs_h(p, continuous):
-    """2 pi H(t) of one gate as a dynamiqs time-qarray: pwc on the midpoints of CR_PWC_SUBSTEPS
-    steps per sample, or modulated by the continuous coefficients (discontinuity_ts = the
-    sample edges, where the held envelopes jump)."""
+def _cr_dynamiqs_h(p):
+    """2 pi H(t) of one gate in the transmons' frames as a dynamiqs time-qarray: modulated by
+    the continuous coefficients (discontinuity_ts = the sample edges, where the held envelopes
+    jump)."""
     h = 2 * np.pi * cr_static(p)
-    if continuous:
-        for k in range(len(CR_OPS)):
-            def f(t, k=k):
-                return 2 * np.pi * cr_coefficients(p, jnp.reshape(t, (1,)))[k, 0]
-            h = dq.modulated(f, CR_OPS[k], discontinuity_ts=CR_EDGES[1:-1]) + h
-        return h
-    times = substep_times(CR_PWC_SUBSTEPS, "mid")
-    cs = cr_coefficients(p, jnp.asarray(times))
-    edges = np.arange(len(times) + 1) * (DT / CR_PWC_SUBSTEPS)
     for k in range(len(CR_OPS)):
-        h = dq.pwc(edges, 2 * np.pi * cs[k], CR_OPS[k]) + h
+        def f(t, k=k):
+            return 2 * np.pi * cr_coefficients(p, jnp.reshape(t, (1,)))[k, 0]
+        h = dq.modulated(f, CR_OPS[k], discontinuity_ts=CR_EDGES[1:-1]) + h
     return h
 
 
-def cr_dynamiqs(method, continuous, open_, grad, chunk):
+def cr_dynamiqs_tsit5(open_, grad, chunk):
+    tol = CR_TOL_TSIT5_OPEN if open_ else CR_TOL_TSIT5
+    method = dq.method.Tsit5(rtol=tol, atol=tol, max_steps=10**6)
     tsave = jnp.array([0.0, CR_DURATION])
 
     def one(p):
-        h = _cr_dynamiqs_h(p, continuous)
+        h = _cr_dynamiqs_h(p)
         if open_:
             res = dq.mepropagator(h, list(CR_COLLAPSE), tsave, method=method, progress_meter=False,
                                   save_propagators=False)
@@ -289,27 +287,25 @@ def cr_dynamiqs(method, continuous, open_, grad, chunk):
     return _cr_jitted(_batching(one, chunk), grad)
 
 
-PWC_NOT_RUN = "not run: pwc (midpoint) model needs ~256 steps/sample for 1e-4 (32: 1.0e-3, 64: 2.6e-4)"
-
-
 def cr_dynamiqs_expm(open_, grad, chunk):
-    """dynamiqs' Expm takes only constant or pwc Hamiltonians: the CR model's coefficients
-    sampled at substep midpoints, a second-order approximation. On the 20-gate pilot its
-    error was 1.0e-3 at 32 and 2.6e-4 at 64 substeps per sample (h^2): the 1e-4 check needs
-    ~256 (51,200 exponentials a gate; 64 already took XLA minutes to compile and would hold
-    ~67 GB for 100 open gates at once). So it is not run: it reports FAIL with this reason."""
-    del open_, grad, chunk
-    raise NotImplementedError(PWC_NOT_RUN)
+    """dynamiqs' exact path (Expm) on the common-frame model: dq.pwc on the AWG sample edges,
+    one exponential per sample, then R(T) to the transmons' frames."""
+    tsave = jnp.array([0.0, CR_DURATION])
 
+    def one(p):
+        hs, cs, r = cr_common_frame(p)
+        h = 2 * np.pi * hs
+        for k in range(len(CR_OPS)):
+            h = dq.pwc(CR_EDGES, 2 * np.pi * cs[k], CR_OPS[k]) + h
+        if open_:
+            res = dq.mepropagator(h, list(CR_COLLAPSE), tsave, method=dq.method.Expm(), progress_meter=False,
+                                  save_propagators=False)
+        else:
+            res = dq.sepropagator(h, tsave, method=dq.method.Expm(), progress_meter=False,
+                                  save_propagators=False)
+        return to_frames(res.final_propagator.to_jax(), r)
 
-def cr_dynamiqs_expm_pwc(open_, grad, chunk):
-    """The pwc form cr_dynamiqs_expm would time (kept for reruns of the pilot)."""
-    return cr_dynamiqs(dq.method.Expm(), False, open_, grad, chunk)
-
-
-def cr_dynamiqs_tsit5(open_, grad, chunk):
-    tol = CR_TOL_TSIT5_OPEN if open_ else CR_TOL_TSIT5
-    return cr_dynamiqs(dq.method.Tsit5(rtol=tol, atol=tol, max_steps=10**6), True, open_, grad, chunk)
+    return _cr_jitted(_batching(one, chunk), grad)
 
 
 @functools.lru_cache(maxsize=None)
@@ -341,16 +337,34 @@ def _cr_qiskit_signals(p):
                              carrier_freq=0.0)]
 
 
+@functools.lru_cache(maxsize=None)
+def _cr_qiskit_common_solver(open_):
+    """As _cr_qiskit_solver, in the common frame: H0 at f* = f_t (d = 0), and the carrier's
+    detuning d as the operator -(n_c + n_t) with a constant signal."""
+    operators = 2 * np.pi * np.concatenate([CR_OPS, CR_NUMBER[None]])
+    static = 2 * np.pi * np.asarray(cr_common_frame(jnp.zeros(4))[0])
+    if open_:
+        solver = Solver(static_hamiltonian=static, hamiltonian_operators=operators,
+                        static_dissipators=CR_COLLAPSE, array_library="jax", vectorized=True)
+        return solver, np.eye(CR_DIM**2, dtype=complex)
+    return Solver(static_hamiltonian=static, hamiltonian_operators=operators, array_library="jax"), \
+        np.eye(CR_DIM, dtype=complex)
+
+
 def cr_qiskit_expm(open_, grad, chunk):
-    """jax_expm with magnus_order=2 (the fourth-order Magnus step at the Gauss-Legendre nodes:
-    ours' scheme) and max_dt = DT / CR_QISKIT_SUBSTEPS, batched with jax like ours."""
-    solver, y0 = _cr_qiskit_solver(open_)
-    step = DT / CR_QISKIT_SUBSTEPS * (1 + 1e-9)
+    """qiskit-dynamics' exact path for a piecewise-constant model, on the common-frame model:
+    jax_expm, one step per AWG sample (max_dt a hair above DT), magnus_order=1 (the generator
+    at the step's midpoint: the sample's value), DiscreteSignals without carrier, then R(T);
+    batched with jax like ours."""
+    solver, y0 = _cr_qiskit_common_solver(open_)
 
     def one(p):
-        sol = solver.solve(t_span=np.array([0.0, CR_DURATION]), y0=y0, signals=_cr_qiskit_signals(p),
-                           method="jax_expm", max_dt=step, magnus_order=2)
-        return sol.y[-1]
+        _, cs, r = cr_common_frame(p)
+        signals = [DiscreteSignal(dt=DT, samples=cs[k], carrier_freq=0.0) for k in range(len(CR_OPS))]
+        signals.append(DiscreteSignal(dt=DT, samples=-p[3] * jnp.ones(CR_SAMPLES), carrier_freq=0.0))
+        sol = solver.solve(t_span=np.array([0.0, CR_DURATION]), y0=y0, signals=signals,
+                           method="jax_expm", max_dt=_STEP, magnus_order=1)
+        return to_frames(sol.y[-1], r)
 
     return _cr_jitted(_batching(one, chunk), grad)
 
@@ -381,17 +395,16 @@ def cr_qiskit_odeint(open_, grad):
     return run
 
 
-_cr_model_arrays = jax.jit(jax.vmap(
-    lambda p, t: (cr_static(p), cr_gate(p)[1].render(DT), cr_gate(p)[1].frequencies,
-                  cr_coefficients(p, t)), in_axes=(0, None)))
+_cr_model_arrays = jax.jit(jax.vmap(lambda p: (cr_static(p), cr_gate(p)[1].render(DT), cr_gate(p)[1].frequencies)))
+_cr_common_arrays = jax.jit(jax.vmap(cr_common_frame))
 
 
 def cr_qutip_runner(open_, grad, params, n, piecewise):
     """QuTiP 5: qutip.propagator(H, 100 ns, c_ops). Continuous (piecewise False): the ODE method
     'adams', atol = rtol = CR_TOL_QUTIP, max_step = DT, each coefficient a Python function of t
     (numpy, the formula of devices.hamiltonian.control_coefficients on the rendered samples;
-    the six share one evaluation per t). piecewise: QuTiP's exact path on the pwc model of
-    dynamiqs-expm (midpoints of CR_PWC_SUBSTEPS steps per sample, piecewise_t = their edges).
+    the six share one evaluation per t). piecewise: QuTiP's exact path (piecewise_t = the
+    sample edges, one exponential per sample) on the common-frame model, then R(T).
     The model arrays at every finite-difference point are built before the clock starts."""
     points = [params[:n]]
     if grad:
@@ -400,8 +413,8 @@ def cr_qutip_runner(open_, grad, params, n, piecewise):
                 q = params[:n].copy()
                 q[:, m] += sign * CR_QUTIP_FD_STEPS[m]
                 points.append(q)
-    mids = jnp.asarray(substep_times(CR_PWC_SUBSTEPS, "mid"))
-    arrays = [tuple(map(np.asarray, _cr_model_arrays(jnp.asarray(q), mids))) for q in points]
+    build = _cr_common_arrays if piecewise else _cr_model_arrays
+    arrays = [tuple(map(np.asarray, build(jnp.asarray(q)))) for q in points]
     ops = [qutip.Qobj(2 * np.pi * o) for o in CR_OPS]
     c_ops = [qutip.Qobj(c) for c in CR_COLLAPSE] if open_ else None
     tol = CR_TOL_QUTIP_GRAD if grad else CR_TOL_QUTIP
@@ -409,7 +422,6 @@ def cr_qutip_runner(open_, grad, params, n, piecewise):
     crosstalk = np.asarray(cr_gate(jnp.zeros(4))[0].crosstalk)[np.asarray((0, 1, 0))]  # (d, q)
     scale = np.array([t.drive_scale for t in cr_gate(jnp.zeros(4))[0].transmons], dtype=float)
     j = float(cr_gate(jnp.zeros(4))[0].couplings[0, 1])
-    edges = np.arange(CR_SAMPLES * CR_PWC_SUBSTEPS + 1) * (DT / CR_PWC_SUBSTEPS)
 
     def continuous(samples, freqs):
         """c_k(t) as QuTiP coefficient functions, one numpy evaluation per distinct t."""
@@ -429,20 +441,18 @@ def cr_qutip_runner(open_, grad, params, n, piecewise):
 
         return [(lambda t, k=k: coeffs(t)[k]) for k in range(len(CR_OPS))]
 
-    def solve(hs, samples, freqs, cs):
-        if piecewise:
+    def solve(hs, second, third):
+        if piecewise:  # second, third: the coefficients per sample and R(T)'s diagonal
             h = [qutip.Qobj(2 * np.pi * hs)] + [
-                [ops[k], qutip.coefficient(np.append(cs[k], cs[k, -1]), tlist=edges, order=0)]
+                [ops[k], qutip.coefficient(np.append(second[k], second[k, -1]), tlist=CR_EDGES, order=0)]
                 for k in range(len(ops))]
-            u = qutip.propagator(h, CR_DURATION, c_ops=c_ops, piecewise_t=edges)
-        else:
-            h = [qutip.Qobj(2 * np.pi * hs)] + [[ops[k], f] for k, f in
-                                                 enumerate(continuous(samples, freqs))]
-            u = qutip.propagator(h, CR_DURATION, c_ops=c_ops, options=options)
-        return u.full()
+            u = qutip.propagator(h, CR_DURATION, c_ops=c_ops, piecewise_t=CR_EDGES)
+            return np.asarray(to_frames(u.full(), third))
+        h = [qutip.Qobj(2 * np.pi * hs)] + [[ops[k], f] for k, f in enumerate(continuous(second, third))]
+        return qutip.propagator(h, CR_DURATION, c_ops=c_ops, options=options).full()
 
     def run(i, _params):
-        props = [solve(a[0][i], a[1][i], a[2][i], a[3][i]) for a in (arrays if grad else arrays[:1])]
+        props = [solve(a[0][i], a[1][i], a[2][i]) for a in (arrays if grad else arrays[:1])]
         if not grad:
             return props[0], None
         losses = [cr_infidelity(u, np) for u in props]
@@ -460,6 +470,4 @@ CR_BATCHED = {"dynamiqs-expm": cr_dynamiqs_expm, "dynamiqs-tsit5": cr_dynamiqs_t
 def cr_looped(peer, open_, grad, params, n):
     if peer == "qiskit-dynamics-odeint":
         return cr_qiskit_odeint(open_, grad)
-    if peer == "qutip-pwc":  # QuTiP's exact path on the same pwc model as dynamiqs-expm
-        raise NotImplementedError(PWC_NOT_RUN)
     return cr_qutip_runner(open_, grad, params, n, piecewise=(peer == "qutip-pwc"))

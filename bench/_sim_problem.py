@@ -14,6 +14,7 @@ import devices  # noqa: F401  (turns on x64 before jax.numpy is used)
 import jax
 import jax.numpy as jnp
 from devices import Chip, Closed, Drag, GaussianSquare, Open, Play, Schedule, Transmon, hamiltonian
+from devices.two_qubit import pair_schedule
 
 F01, ALPHA, DRIVE_SCALE = 5.0, -0.3, 0.1          # GHz
 T1, T2 = 60_000.0, 40_000.0                         # ns
@@ -177,8 +178,33 @@ def cr_gate(p):
     channel; every carrier is detuned by p[3] GHz from its transmon."""
     cr = GaussianSquare(CR_DURATION, p[0], CR_SIGMA, CR_WIDTH, angle=p[1])
     cancel = GaussianSquare(CR_DURATION, p[2], CR_SIGMA, CR_WIDTH, angle=p[1])
-    freqs = jnp.stack([CR_F[0] + p[3], CR_F[1] + p[3], CR_F[1] + p[3]])
-    return CR_CHIP, Schedule([Play(2, cr), Play(1, cancel)], frequencies=freqs, lines=CR_LINES)
+    # a pair schedule as the library builds them: channels (control, target, CR tone), the CR
+    # tone on the control's line, the two tones declared to share the target's carrier
+    return CR_CHIP, pair_schedule([Play(2, cr), Play(1, cancel)], CR_F[0] + p[3], CR_F[1] + p[3])
+
+
+def cr_common_frame(p):
+    """The same gate's model in the common frame of its carrier f* = f_t + d (both transmons
+    viewed at f*), where it is piecewise constant: the static H / 2 pi (9, 9), the
+    coefficients (6, CR_SAMPLES) of CR_OPS held over each sample, and the diagonal r (9,) of
+    R(T) = exp(i 2 pi (f_c' - f*) n_c T) (f_c' the control's frame) that takes the final
+    propagator to the transmons' frames: U = R(T) U_common, or diag(r* kron r) S_common."""
+    chip, schedule = cr_gate(p)
+    carrier = schedule.frequencies[2]
+    common = jnp.full_like(schedule.frequencies, carrier)
+    static = hamiltonian.static_hamiltonian(chip, common[:2])
+    coefficients = hamiltonian.control_coefficients(chip, common, schedule.render(DT), jnp.zeros(CR_SAMPLES),
+                                                    CR_LINES)
+    turn = sum((schedule.frequencies[q] - carrier) * jnp.diagonal(n) for q, n in enumerate(CR_NUMBERS))
+    return static, coefficients, jnp.exp(2j * jnp.pi * turn * CR_DURATION)
+
+
+def to_frames(props, r):
+    """Propagators in the common frame (unitaries (..., 9, 9) or superoperators (..., 81, 81))
+    moved to the transmons' frames by R(T) = diag(r) (cr_common_frame)."""
+    if props.shape[-1] == CR_DIM:
+        return r[..., :, None] * props
+    return (jnp.conj(r)[..., :, None] * r[..., None, :]).reshape(r.shape[:-1] + (-1, 1)) * props
 
 
 def cr_static(p):
@@ -213,7 +239,8 @@ CR_OPS = np.asarray(hamiltonian.control_operators(2, CR_LEVELS))             # (
 CR_COLLAPSE = np.asarray(hamiltonian.collapse_operators(CR_CHIP))            # (4, 9, 9)
 CR_H0 = np.asarray(cr_static(jnp.zeros(4)))                                  # no detuning
 _CR_A = hamiltonian.ladder_operators(2, CR_LEVELS)
-CR_NUMBER = np.asarray(sum(a.conj().T @ a for a in _CR_A))                   # n_c + n_t
+CR_NUMBERS = [np.asarray(a.conj().T @ a) for a in _CR_A]                     # n_c, n_t
+CR_NUMBER = sum(CR_NUMBERS)                                                  # n_c + n_t
 
 
 def cr_infidelity(prop, xp=jnp):

@@ -15,12 +15,14 @@ length may be a traced value, so a sweep over delays is one compiled function
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from devices._validate import DeviceModelError, check_finite, check_range
 from devices.pulses import Constant, Pulse, n_samples_of
@@ -135,18 +137,30 @@ class Schedule(eqx.Module):
     channel per line. Channels 0..L-1 are the lines' own channels, in order, and their
     carriers set each transmon's rotating frame; channels from L on are extra tones on
     those lines (e.g. a cross-resonance tone at another transmon's frequency), reaching
-    the chip through their line's crosstalk."""
+    the chip through their line's crosstalk.
+
+    shared_carriers: groups of channels whose carriers are equal (a cross-resonance tone
+    and the target's own channel). A block of samples in which only the channels of one
+    group play is static in that carrier's frame and is simulated exactly, one
+    exponential per sample (devices.simulate.driven_propagator). None finds the groups
+    from concrete frequencies (equal in every entry of a batch); traced frequencies give
+    none unless declared here. A declared group whose concrete carriers differ is an
+    error; traced ones that differ give NaN, as a Hold's channels do."""
 
     instructions: tuple[Instruction, ...]
     frequencies: jax.Array = eqx.field(converter=_f64)
     lines: tuple[int, ...] = eqx.field(static=True)
+    shared_carriers: tuple[tuple[int, ...], ...] = eqx.field(static=True)
 
-    def __init__(self, instructions: Sequence[Instruction], frequencies, lines: Sequence[int] | None = None):
+    def __init__(self, instructions: Sequence[Instruction], frequencies, lines: Sequence[int] | None = None,
+                 shared_carriers: Sequence[Sequence[int]] | None = None):
         self.frequencies = frequencies
         shape = jnp.shape(jnp.asarray(frequencies))  # a list may hold tracers
         multi = len(shape) >= 1 and shape[-1] > 1
         n_channels = shape[-1] if len(shape) >= 1 else 0
         self.lines = tuple(range(n_channels)) if lines is None else tuple(lines)
+        self.shared_carriers = (_equal_carriers(frequencies, n_channels) if shared_carriers is None
+                                else _declared_groups(shared_carriers, frequencies, n_channels))
         self.instructions = tuple(
             _fix_channel_delay(ins) if multi and isinstance(ins, Delay) and ins.channel is not None
             else ins
@@ -217,6 +231,49 @@ def _check_lines(lines: tuple[int, ...], n_channels: int) -> None:
         )
 
 
+def _concrete_frequencies(frequencies) -> np.ndarray | None:
+    """The carriers as numpy, or None when any is traced (a list may hold tracers)."""
+    if any(isinstance(f, jax.core.Tracer) for f in jax.tree.leaves(frequencies)):
+        return None
+    return np.asarray(frequencies, dtype=np.float64)
+
+
+def _equal_carriers(frequencies, n_channels: int) -> tuple[tuple[int, ...], ...]:
+    """Groups (two or more channels) of carriers equal in every entry; none when traced."""
+    values = _concrete_frequencies(frequencies)
+    if values is None or values.ndim < 1:
+        return ()
+    groups: list[list[int]] = []
+    for ch in range(n_channels):
+        match = next((g for g in groups if np.array_equal(values[..., g[0]], values[..., ch])), None)
+        if match is None:
+            groups.append([ch])
+        else:
+            match.append(ch)
+    return tuple(tuple(g) for g in groups if len(g) > 1)
+
+
+def _declared_groups(declared, frequencies, n_channels: int) -> tuple[tuple[int, ...], ...]:
+    try:
+        groups = tuple(tuple(operator.index(ch) for ch in group) for group in declared)
+    except TypeError:
+        groups = ((),)  # refused below
+    channels = [ch for group in groups for ch in group]
+    if (any(len(g) < 2 for g in groups) or len(set(channels)) != len(channels)
+            or any(not 0 <= ch < n_channels for ch in channels)):
+        raise DeviceModelError(
+            f"Schedule.shared_carriers is {declared!r}, but must be groups of two or more different channels "
+            f"of 0..{n_channels - 1}, each channel in at most one group.")
+    values = _concrete_frequencies(frequencies)
+    for group in groups if values is not None else ():
+        carriers = values[..., list(group)]
+        if np.any(carriers != carriers[..., :1]):
+            raise DeviceModelError(
+                f"Schedule.shared_carriers declares channels {list(group)} to share one carrier, but their "
+                f"frequencies are {carriers.tolist()} GHz.")
+    return groups
+
+
 def _channels_of(ins) -> tuple[int, ...]:
     if isinstance(ins, (Barrier, Hold)):
         return ins.channels
@@ -238,6 +295,7 @@ class Driven(NamedTuple):
     samples: jax.Array
     phase: jax.Array | None = None
     channel: int | None = None  # the one playing channel when `phase` is factored out
+    playing: tuple[int, ...] = ()  # the channels with a Play in the block (the others are silent)
 
 
 class Idle(NamedTuple):
@@ -285,6 +343,40 @@ def _idle_samples(ins: Delay | Hold, dt: float) -> jax.Array:
     return rounded.astype(jnp.int64)
 
 
+def _runs_of_playing_channels(spans, total: int) -> list[tuple[int, int]]:
+    """Maximal [start, stop) sample ranges over which the set of playing channels is constant."""
+    edges = sorted({s for spans_ch in spans for s, _, _, _ in spans_ch} | {total})
+
+    def playing_at(k: int) -> frozenset[int]:
+        return frozenset(ch for ch, spans_ch in enumerate(spans)
+                         for s, e, _, f in spans_ch if f is not None and s <= k < e)
+
+    runs: list[tuple[int, int]] = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        if runs and playing_at(runs[-1][0]) == playing_at(a):
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((a, b))
+    return runs
+
+
+def _driven_run(spans, a: int, b: int, phases) -> Driven:
+    """The Driven block of samples [a, b); its frame phase factored out when one channel
+    plays under one frame there."""
+    parts = [[(x[max(s, a) - s:min(e, b) - s], f) for s, e, x, f in spans_ch if s < b and e > a]
+             for spans_ch in spans]
+    frames = {(ch, f) for ch, parts_ch in enumerate(parts) for _, f in parts_ch if f is not None}
+    factor = len(frames) == 1
+    rows = [jnp.concatenate([x if f is None or factor else x * jnp.exp(1j * phases[ch][f]) for x, f in parts_ch])
+            for ch, parts_ch in enumerate(parts)]
+    playing = tuple(sorted({ch for ch, _ in frames}))
+    phase = channel = None
+    if factor:
+        channel, f = next(iter(frames))
+        phase = phases[channel][f]
+    return Driven(jnp.stack(rows), phase, channel, playing)
+
+
 def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle | Held]:
     # Which sample belongs to which instruction is static Python; only sample values,
     # phases and idle lengths are traced, so layout is jit- and grad-friendly.
@@ -306,17 +398,17 @@ def _segments(schedule: Schedule, dt: float) -> list[Driven | Idle | Held]:
             return
         for ch in range(n_ch):
             pad(ch, total - ends[ch])
-        frames = {(ch, f) for ch in range(n_ch) for _, f in pieces[ch] if f is not None}
-        factor = len(frames) == 1
-        rows = []
+        spans = []  # per channel: (start, stop, samples, frame index or None for padding)
         for ch in range(n_ch):
-            row = [x if f is None or factor else x * jnp.exp(1j * phases[ch][f]) for x, f in pieces[ch]]
-            rows.append(jnp.concatenate(row))
-        phase = channel = None
-        if factor:
-            channel, f = frames.pop()
-            phase = phases[channel][f]
-        segments.append(Driven(jnp.stack(rows), phase, channel))
+            start, spans_ch = 0, []
+            for x, f in pieces[ch]:
+                spans_ch.append((start, start + x.shape[-1], x, f))
+                start += x.shape[-1]
+            spans.append(spans_ch)
+        # One Driven block per run of samples in which the same channels play: a run whose
+        # channels share a carrier is exact in its common frame (devices.simulate).
+        for a, b in _runs_of_playing_channels(spans, total):
+            segments.append(_driven_run(spans, a, b, phases))
         for ch in range(n_ch):
             pieces[ch].clear()
             ends[ch] = 0

@@ -285,7 +285,8 @@ class BlockSequence(eqx.Module):
                 instructions += [ShiftPhase(c, shift) for c in channels[frame]]
             instructions += list(self.blocks[k].instructions)
             instructions.append(Barrier())
-        return Schedule(instructions, self.frequencies, lines=self.lines)
+        return Schedule(instructions, self.frequencies, lines=self.lines,
+                        shared_carriers=self.blocks[0].shared_carriers)
 
 
 def block_frame_diagonal(frame_freqs: jax.Array, reference, carrier, t0, phase, n_levels: int) -> jax.Array:

@@ -116,10 +116,18 @@ def step_exponents(chip: Chip, frequencies: jax.Array, samples: jax.Array, t0, d
 
 def driven_propagator(chip: Chip, frequencies: jax.Array, samples: jax.Array, t0, dt: float,
                       dynamics: Dynamics, options: ExactSteps,
-                      lines: tuple[int, ...] | None = None) -> jax.Array:
-    """Propagator of a driven block from t0: the ordered product of its step exponentials."""
+                      lines: tuple[int, ...] | None = None,
+                      one_carrier: tuple[int, ...] | None = None) -> jax.Array:
+    """Propagator of a driven block from t0: the ordered product of its step exponentials.
+
+    one_carrier: the playing channels, when they are known to share one carrier (one
+    channel, or a group of Schedule.shared_carriers): the block is then exact in that
+    carrier's common frame (common_frame_propagator)."""
     # an extra tone on a lone transmon rotates within a sample like a second transmon's frame
     substeps = options.resolve(max(chip.n_qubits, samples.shape[0]))
+    own_frame = chip.n_qubits == 1 and samples.shape[0] == 1  # already one exponential per sample
+    if one_carrier and options.common_frame and not own_frame:
+        return common_frame_propagator(chip, frequencies, samples, t0, dt, dynamics, options, lines, one_carrier)
     if isinstance(dynamics, Closed):
         exponents = step_exponents(chip, frequencies, samples, t0, dt, dynamics, substeps, lines=lines)
         return ordered_product(_expm.expm(exponents, max_squarings=options.max_squarings))
@@ -137,6 +145,47 @@ def driven_propagator(chip: Chip, frequencies: jax.Array, samples: jax.Array, t0
         steps = _expm.expm(exponents, max_squarings=options.max_squarings, trace_preserving=True)
         return ordered_product(steps)
     return liouville.from_trace_basis(product(exponents))
+
+
+def common_frame_propagator(chip: Chip, frequencies: jax.Array, samples: jax.Array, t0, dt: float,
+                            dynamics: Dynamics, options: ExactSteps, lines: tuple[int, ...] | None,
+                            playing: tuple[int, ...]) -> jax.Array:
+    """Exact propagator of a driven block whose playing channels share one carrier f*.
+
+    In the common frame at f* (every transmon viewed at f*) the drive, the exchange
+    couplings and the detunings are constant over each AWG sample, as for a held tone
+    (held_propagator), so the block is R(t1) prod_j exp(G_j dt) R(t0)^-1: one exponential
+    per sample, no Magnus truncation, where the transmons' own frames need `substeps`
+    Magnus steps per sample to follow the carrier differences (~450 MHz for a CR tone).
+    The common frame's detunings make G dt larger (~1.8 closed and ~3.3 open for 3-level
+    transmons 450 MHz apart): the substeps m divide it, exp(G dt) = exp(G dt / m)^m, as
+    log2(m) more squarings of one exponential (ExactSteps.common_frame_squarings)."""
+    squarings = options.common_frame_squarings()
+    frames = frequencies[:chip.n_qubits]
+    carrier = frequencies[playing[0]]
+    if len(playing) > 1:  # a declared group whose traced carriers differ: NaN (checked on the host when concrete)
+        carrier = nan_where(jnp.any(frequencies[np.asarray(playing)] != carrier), carrier)
+    common = jnp.full_like(frequencies, carrier)
+    static = jnp.zeros((samples.shape[-1],))  # the coefficients do not turn in the common frame
+    if isinstance(dynamics, Closed):
+        exponents = dt * _generators_at(chip, common, samples, static, dynamics, lines=lines)
+        evolution = ordered_product(_expm.expm(exponents, max_squarings=squarings))
+    else:
+        exponents = dt * _generators_at(chip, common, samples, static, dynamics, trace_basis=True, lines=lines)
+
+        @jax.checkpoint  # as in driven_propagator
+        def product(exponents):
+            return ordered_product(_expm.expm(exponents, max_squarings=squarings, trace_preserving=True))
+        evolution = liouville.from_trace_basis(product(exponents))
+    back = _frame_rotation(chip, frames, carrier, -t0, dynamics)
+    return _frame_rotation(chip, frames, carrier, t0 + samples.shape[-1] * dt, dynamics) @ evolution @ back
+
+
+def _one_carrier(schedule: Schedule, playing: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The playing channels of a block if they share one carrier, else None."""
+    if len(playing) == 1 or (playing and any(set(playing) <= set(group) for group in schedule.shared_carriers)):
+        return playing
+    return None
 
 
 def ordered_product(mats: jax.Array) -> jax.Array:
@@ -267,14 +316,15 @@ def _exact_propagator(chip, schedule, dt, dynamics, options: ExactSteps):
             prop = held_propagator(chip, freqs, seg, t0, dt, dynamics, options, lines)
             t0 = t0 + seg.n_samples * dt
         elif seg.phase is None:
-            prop = driven_propagator(chip, freqs, seg.samples, t0, dt, dynamics, options, lines)
+            prop = driven_propagator(chip, freqs, seg.samples, t0, dt, dynamics, options, lines,
+                                     _one_carrier(schedule, seg.playing))
             t0 = t0 + seg.samples.shape[-1] * dt
         else:
             # One channel d plays: the block at (t0, phase) is the block at (0, 0) conjugated
             # by R_c(t0) R_N(phase') with phase' = phase + 2 pi (f_d - f_ref) t0, so a sweep of
             # delays and phases shares one pulse propagator (derivation in the docstring of
             # Driven and of idle_propagator).
-            prop = driven_propagator(chip, freqs, seg.samples, 0.0, dt, dynamics, options, lines)
+            prop = driven_propagator(chip, freqs, seg.samples, 0.0, dt, dynamics, options, lines, seg.playing)
             reference = reference_frequency(frames)
             phase = seg.phase + 2 * jnp.pi * (freqs[seg.channel] - reference) * t0
             frame = _excitation_rotation(chip, phase, dynamics)

@@ -104,6 +104,14 @@ def pair_frequencies(control_frequency, target_frequency) -> jax.Array:
     return jnp.stack([c, t, t])
 
 
+def pair_schedule(instructions, control_frequency, target_frequency) -> Schedule:
+    """A schedule on a pair's three channels (module docstring). The CR tone and the target's
+    own channel are declared to share the target's carrier, so a block where they play is
+    simulated exactly in its frame even when the frequencies are traced."""
+    return Schedule(instructions, pair_frequencies(control_frequency, target_frequency), lines=PAIR_LINES,
+                    shared_carriers=((TARGET, CR_TONE),))
+
+
 def ecr_instructions(cr: CrossResonance, x_control: Pulse) -> list:
     """CR+ | X on the control | CR-, channels as in the module docstring."""
     if not isinstance(cr, CrossResonance):
@@ -116,8 +124,7 @@ def ecr_instructions(cr: CrossResonance, x_control: Pulse) -> list:
 def ecr_schedule(control_frequency, target_frequency, cr: CrossResonance, x_control: Pulse) -> Schedule:
     """The ECR on a pair: the control's drive at `control_frequency`, the target's (and the
     CR tone's) at `target_frequency` [GHz]."""
-    return Schedule(ecr_instructions(cr, x_control), pair_frequencies(control_frequency, target_frequency),
-                    lines=PAIR_LINES)
+    return pair_schedule(ecr_instructions(cr, x_control), control_frequency, target_frequency)
 
 
 def computational_indices(n_levels: int) -> np.ndarray:

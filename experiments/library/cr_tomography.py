@@ -26,8 +26,8 @@ import xarray as xr
 
 from devices.nominal import unit_area
 from devices.pulses import Drag
-from devices.schedule import Barrier, Delay, Play, Schedule, ShiftPhase
-from devices.two_qubit import CONTROL, PAIR_LINES, TARGET, CrossResonance, pair_frequencies
+from devices.schedule import Barrier, Delay, Play, ShiftPhase
+from devices.two_qubit import CONTROL, TARGET, CrossResonance, pair_schedule
 from experiments.base import Experiment, ExperimentError, Sweep
 from experiments.calibration import PAIR_UNITS, PairCalibration
 from experiments.results import Estimate, Verdict
@@ -101,7 +101,7 @@ class CrossResonanceTomography(Experiment):
         rotate = [] if basis == 2 else [Delay(None, 0.0), ShiftPhase(TARGET, np.pi / 2 if basis == 0 else 0.0),
                                         Play(TARGET, target.sx_pulse())]
         instructions = prepare + self.cr(float(point["width"])).half(+1) + rotate
-        return Schedule(instructions, pair_frequencies(control.frequency, target.frequency), lines=PAIR_LINES)
+        return pair_schedule(instructions, control.frequency, target.frequency)
 
     @staticmethod
     def fitted_units(options: dict) -> dict[str, str]:

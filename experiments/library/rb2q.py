@@ -24,7 +24,7 @@ import xarray as xr
 
 from devices.schedule import Play, Schedule
 from devices.sequences import BlockSequence
-from devices.two_qubit import CONTROL, PAIR_LINES, TARGET, pair_frequencies
+from devices.two_qubit import CONTROL, TARGET, pair_schedule
 from experiments.base import ExperimentError, PairGateExperiment, Sweep
 from experiments.calibration import PairCalibration, QubitCalibration
 from experiments.clifford2q import native_gates, random_sequence
@@ -48,10 +48,8 @@ def block_table(cal: dict, control: int, target: int, pair: PairCalibration) -> 
 # 320 copies (~13 ms each) and lets the simulator recognise one shared table.
 @functools.lru_cache(maxsize=16)
 def _block_table(control: QubitCalibration, target: QubitCalibration, pair: PairCalibration) -> tuple[Schedule, ...]:
-    frequencies = pair_frequencies(control.frequency, target.frequency)
-
     def block(instructions):
-        return Schedule(instructions, frequencies, lines=PAIR_LINES)
+        return pair_schedule(instructions, control.frequency, target.frequency)
 
     cr = pair.cross_resonance()
     return (block([Play(CONTROL, control.sx_pulse())]), block([Play(CONTROL, control.x_pulse())]),
