@@ -22,7 +22,7 @@ import dynamiqs as dq
 import qutip
 from qiskit_dynamics import DiscreteSignal, Signal, Solver
 
-from _sim_problem import (COLLAPSE, CR_COLLAPSE, CR_DIM, CR_DURATION, CR_EDGES, CR_H0,
+from _sim_problem import (COLLAPSE, CR_COLLAPSE, CR_FD_STEPS, CR_DIM, CR_DURATION, CR_EDGES, CR_H0,
                           CR_NUMBER, CR_OPS, CR_SAMPLES, DT, DURATION, EDGES, H0_RESONANT,
                           N_SAMPLES, NUMBER, OPS, batch_model, cr_coefficients, cr_gate,
                           cr_common_frame, cr_infidelity, cr_static, gate, infidelity, model,
@@ -231,7 +231,7 @@ CR_TOL_TSIT5_OPEN = 1e-8      # open: 1e-7 left 1.0e-4 on the first 2 gates (FAI
 CR_TOL_QISKIT = 1e-8          # qiskit-dynamics jax_odeint, atol = rtol
 CR_TOL_QUTIP = 1e-9           # QuTiP adams (its default method), atol = rtol (1e-8: 2.0e-4, FAIL)
 CR_TOL_QUTIP_GRAD = 1e-10     # ... for its finite differences, whose steps amplify solver noise
-CR_QUTIP_FD_STEPS = np.array([1e-3, 1e-3, 1e-3, 1e-5])  # QuTiP's FD steps: noise / step << 1e-4
+CR_QUTIP_FD_STEPS = np.array([1e-3, 1e-3, 1e-3, 1e-5])  # QuTiP adams' FD steps: noise / step << 1e-4
 CR_QUTIP_METHOD = "adams"
 
 
@@ -406,12 +406,14 @@ def cr_qutip_runner(open_, grad, params, n, piecewise):
     the six share one evaluation per t). piecewise: QuTiP's exact path (piecewise_t = the
     sample edges, one exponential per sample) on the common-frame model, then R(T).
     The model arrays at every finite-difference point are built before the clock starts."""
+    # the exact path has no solver noise: the reference's small steps (adams' left 1.5e-4 there)
+    steps = CR_FD_STEPS if piecewise else CR_QUTIP_FD_STEPS
     points = [params[:n]]
     if grad:
         for m in range(params.shape[1]):
             for sign in (1, -1):
                 q = params[:n].copy()
-                q[:, m] += sign * CR_QUTIP_FD_STEPS[m]
+                q[:, m] += sign * steps[m]
                 points.append(q)
     build = _cr_common_arrays if piecewise else _cr_model_arrays
     arrays = [tuple(map(np.asarray, build(jnp.asarray(q)))) for q in points]
@@ -456,8 +458,7 @@ def cr_qutip_runner(open_, grad, params, n, piecewise):
         if not grad:
             return props[0], None
         losses = [cr_infidelity(u, np) for u in props]
-        g = [(losses[1 + 2 * m] - losses[2 + 2 * m]) / (2 * CR_QUTIP_FD_STEPS[m])
-             for m in range(params.shape[1])]
+        g = [(losses[1 + 2 * m] - losses[2 + 2 * m]) / (2 * steps[m]) for m in range(params.shape[1])]
         return props[0], np.array(g)
 
     return run

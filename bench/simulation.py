@@ -154,15 +154,22 @@ the first --subset gates; cr-open+grad on the first gate only (9 extrapolated 81
 minutes on this machine). Tolerance: 1e-4 on the propagators and relative on the gradients,
 the accuracy the adaptive peers' tolerances were chosen for. Ours and the exact peers land
 within ~1e-9 of the reference (its own error), so 1e-4 only favours the adaptive peers.
-Status: cr-closed and cr-closed+grad at --gates 200 --subset 20 --repeats 3 with --peers
-qiskit-dynamics-expm,dynamiqs-tsit5 (2-core machine, load ~1.5): ours 3.58 s and 12.5 s,
-dynamiqs-tsit5 3.19 s and 25.0 s (0.9x and 2.0x ours: faster than ours without gradients),
-qiskit-dynamics-expm 8.53 s and 54.0 s (its map/100 gradient form asked XLA for 50 GB and
-failed; its vmap form counted); ours at 1.7x and 2.0x its product floor. Earlier, on a loaded
-machine: cr-open at --gates 4 --subset 2; cr-open+grad has not run to completion: at --gates 4
-ours passed (grad rel err 4.8e-6), two batched peer gradient variants ran out of memory while
-compiling (XLA asked for 36 and 75 GB), and QuTiP's 9-solve finite differences on 81x81
-(minutes per gate) were stopped. No 1000-gate CR numbers yet.
+Status (2-core machine, load 0.9-1.4, seed 1234, 3 rounds). cr-closed and cr-closed+grad at
+--gates 200 --subset 20, --peers dynamiqs-expm,qiskit-dynamics-expm,qutip-pwc,dynamiqs-tsit5:
+ours 0.70 s and 1.42 s; qiskit-dynamics-expm 1.33 s and 4.20 s (1.9x and 2.9x, the fastest
+peer of both); dynamiqs-expm 1.36 s and 14.8 s (its map/100 gradient form asked XLA for 31
+GB and failed); qutip-pwc 2.40 s and 19.4 s; dynamiqs-tsit5 4.06 s and 24.3 s; ours at 3.0x
+and 2.0x its product floor. cr-open and cr-open+grad at --gates 20 --subset 2, --peers
+dynamiqs-expm,qiskit-dynamics-expm,qutip-pwc: ours 3.61 s and 8.73 s; qutip-pwc 8.66 s
+(2.4x, the fastest peer) and FAIL (its finite differences then took adams' 1e-3 steps:
+1.5e-4 relative; since given the reference's steps, not rerun); qiskit-dynamics-expm 10.8 s
+and 52.8 s (3.0x and 6.1x); dynamiqs-expm 12.9 s and FAIL (both gradient forms asked XLA
+for 125 GB); ours at 3.3x and 2.0x its floor. Every exact solver landed 1.5e-9 from the
+reference, ours' gradients 4e-9 (closed) and 2e-8 (open) relative. The 20x goal is far: the
+peers given the same common frame take one exponential per sample too, so what is left is
+the cost of each exponential and product. Before the common frame (8 Magnus steps per
+sample, same machine class, load ~1.5): ours 3.58 s and 12.5 s closed, 0.9x and 2.0x the
+then fastest peer (dynamiqs-tsit5 3.19 s and 25.0 s).
 
 Run: .venv/bin/python bench/simulation.py [--quick] [--gates N] [--repeats R] [--subset S]
      [--chunk N] [--cases closed,open,...,cr-closed,...] [--peers qutip,dynamiqs-expm,...]
