@@ -162,9 +162,11 @@ GB and failed); qutip-pwc 2.40 s and 19.4 s; dynamiqs-tsit5 4.06 s and 24.3 s; o
 and 2.0x its product floor. cr-open and cr-open+grad at --gates 20 --subset 2, --peers
 dynamiqs-expm,qiskit-dynamics-expm,qutip-pwc: ours 3.61 s and 8.73 s; qutip-pwc 8.66 s
 (2.4x, the fastest peer) and FAIL (its finite differences then took adams' 1e-3 steps:
-1.5e-4 relative; since given the reference's steps, not rerun); qiskit-dynamics-expm 10.8 s
-and 52.8 s (3.0x and 6.1x); dynamiqs-expm 12.9 s and FAIL (both gradient forms asked XLA
-for 125 GB); ours at 3.3x and 2.0x its floor. Every exact solver landed 1.5e-9 from the
+1.5e-4 relative); qiskit-dynamics-expm 10.8 s and 52.8 s (3.0x and 6.1x); dynamiqs-expm
+12.9 s and FAIL (both gradient forms asked XLA for 125 GB); ours at 3.3x and 2.0x its floor.
+cr-open+grad again with qutip-pwc's finite differences at the reference's steps (--peers
+qutip-pwc,qiskit-dynamics-expm): ours 9.76 s, qiskit-dynamics-expm 57.0 s (5.7x), qutip-pwc
+85.3 s (8.7x, grad rel err 1.8e-8). Every exact solver landed 1.5e-9 from the
 reference, ours' gradients 4e-9 (closed) and 2e-8 (open) relative. The 20x goal is far: the
 peers given the same common frame take one exponential per sample too, so what is left is
 the cost of each exponential and product. Before the common frame (8 Magnus steps per
