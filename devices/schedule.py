@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from devices._validate import DeviceModelError, check_finite, check_range
+from devices._validate import DeviceModelError, check_finite, check_range, concrete
 from devices.pulses import Constant, Pulse, n_samples_of
 
 
@@ -232,10 +232,8 @@ def _check_lines(lines: tuple[int, ...], n_channels: int) -> None:
 
 
 def _concrete_frequencies(frequencies) -> np.ndarray | None:
-    """The carriers as numpy, or None when any is traced (a list may hold tracers)."""
-    if any(isinstance(f, jax.core.Tracer) for f in jax.tree.leaves(frequencies)):
-        return None
-    return np.asarray(frequencies, dtype=np.float64)
+    """The carriers as numpy, or None when traced (a list holding a tracer is one)."""
+    return concrete(jnp.asarray(frequencies, jnp.float64))
 
 
 def _equal_carriers(frequencies, n_channels: int) -> tuple[tuple[int, ...], ...]:

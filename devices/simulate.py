@@ -162,9 +162,7 @@ def common_frame_propagator(chip: Chip, frequencies: jax.Array, samples: jax.Arr
     log2(m) more squarings of one exponential (ExactSteps.common_frame_squarings)."""
     squarings = options.common_frame_squarings()
     frames = frequencies[:chip.n_qubits]
-    carrier = frequencies[playing[0]]
-    if len(playing) > 1:  # a declared group whose traced carriers differ: NaN (checked on the host when concrete)
-        carrier = nan_where(jnp.any(frequencies[np.asarray(playing)] != carrier), carrier)
+    carrier = _shared_carrier(frequencies, playing)
     common = jnp.full_like(frequencies, carrier)
     static = jnp.zeros((samples.shape[-1],))  # the coefficients do not turn in the common frame
     if isinstance(dynamics, Closed):
@@ -177,8 +175,7 @@ def common_frame_propagator(chip: Chip, frequencies: jax.Array, samples: jax.Arr
         def product(exponents):
             return ordered_product(_expm.expm(exponents, max_squarings=squarings, trace_preserving=True))
         evolution = liouville.from_trace_basis(product(exponents))
-    back = _frame_rotation(chip, frames, carrier, -t0, dynamics)
-    return _frame_rotation(chip, frames, carrier, t0 + samples.shape[-1] * dt, dynamics) @ evolution @ back
+    return _in_own_frames(chip, frames, carrier, t0, t0 + samples.shape[-1] * dt, evolution, dynamics)
 
 
 def _one_carrier(schedule: Schedule, playing: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -226,6 +223,21 @@ def _frame_rotation(chip: Chip, frequencies: jax.Array, reference, t, dynamics: 
     return jnp.diag(diag)
 
 
+def _in_own_frames(chip: Chip, frames: jax.Array, reference, t0, t1, evolution: jax.Array,
+                   dynamics: Dynamics) -> jax.Array:
+    """R(t1) E R(t0)^-1: the evolution E of a block from t0 to t1 in the common frame at
+    `reference`, moved to the transmons' own frames."""
+    back = _frame_rotation(chip, frames, reference, -t0, dynamics)
+    return _frame_rotation(chip, frames, reference, t1, dynamics) @ evolution @ back
+
+
+def _shared_carrier(frequencies: jax.Array, channels: tuple[int, ...]) -> jax.Array:
+    """The one carrier of `channels` (a Hold's, or a Schedule.shared_carriers group's); NaN
+    where their traced carriers differ, as the host checks concrete ones."""
+    carrier = frequencies[channels[0]]
+    return nan_where(jnp.any(frequencies[np.asarray(channels)] != carrier), carrier)
+
+
 def reference_frequency(frequencies: jax.Array) -> jax.Array:
     """The common frame of idle periods: the middle of the carriers, which keeps the
     common-frame Hamiltonian's norm as small as the carriers' spread allows."""
@@ -255,9 +267,7 @@ def idle_propagator(chip: Chip, frequencies: jax.Array, n_samples, t0, dt: float
     evolution = nan_where(n_samples < 0, matrix_power(step, n_samples * substeps))  # < 0: off the grid
     if chip.n_qubits == 1:
         return evolution  # the common frame is the qubit's own frame
-    t1 = t0 + n_samples * dt
-    back = _frame_rotation(chip, frequencies, reference, -t0, dynamics)
-    return _frame_rotation(chip, frequencies, reference, t1, dynamics) @ evolution @ back
+    return _in_own_frames(chip, frequencies, reference, t0, t0 + n_samples * dt, evolution, dynamics)
 
 
 def held_propagator(chip: Chip, frequencies: jax.Array, seg: Held, t0, dt: float, dynamics: Dynamics,
@@ -271,17 +281,13 @@ def held_propagator(chip: Chip, frequencies: jax.Array, seg: Held, t0, dt: float
     an idle period (idle_propagator). Channels whose carrier differs from f* are an error:
     their tones would turn in that frame."""
     frames = frequencies[:chip.n_qubits]
-    carrier = frequencies[seg.channels[0]]
-    # channels of different carriers (checked on the host when concrete: check_inputs) give NaN
-    mismatch = jnp.any(frequencies[np.asarray(seg.channels)] != carrier)
-    carrier = nan_where(mismatch, carrier)
+    carrier = _shared_carrier(frequencies, seg.channels)  # checked on the host when concrete: check_inputs
     common = jnp.full_like(frequencies, carrier)
     gen = _generators_at(chip, common, seg.amplitudes[:, None], jnp.zeros((1,)), dynamics, lines=lines)[0]
     substeps = options.resolve(chip.n_qubits)
     step = _expm.expm(gen * (dt / substeps), max_squarings=options.max_squarings)
     evolution = nan_where(seg.n_samples < 0, matrix_power(step, seg.n_samples * substeps))  # < 0: off the grid
-    back = _frame_rotation(chip, frames, carrier, -t0, dynamics)
-    return _frame_rotation(chip, frames, carrier, t0 + seg.n_samples * dt, dynamics) @ evolution @ back
+    return _in_own_frames(chip, frames, carrier, t0, t0 + seg.n_samples * dt, evolution, dynamics)
 
 
 def _excitation_rotation(chip: Chip, phase: jax.Array, dynamics: Dynamics) -> jax.Array:
