@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from calibrate.compilation_cache import MAX_BYTES, MIN_COMPILE_SECONDS, keep_compiled_programs
+from calibrate.compilation_cache import FASTER_COMPILATION, MAX_BYTES, MIN_COMPILE_SECONDS, keep_compiled_programs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +22,21 @@ def test_the_cache_folder_follows_the_environment(tmp_path):
     env = {"HOME": str(tmp_path), "CALIBRATE_JAX_CACHE": ""}
     assert keep_compiled_programs(env) is None and "JAX_COMPILATION_CACHE_DIR" not in env
     env = {"HOME": str(tmp_path), "JAX_COMPILATION_CACHE_DIR": "/users/own", "CALIBRATE_JAX_CACHE": "ignored"}
-    assert keep_compiled_programs(env) == "/users/own" and len(env) == 3  # the user's JAX setting wins
+    assert keep_compiled_programs(env) == "/users/own" and len(env) == 4  # the user's JAX setting wins
+
+
+def test_xla_is_told_to_compile_faster_unless_the_user_chose_the_emitters(tmp_path):
+    env = {"HOME": str(tmp_path)}
+    keep_compiled_programs(env)
+    assert env["XLA_FLAGS"] == FASTER_COMPILATION == "--xla_cpu_use_fusion_emitters=false"
+    keep_compiled_programs(env)  # once only
+    assert env["XLA_FLAGS"] == FASTER_COMPILATION
+    env = {"HOME": str(tmp_path), "XLA_FLAGS": "--xla_backend_optimization_level=2"}
+    keep_compiled_programs(env)  # other flags are kept
+    assert env["XLA_FLAGS"] == f"--xla_backend_optimization_level=2 {FASTER_COMPILATION}"
+    env = {"HOME": str(tmp_path), "XLA_FLAGS": "--xla_cpu_use_fusion_emitters=true", "CALIBRATE_JAX_CACHE": ""}
+    keep_compiled_programs(env)  # the user's choice wins, with or without a cache
+    assert env["XLA_FLAGS"] == "--xla_cpu_use_fusion_emitters=true"
 
 
 PROGRAM = """
