@@ -4,6 +4,7 @@ trace-preserving form the open-system pulses use."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import scipy.linalg
 
 from devices import Chip, Transmon, _expm, hamiltonian, liouville
@@ -34,6 +35,7 @@ def test_trace_basis_puts_lindbladian_first_row_to_zero_and_round_trips():
     np.testing.assert_allclose(back, gen, rtol=0, atol=1e-14 * np.abs(gen).max())
 
 
+@pytest.mark.slow
 def test_trace_preserving_exponential_and_gradient_match_dense():
     rng = np.random.default_rng(5)
     gens = np.stack([liouville.to_trace_basis(jnp.asarray(_lindbladian(rng))) for _ in range(12)])

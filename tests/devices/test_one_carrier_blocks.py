@@ -61,6 +61,7 @@ def _magnus_limit(chip, schedule, dynamics):
     return (16 * fine[1] - fine[0]) / 15  # fourth order: the error falls 16x per halving
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dynamics", [Closed(), Open()], ids=["closed", "open"])
 def test_one_carrier_blocks_are_the_exact_limit_of_magnus_steps(dynamics):
     chip = _pair()

@@ -113,6 +113,7 @@ def test_sequences_with_equal_shaped_but_different_tables_are_kept_apart(device)
     assert together.counts.values[0, 0] / 2000 > 0.8
 
 
+@pytest.mark.slow
 def test_block_sequences_compose_a_coupled_pair_exactly():
     # CR halves (two channels at the target's carrier, a held flat top), single-qubit pulses on
     # either transmon, random virtual Z's on both frames: composing block propagators under
