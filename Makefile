@@ -51,7 +51,7 @@ demo: $(STAMP)
 	exit $$status
 
 test: $(STAMP) $(SYSTEM_DEPS)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=20
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=20
 
 clean:
 	rm -rf $(VENV) .pytest_cache .jax-cache

@@ -2,7 +2,6 @@
 before any test module touches jax.numpy; warnings are errors (pyproject.toml)."""
 
 import os
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,14 +52,3 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """A new, empty database on that server."""
     return postgres_server.new_database_url()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with the most `slow` tests first, then those with the most tests; each file's own
-    order is kept. `make test` runs files whole on two workers (--dist loadfile) in this order
-    (--no-loadscope-reorder): xdist's own order, most tests first, left files of one or two
-    long tests (a killed sim-5q run, the qibolab emulator's calibration) for the end, where
-    one worker ran them for minutes after the other had finished."""
-    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
-    tests = Counter(item.path for item in items)
-    items.sort(key=lambda item: (-slow[item.path], -tests[item.path], str(item.path)))
