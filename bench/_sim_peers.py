@@ -22,7 +22,7 @@ import dynamiqs as dq
 import qutip
 from qiskit_dynamics import DiscreteSignal, Signal, Solver
 
-from _sim_problem import (COLLAPSE, CR_COLLAPSE, CR_FD_STEPS, CR_DIM, CR_DURATION, CR_EDGES, CR_H0,
+from _sim_problem import (COLLAPSE, CR_COLLAPSE, CR_DIM, CR_DURATION, CR_EDGES, CR_FD_STEPS, CR_H0,
                           CR_NUMBER, CR_OPS, CR_SAMPLES, DT, DURATION, EDGES, H0_RESONANT,
                           N_SAMPLES, NUMBER, OPS, batch_model, cr_coefficients, cr_gate,
                           cr_common_frame, cr_infidelity, cr_static, gate, infidelity, model,
