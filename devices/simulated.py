@@ -29,6 +29,7 @@ from devices.readout import Resonator, sample_iq
 from devices.schedule import Schedule
 from devices.sequences import (BlockSequence, GateSequence, evolve_blocks, evolve_programs, length_buckets,
                                padded_programs)
+from devices.side_by_side import run_side_by_side
 from devices.simulate import populations, propagator
 from devices.transmon import Transmon
 
@@ -450,11 +451,14 @@ class SimulatedDevice:
             else:
                 groups[_group_key(s)].append(i)
         out: list[np.ndarray | None] = [None] * len(schedules)
-        for indices in tables.values():
+
+        def sequence_group(indices):
             self._sequence_group(chip, [schedules[i] for i in indices], indices, out)
-        for indices in block_tables.values():
+
+        def block_group(indices):
             _block_group(chip, [schedules[i] for i in indices], indices, out, self.dt)
-        for indices in groups.values():
+
+        def pulse_group(indices):
             shared, varying = _split_varying([schedules[i] for i in indices])
             if jax.tree.leaves(varying):
                 pops = np.asarray(_batched_populations(chip, shared, varying, self.dt))
@@ -463,6 +467,11 @@ class SimulatedDevice:
                 pops = np.repeat(single[None], len(indices), axis=0)
             for k, i in enumerate(indices):
                 out[i] = pops[k]
+
+        tasks = ([partial(sequence_group, i) for i in tables.values()]
+                 + [partial(block_group, i) for i in block_tables.values()]
+                 + [partial(pulse_group, i) for i in groups.values()])
+        run_side_by_side(lambda task: task(), tasks)  # each group writes its own schedules' rows of `out`
         # compiled simulation code reports a step it cannot keep exact as NaN (devices._validate.nan_where)
         broken = [i for i, p in enumerate(out) if not np.all(np.isfinite(p))]
         if broken:
@@ -478,11 +487,15 @@ def _sequence_group_impl(device, chip, sequences, indices, out) -> None:
     if chip.n_qubits != 1:
         raise DeviceModelError("GateSequence runs on one qubit: pass a single qubit in `qubits`.")
     superops = _gate_superops(chip, sequences[0].gates, device.dt)
-    for members, steps in length_buckets([len(s.program) for s in sequences]):
+
+    def bucket(members_and_steps):
+        members, steps = members_and_steps
         programs, phases = padded_programs([sequences[k] for k in members], steps)
         pops = np.asarray(_sequence_populations(superops, jnp.asarray(programs), jnp.asarray(phases)))
         for k, row in zip(members, pops):
             out[indices[k]] = row
+
+    run_side_by_side(bucket, length_buckets([len(s.program) for s in sequences]))
 
 
 def _block_group(chip: Chip, sequences: list[BlockSequence], indices, out, dt: float) -> None:
@@ -492,7 +505,9 @@ def _block_group(chip: Chip, sequences: list[BlockSequence], indices, out, dt: f
     lengths = np.array([float(b.duration(dt)) for b in first.blocks])
     frame_freqs = np.asarray(first.frequencies)[:first.n_lines]
     carriers = frame_freqs[np.asarray(first.frames)]
-    for members, steps in length_buckets([len(s.program) for s in sequences]):
+
+    def bucket(members_and_steps):
+        members, steps = members_and_steps
         programs = np.full((len(members), steps), -1, dtype=np.int64)
         starts = np.zeros((len(members), steps))
         phases = np.zeros((len(members), steps))
@@ -509,6 +524,8 @@ def _block_group(chip: Chip, sequences: list[BlockSequence], indices, out, dt: f
                                              chip.n_levels))
         for k, row in zip(members, pops):
             out[indices[k]] = row
+
+    run_side_by_side(bucket, length_buckets([len(s.program) for s in sequences]))
 
 
 @partial(jax.jit, static_argnums=6)

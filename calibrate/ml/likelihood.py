@@ -36,6 +36,7 @@ from scipy import special
 from devices.chip import Chip
 from devices.schedule import Schedule
 from devices.sequences import GateSequence, length_buckets, padded_programs
+from devices.side_by_side import run_side_by_side
 from devices.simulated import (_batched_populations, _gate_superops, _group_key, _sequence_populations,
                                _split_varying, _table_key)
 from devices.transmon import Transmon
@@ -294,7 +295,7 @@ class Likelihood:
             return self._remember(key, self._levels[key])
         y = jnp.asarray(physical)
         return self._remember(key, np.concatenate(
-            [np.asarray(_group_levels(y, g, self.obs.dt)) for g in self.obs.groups], axis=1))
+            run_side_by_side(lambda g: np.asarray(_group_levels(y, g, self.obs.dt)), self.obs.groups), axis=1))
 
     def _nll_at(self, p: np.ndarray) -> float:
         p = np.clip(p, P_FLOOR, 1.0 - P_FLOOR)
@@ -308,9 +309,10 @@ class Likelihood:
         """P(read 1) of every observation and its exact Jacobian d p / d x, shape (N, 7)."""
         x = np.asarray(x, float)
         y = jnp.asarray(x[:PHYSICAL])
-        parts = [_group_levels_and_jacobian(y, g, self.obs.dt) for g in self.obs.groups]
-        levels = self._remember(x[:PHYSICAL].tobytes(), np.concatenate([np.asarray(v) for v, _ in parts], axis=1))
-        d_levels = np.concatenate([np.asarray(j) for _, j in parts], axis=1)  # (2, N, 5)
+        parts = run_side_by_side(lambda g: tuple(map(np.asarray, _group_levels_and_jacobian(y, g, self.obs.dt))),
+                                 self.obs.groups)
+        levels = self._remember(x[:PHYSICAL].tobytes(), np.concatenate([v for v, _ in parts], axis=1))
+        d_levels = np.concatenate([j for _, j in parts], axis=1)  # (2, N, 5)
         jac = np.empty((levels.shape[1], len(PARAMETERS)))
         jac[:, :PHYSICAL] = _read_one(x, d_levels)
         jac[:, 5], jac[:, 6] = levels[0], -levels[1]
