@@ -123,11 +123,12 @@ def _gate_superops(chip: Chip, gates: tuple[Schedule, ...], dt: float) -> jax.Ar
 
 
 @jax.jit
-def _sequence_populations(superops: jax.Array, programs: jax.Array, phases: jax.Array) -> jax.Array:
+def _sequence_populations(superops: jax.Array, programs: jax.Array, phases: jax.Array,
+                          steps: jax.Array) -> jax.Array:
     d = int(round(np.sqrt(superops.shape[-1])))
     n_levels = d  # sequences run on one transmon
     rho0 = jnp.zeros((d * d,), superops.dtype).at[0].set(1.0)
-    final = evolve_programs(superops, programs, phases, rho0, n_levels)
+    final = evolve_programs(superops, programs, phases, rho0, n_levels, steps)
     return jnp.real(final[:, ::d + 1])  # the diagonal of each column-stacked rho
 
 
@@ -487,15 +488,18 @@ def _sequence_group_impl(device, chip, sequences, indices, out) -> None:
     if chip.n_qubits != 1:
         raise DeviceModelError("GateSequence runs on one qubit: pass a single qubit in `qubits`.")
     superops = _gate_superops(chip, sequences[0].gates, device.dt)
+    buckets = length_buckets([len(s.program) for s in sequences])
+    capacity = max(steps for _, steps in buckets)  # every bucket's arrays: one compiled loop
 
     def bucket(members_and_steps):
         members, steps = members_and_steps
-        programs, phases = padded_programs([sequences[k] for k in members], steps)
-        pops = np.asarray(_sequence_populations(superops, jnp.asarray(programs), jnp.asarray(phases)))
+        programs, phases = padded_programs([sequences[k] for k in members], capacity)
+        pops = np.asarray(_sequence_populations(superops, jnp.asarray(programs), jnp.asarray(phases),
+                                                jnp.asarray(steps, dtype=jnp.int64)))
         for k, row in zip(members, pops):
             out[indices[k]] = row
 
-    run_side_by_side(bucket, length_buckets([len(s.program) for s in sequences]))
+    run_side_by_side(bucket, buckets)
 
 
 def _block_group(chip: Chip, sequences: list[BlockSequence], indices, out, dt: float) -> None:
@@ -505,12 +509,14 @@ def _block_group(chip: Chip, sequences: list[BlockSequence], indices, out, dt: f
     lengths = np.array([float(b.duration(dt)) for b in first.blocks])
     frame_freqs = np.asarray(first.frequencies)[:first.n_lines]
     carriers = frame_freqs[np.asarray(first.frames)]
+    buckets = length_buckets([len(s.program) for s in sequences])
+    capacity = max(steps for _, steps in buckets)  # every bucket's arrays: one compiled loop
 
     def bucket(members_and_steps):
         members, steps = members_and_steps
-        programs = np.full((len(members), steps), -1, dtype=np.int64)
-        starts = np.zeros((len(members), steps))
-        phases = np.zeros((len(members), steps))
+        programs = np.full((len(members), capacity), -1, dtype=np.int64)
+        starts = np.zeros((len(members), capacity))
+        phases = np.zeros((len(members), capacity))
         for row, k in enumerate(members):
             program = np.asarray(sequences[k].program, dtype=np.int64)
             n = len(program)
@@ -521,18 +527,19 @@ def _block_group(chip: Chip, sequences: list[BlockSequence], indices, out, dt: f
             phases[row, :n] = cumulative[np.arange(n), np.asarray(first.frames)[program]]
         pops = np.asarray(_block_populations(superops, jnp.asarray(carriers), jnp.asarray(frame_freqs),
                                              jnp.asarray(programs), jnp.asarray(starts), jnp.asarray(phases),
-                                             chip.n_levels))
+                                             chip.n_levels, jnp.asarray(steps, dtype=jnp.int64)))
         for k, row in zip(members, pops):
             out[indices[k]] = row
 
-    run_side_by_side(bucket, length_buckets([len(s.program) for s in sequences]))
+    run_side_by_side(bucket, buckets)
 
 
 @partial(jax.jit, static_argnums=6)
-def _block_populations(superops, carriers, frame_freqs, programs, starts, phases, n_levels: int) -> jax.Array:
+def _block_populations(superops, carriers, frame_freqs, programs, starts, phases, n_levels: int,
+                       steps: jax.Array) -> jax.Array:
     d = int(round(np.sqrt(superops.shape[-1])))
     rho0 = jnp.zeros((d * d,), superops.dtype).at[0].set(1.0)
-    finals = evolve_blocks(superops, carriers, frame_freqs, programs, starts, phases, rho0, n_levels)
+    finals = evolve_blocks(superops, carriers, frame_freqs, programs, starts, phases, rho0, n_levels, steps)
     return jnp.real(finals[:, ::d + 1])  # the diagonal of each column-stacked rho
 
 

@@ -156,11 +156,13 @@ class PulseGroup(eqx.Module):
 
 
 class SequenceGroup(eqx.Module):
-    """Gate sequences on one gate table, padded to a common length (-1 = no gate)."""
+    """Gate sequences on one gate table of one length bucket: `steps` steps of programs padded
+    (-1 = no gate) to the capacity of the table's longest bucket, which its buckets share."""
 
     gates: tuple[Schedule, ...]
     programs: jax.Array
     phases: jax.Array
+    steps: jax.Array
     counts: jax.Array
     shots: jax.Array
 
@@ -193,10 +195,12 @@ def observations(replayed: Sequence[Replayed], dt: float) -> Observations:
                                      shots=shots, size=len(indices)))
         for indices in tables.values():
             sequences = [r.schedules[i] for i in indices]
-            for members, steps in length_buckets([len(s.program) for s in sequences]):
-                programs, phases = padded_programs([sequences[k] for k in members], steps)
+            buckets = length_buckets([len(s.program) for s in sequences])
+            capacity = max(steps for _, steps in buckets)
+            for members, steps in buckets:
+                programs, phases = padded_programs([sequences[k] for k in members], capacity)
                 groups.append(SequenceGroup(gates=sequences[0].gates, programs=jnp.asarray(programs),
-                                            phases=jnp.asarray(phases),
+                                            phases=jnp.asarray(phases), steps=jnp.asarray(steps, dtype=jnp.int64),
                                             counts=jnp.asarray(r.counts[np.asarray(indices)[members]]), shots=shots))
     if not groups:
         raise ModelLearningError("No datasets to learn from: give at least one dataset.")
@@ -213,7 +217,7 @@ def transmon_from(x: jax.Array) -> Transmon:
 def _group_populations(chip: Chip, group, dt: float) -> jax.Array:
     if isinstance(group, SequenceGroup):
         superops = _gate_superops(chip, group.gates, dt)
-        return _sequence_populations(superops, group.programs, group.phases)
+        return _sequence_populations(superops, group.programs, group.phases, group.steps)
     if group.varying is None:
         single = _batched_populations(chip, group.shared, None, dt, repeat=True)
         return jnp.broadcast_to(single, (group.size,) + single.shape)

@@ -1,5 +1,6 @@
 """Gate sequences: composing cached gate propagators equals simulating the flat schedule."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -48,9 +49,13 @@ def test_length_buckets_give_what_one_scan_of_every_sequence_gives(device, rng):
     assert len(buckets) == 5  # 64: 3, 64, 1; 128: 65; 192: 129; 256: 200; 384: 300
     sequences = [GateSequence(gates, rng.integers(0, 2, n), rng.uniform(-np.pi, np.pi, n)) for n in lengths]
     out = [None] * len(sequences)
+    _sequence_populations.clear_cache()
     device._sequence_group(chip, sequences, list(range(len(sequences))), out)
+    # buckets of one batch size share one compiled loop, whatever their lengths
+    assert _sequence_populations._cache_size() == len({len(members) for members, _ in buckets}) == 2
     programs, phases = padded_programs(sequences, 320)
-    one_scan = _sequence_populations(_gate_superops(chip, tuple(gates), 0.5), programs, phases)
+    one_scan = _sequence_populations(_gate_superops(chip, tuple(gates), 0.5), programs, phases,
+                                     jnp.asarray(320, dtype=jnp.int64))
     np.testing.assert_allclose(np.stack(out), one_scan, atol=1e-13)
 
 
