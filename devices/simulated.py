@@ -212,7 +212,10 @@ class SimulatedDevice:
                     raise DeviceModelError(f"calls[{i}] plays on qubit {q}, which calls[{taken[q]}] plays on too: "
                                            "simultaneous calls must play on disjoint qubits.")
                 taken[q] = i
-        results = [self._play(c.schedules, c.shots, c.seed, c.qubits, c.acquisition) for c in calls]
+        # the calls' simulations side by side; their shots then drawn in call order, as before
+        simulated = run_side_by_side(lambda c: self._simulate(c.schedules, c.shots, c.qubits), calls)
+        results = [self._outcomes(c.schedules, c.shots, c.seed, c.acquisition, *sim)
+                   for c, sim in zip(calls, simulated)]
         self.advance(hours=max((ds.attrs["run_s"] for ds in results), default=0.0) / 3600.0)
         return results
 
@@ -340,9 +343,17 @@ class SimulatedDevice:
 
     def _play(self, schedules, shots, seed, qubits, acquisition: Acquisition) -> xr.Dataset:
         """One run's outcomes at the current clock, which it does not move."""
+        return self._outcomes(schedules, shots, seed, acquisition, *self._simulate(schedules, shots, qubits))
+
+    def _simulate(self, schedules, shots, qubits) -> tuple[tuple[int, ...], list[float], Chip, list[np.ndarray]]:
+        """(qubits, durations, chip, populations) of one run, checked: no shots drawn yet."""
         qubits, durations = self._check_run(schedules, shots, qubits)
         chip = self._simulated_chip(qubits)
-        pops = self._populations(chip, schedules)
+        return qubits, durations, chip, self._populations(chip, schedules)
+
+    def _outcomes(self, schedules, shots, seed, acquisition: Acquisition, qubits, durations, chip: Chip,
+                  pops: list[np.ndarray]) -> xr.Dataset:
+        """The shots of one simulated run read out at the current clock."""
         rng = self._shot_rng if seed is None else np.random.default_rng(seed)
         run_ns = sum(d + self.spec.repetition for d in durations) * shots
         attrs = {"device": self.name, "device_seed": self.seed, "shots": shots,
