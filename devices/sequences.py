@@ -153,9 +153,9 @@ CHUNK = 64  # steps per compiled inner scan; every rung of the length ladder is 
 
 
 def _in_chunks(chunk, state: jax.Array, items: tuple[jax.Array, ...], fills: tuple, steps) -> jax.Array:
-    """The state after chunk(state, rows) over the leading `steps` (traced; None: all) of the
-    (batch, capacity) `items`, CHUNK steps at a time: rows holds each item's (CHUNK, batch)
-    slice. The items are padded to a multiple of CHUNK with `fills`, which must leave a state as
+    """The state after chunk(state, rows) over the (batch, capacity) `items`, CHUNK steps at a
+    time (rows: each item's (CHUNK, batch) slice), up to the chunk that holds step `steps`
+    (traced; None: all): the steps after `steps` must be padding. The items are padded to a multiple of CHUNK with `fills`, which must leave a state as
     it is (no gate). The number of chunks is a traced bound, so length buckets padded to one
     capacity share one compiled loop (and its Jacobian), where a scan of each bucket's length
     compiled one program per bucket: 7 for a default RB run, ~1.6 s each for the likelihood's
@@ -179,8 +179,9 @@ def evolve_programs(gate_superops: jax.Array, programs: jax.Array, phases: jax.A
     gate_superops: (n_gates, d^2, d^2) column-stacking, Hermiticity preserving; programs:
     (batch, capacity) int with -1 for padding (identity), so sequences of different lengths share
     one compiled loop; phases: (batch, capacity), each step's ShiftPhase; state: the initial
-    vec(rho); steps: how many of the leading steps to run (traced; None: all). One matrix-vector
-    product per step: far cheaper than composing the superoperators."""
+    vec(rho); steps: the programs' longest length (traced; None: capacity), after which every
+    step is padding and may be skipped. One matrix-vector product per step: far cheaper than
+    composing the superoperators."""
     # How, and why (RB-sized batches: 30 programs of 2944 steps, forward / forward-mode Jacobian):
     # - one loop over the steps carries the whole batch; a vmap of per-sequence scans was
     #   1.8x / 2.7x slower;
@@ -333,7 +334,8 @@ def evolve_blocks(block_superops: jax.Array, carriers: jax.Array, frame_freqs: j
                   steps: jax.Array | None = None) -> jax.Array:
     """vec(rho) (batch, d^2) after each of a batch of BlockSequences: programs (batch, capacity)
     with -1 for padding, the steps' start times [ns] and the phase of each step's own frame
-    (cumulative), all (batch, capacity); steps: how many leading steps to run (traced; None: all).
+    (cumulative), all (batch, capacity); steps: the programs' longest length (traced; None:
+    capacity), after which every step is padding and may be skipped.
 
     Each step applies every block to every state in one matrix product and keeps each state's
     own block: gathering each state's block instead moved a (batch, d^2, d^2) array per step,

@@ -1,7 +1,8 @@
 """Independent compiled programs run side by side, one thread per core.
 
 A device call or a likelihood evaluation runs one compiled program per group of schedules
-(a sweep, a gate table's sequences of one length). Each program runs on one core, and
+(a sweep, a gate table's sequences of one length bucket), and a simulated device's
+simultaneous calls one set per call. Each program runs on one core, and
 XLA compiles, loads and runs it with the interpreter lock released, so two groups in two
 threads take the time of the longer one. Measured on 2 cores (model learning's 16 groups,
 sim-1q): compiling the Jacobians 29.4 s -> 22.9 s, loading them from the compilation cache

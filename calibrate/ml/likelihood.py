@@ -272,7 +272,8 @@ class Likelihood:
     Two things make it cheap. The populations depend on the five physical parameters only (the
     readout errors mix ground and excited populations linearly), so those of the last CACHE points
     are kept: the curvature scans' moves in p01 and p10 simulate nothing. And the Jacobian is taken
-    in the five physical directions; the readout columns are the populations themselves."""
+    in the five physical directions; the readout columns are the populations themselves. The
+    groups run side by side (devices.side_by_side), one thread per core."""
 
     CACHE = 64
 
