@@ -12,7 +12,9 @@ Per step (one AWG sample, or one Magnus substep):
                Taylor-15 (a2, a3, a4 and 3 Horner products with a4), then max_squarings
                squarings (the CR gate's common frame: 1 more), masked per matrix but
                always computed. Closed: complex d x d,
-               d^3 multiply-adds. Open: the trace-basis affine form [[1, 0], [v, X]], X of
+               d^3 multiply-adds, stored with the batch last (d, d, ...) up to 4x4
+               (devices._expm._BatchLastAlgebra) unless differentiated (its derivative
+               rule takes the (..., d, d) layout). Open: the trace-basis affine form [[1, 0], [v, X]], X of
                size n - 1 with n = d^2: (n-1)^3 + (n-1)^2 real multiply-adds.
   commutator   with Magnus substeps only: [G2, G1], 2 products of the generators (Closed:
                complex d x d; Open: real n x n in the trace basis, dense).
@@ -35,7 +37,8 @@ Products that build the model (the generators, the frame matrices) are not count
 
 Rate: per product kind, a jitted chain of dependent batched products (a fori_loop, so
 dispatch does not count) done the way ours does them (devices._expm.small_matmul: a fused
-broadcast-sum up to 4x4, the batched dot above; _AffineAlgebra.mul for the affine form),
+broadcast-sum up to 4x4, the batched dot above; _BatchLastAlgebra.mul for the exponential's
+batch-last products; _AffineAlgebra.mul for the affine form),
 on a batch whose operands fill about 512 KiB (ours' chunks of 100 DRAG gates hold 4000
 3x3 complex matrices, 576 KB), the chain long enough for ~0.1 s, after a warm-up call;
 the median of 5 runs.
@@ -65,7 +68,8 @@ FLOPS_PER_MULTIPLY_ADD = {"complex128": 8, "float64": 2}
 
 
 class Product(NamedTuple):
-    """One kind of matrix product: "dense" size x size, or "affine" [[1, 0], [v, X]] of
+    """One kind of matrix product: "dense" size x size, "batch-last" the same stored (size,
+    size, batch) (devices._expm's exponential up to 4x4), or "affine" [[1, 0], [v, X]] of
     size x size (X of size - 1, as devices._expm's trace-preserving path stores it)."""
 
     form: str
@@ -125,7 +129,7 @@ def exponential_products(problem: Problem) -> int:
     return TAYLOR_PRODUCTS + problem.squarings
 
 
-def forward_products(problem: Problem, open_: bool) -> list[tuple[int, Product, bool]]:
+def forward_products(problem: Problem, open_: bool, grad: bool) -> list[tuple[int, Product, bool]]:
     """(count, product, checkpointed) of one gate's forward pass; checkpointed: recomputed in
     the backward pass (the Open path's exponentials and tree)."""
     steps = problem.samples * problem.substeps
@@ -133,7 +137,9 @@ def forward_products(problem: Problem, open_: bool) -> list[tuple[int, Product, 
         n = problem.dim**2
         exponential, dense = Product("affine", n, "float64"), Product("dense", n, "float64")
     else:
-        exponential = dense = Product("dense", problem.dim, "complex128")
+        dense = Product("dense", problem.dim, "complex128")
+        small = problem.dim <= _expm.SMALL and not grad
+        exponential = Product("batch-last", problem.dim, "complex128") if small else dense
     products = [(steps * exponential_products(problem), exponential, open_),
                 (tree_products(steps), dense, open_)]
     if problem.substeps > 1:
@@ -150,7 +156,7 @@ def products_per_gate(case: str) -> list[tuple[int, Product]]:
     (4x the checkpointed ones), merged per product kind."""
     problem, open_, grad = parse_case(case)
     merged: dict[Product, int] = {}
-    for count, product, checkpointed in forward_products(problem, open_):
+    for count, product, checkpointed in forward_products(problem, open_, grad):
         factor = (CHECKPOINTED_GRAD_FACTOR if checkpointed else GRAD_FACTOR) if grad else 1
         merged[product] = merged.get(product, 0) + factor * count
     return [(count, product) for product, count in merged.items()]
@@ -193,6 +199,8 @@ def _operands(product: Product, batch: int, seed: int = 0):
     """(start, factor) of a chain: dense (batch, size, size) arrays, or affine (v, X) pairs."""
     rng = np.random.default_rng(seed)
     start, factor = (_norm_preserving(rng, product, batch) for _ in range(2))
+    if product.form == "batch-last":
+        start, factor = (np.moveaxis(m, 0, -1) for m in (start, factor))
     if product.form == "affine":  # X: the lower-right block; v: the first column below it
         start, factor = ((m[:, 1:, 0], m[:, 1:, 1:]) for m in (start, factor))
     return jax.device_put(start), jax.device_put(factor)
@@ -210,6 +218,11 @@ def _dense_chain(n, start, factor):
 
 
 @jax.jit
+def _batch_last_chain(n, start, factor):
+    return jax.lax.fori_loop(0, n, lambda _, p: _expm._BatchLastAlgebra.mul(p, factor), start)
+
+
+@jax.jit
 def _affine_chain(n, start, factor):
     return jax.lax.fori_loop(0, n, lambda _, p: _affine_mul(p, factor), start)
 
@@ -219,7 +232,7 @@ def measure_rate(product: Product) -> float:
     run takes TARGET_SECONDS / 8 and then scaled to TARGET_SECONDS; median of REPEATS runs."""
     batch = batch_size(product)
     start, factor = _operands(product, batch)
-    chain = _affine_chain if product.form == "affine" else _dense_chain
+    chain = {"affine": _affine_chain, "batch-last": _batch_last_chain, "dense": _dense_chain}[product.form]
 
     def seconds(n):
         t0 = time.perf_counter()

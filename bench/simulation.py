@@ -80,7 +80,8 @@ commutator's 2; per gate the pairwise product tree and the frame and basis chang
 3x, 4x where the Open path's jax.checkpoint recomputes; a complex multiply-add is 8 flops)
 times the gates, over this machine's measured rate for each product kind: a jitted chain of
 the same batched products, done as ours does them (small_matmul up to 4x4, the batched dot
-above, the trace-basis affine product for Open), median of 5 runs of ~0.1 s, measured after
+above, the batch-last product of the exponential up to 4x4 when not differentiated, the
+trace-basis affine product for Open), median of 5 runs of ~0.1 s, measured after
 the cases. Not counted: the generator assembly, the elementwise work and the loss, which ours
 does too, so the floor is below what this algorithm can reach. Ours' median is printed as a
 multiple of it, with a verdict on the goal of being within 2x.

@@ -14,6 +14,15 @@ X1 X2 and X1 v2: (n-1)^3 + (n-1)^2 multiply-adds instead of n^3 (1.27x fewer for
 and the 8x8 batched product suits XLA's small-matrix kernels better). That form skips
 the mean shift (a Lindbladian's trace is only its decay rates), so alpha stays a number
 known at trace time.
+
+Matrices up to 4x4 (a transmon's 2-4 levels, Closed) are computed with the batch last,
+(d, d, ...): each entry is then one contiguous array over the batch and every product,
+sum and mask a vector loop over it, where the (..., d, d) layout leaves XLA rows of 3.
+The same arithmetic (equal to rounding; bit-equal for the benchmark's 3x3): 1000 DRAG
+gates' 40 000 3x3 exponentials took 11-13 ms instead of 20-22 ms. Derivatives are taken
+through the (..., d, d) layout, whose reverse mode was ~10 % faster. Larger matrices keep the
+(..., d, d) layout, whose batched dot was 2.5x faster than the batch-last form for the
+8x8 blocks of the trace-preserving path.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import jax.numpy as jnp
 from devices._validate import nan_where
 
 THETA = 0.68
+SMALL = 4  # up to this size: small_matmul's fused broadcast-sum, and the batch-last exponential
 _COEFFS = [1.0 / math.factorial(k) for k in range(16)]
 
 
@@ -37,9 +47,50 @@ def small_matmul(a: jax.Array, b: jax.Array) -> jax.Array:
     Up to 4x4, a broadcast product summed over the inner axis: XLA fuses it into one
     loop, 8x faster than its batched dot for 3x3, and its transpose (for gradients) is
     a plain reduction. Larger matrices go to the batched dot, which wins there."""
-    if a.shape[-1] > 4:
+    if a.shape[-1] > SMALL:
         return a @ b
     return jnp.sum(a[..., :, :, None] * b[..., None, :, :], axis=-2)
+
+
+def _batch_last_eye(d: int, ndim: int, dtype) -> jax.Array:
+    return jnp.eye(d, dtype=dtype).reshape((d, d) + (1,) * (ndim - 2))
+
+
+class _BatchLastAlgebra:
+    """Batched small matrices stored (d, d, ...): the batch last, entries first."""
+
+    @staticmethod
+    def center(a):
+        mean = sum(a[i, i] for i in range(a.shape[0])) / a.shape[0]
+        return _BatchLastAlgebra.add_identity(a, -mean), mean
+
+    @staticmethod
+    def uncenter(p, mean):
+        return jnp.exp(mean) * p
+
+    @staticmethod
+    def norm1(a):
+        return jnp.max(jnp.sum(jnp.abs(a), axis=0), axis=0)
+
+    @staticmethod
+    def add_identity(a, c):
+        return a + jnp.asarray(c) * _batch_last_eye(a.shape[0], a.ndim, a.dtype)
+
+    @staticmethod
+    def combine(terms):
+        return functools.reduce(jnp.add, [jnp.asarray(c) * m for c, m in terms])
+
+    @staticmethod
+    def mul(a, b):
+        return jnp.sum(a[:, :, None] * b[None, :, :], axis=1)
+
+    @staticmethod
+    def identity_where(keep, a):
+        return jnp.where(keep, a, _batch_last_eye(a.shape[0], a.ndim, a.dtype))
+
+    @staticmethod
+    def poison(a, bad):
+        return nan_where(bad, a)
 
 
 class _Affine(NamedTuple):
@@ -165,6 +216,19 @@ def _taylor_expm(a, alg, max_squarings: int):
     return alg.uncenter(p, mean)
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _small_expm(a: jax.Array, max_squarings: int) -> jax.Array:
+    p = _taylor_expm(jnp.moveaxis(a, (-2, -1), (0, 1)), _BatchLastAlgebra, max_squarings)
+    return jnp.moveaxis(p, (0, 1), (-2, -1))
+
+
+@_small_expm.defjvp
+def _small_expm_jvp(max_squarings: int, primals, tangents):
+    # Derivatives go through the (..., d, d) layout: its reverse mode ran ~10 % faster than
+    # the batch-last one's, and both give the same values to rounding.
+    return jax.jvp(lambda a: _taylor_expm(a, _DenseAlgebra, max_squarings), primals, tangents)
+
+
 def expm(a: jax.Array, *, max_squarings: int, trace_preserving: bool = False) -> jax.Array:
     """exp(a) for a batch (..., d, d); a step whose shifted 1-norm exceeds
     THETA * 2**max_squarings gives NaN rather than a result that lost accuracy.
@@ -173,6 +237,8 @@ def expm(a: jax.Array, *, max_squarings: int, trace_preserving: bool = False) ->
     by the identity, devices.liouville.to_trace_basis); that row is then not read, and
     exp(a)'s first row is exactly (1, 0, ..., 0)."""
     if not trace_preserving:
+        if a.shape[-1] <= SMALL:
+            return _small_expm(a, max_squarings)
         return _taylor_expm(a, _DenseAlgebra, max_squarings)
     p = _taylor_expm(_Affine(0.0, a[..., 1:, 0], a[..., 1:, 1:]), _AffineAlgebra, max_squarings)
     top = jnp.concatenate([jnp.ones_like(p.v[..., :1]), jnp.zeros_like(p.v)], axis=-1)
