@@ -20,7 +20,9 @@ Matrices up to 4x4 (a transmon's 2-4 levels, Closed) are computed with the batch
 sum and mask a vector loop over it, where the (..., d, d) layout leaves XLA rows of 3.
 The same arithmetic (equal to rounding; bit-equal for the benchmark's 3x3): 1000 DRAG
 gates' 40 000 3x3 exponentials took 11-13 ms instead of 20-22 ms. Derivatives are taken
-through the (..., d, d) layout, whose reverse mode was ~10 % faster. Larger matrices keep the
+through the (..., d, d) layout (a custom JVP): the batch-last reverse mode gained nothing
+(one exponential and product: up to ~10 % slower; the benchmark's whole closed+grad gate:
+equal within noise). Larger matrices keep the
 (..., d, d) layout, whose batched dot was 2.5x faster than the batch-last form for the
 8x8 blocks of the trace-preserving path.
 """
@@ -224,8 +226,8 @@ def _small_expm(a: jax.Array, max_squarings: int) -> jax.Array:
 
 @_small_expm.defjvp
 def _small_expm_jvp(max_squarings: int, primals, tangents):
-    # Derivatives go through the (..., d, d) layout: its reverse mode ran ~10 % faster than
-    # the batch-last one's, and both give the same values to rounding.
+    # Derivatives go through the (..., d, d) layout, the one the gradient tests have always
+    # checked: the batch-last reverse mode was no faster (up to ~10 % slower in isolation).
     return jax.jvp(lambda a: _taylor_expm(a, _DenseAlgebra, max_squarings), primals, tangents)
 
 
