@@ -11,11 +11,11 @@ Per step (one AWG sample, or one Magnus substep):
   exponential  6 + max_squarings products (devices._expm._taylor_expm): Paterson-Stockmeyer
                Taylor-15 (a2, a3, a4 and 3 Horner products with a4), then max_squarings
                squarings (the CR gate's common frame: 1 more), masked per matrix but
-               always computed. Closed: complex d x d,
-               d^3 multiply-adds, stored with the batch last (d, d, ...) up to 4x4
-               (devices._expm._BatchLastAlgebra) unless differentiated (its derivative
-               rule takes the (..., d, d) layout). Open: the trace-basis affine form [[1, 0], [v, X]], X of
-               size n - 1 with n = d^2: (n-1)^3 + (n-1)^2 real multiply-adds.
+               always computed. Closed: complex d x d, d^3 multiply-adds, stored with
+               the batch last (d, d, ...) up to 4x4 (devices._expm._BatchLastAlgebra)
+               unless differentiated (its derivative rule takes the (..., d, d) layout).
+               Open: the trace-basis affine form [[1, 0], [v, X]], X of size n - 1 with
+               n = d^2: (n-1)^3 + (n-1)^2 real multiply-adds.
   commutator   with Magnus substeps only: [G2, G1], 2 products of the generators (Closed:
                complex d x d; Open: real n x n in the trace basis, dense).
 Per gate:

@@ -22,9 +22,8 @@ The same arithmetic (equal to rounding; bit-equal for the benchmark's 3x3): 1000
 gates' 40 000 3x3 exponentials took 11-13 ms instead of 20-22 ms. Derivatives are taken
 through the (..., d, d) layout (a custom JVP): the batch-last reverse mode gained nothing
 (one exponential and product: up to ~10 % slower; the benchmark's whole closed+grad gate:
-equal within noise). Larger matrices keep the
-(..., d, d) layout, whose batched dot was 2.5x faster than the batch-last form for the
-8x8 blocks of the trace-preserving path.
+equal within noise). Larger matrices keep the (..., d, d) layout, whose batched dot was
+2.5x faster than the batch-last form for the 8x8 blocks of the trace-preserving path.
 """
 
 from __future__ import annotations
