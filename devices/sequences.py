@@ -100,7 +100,8 @@ def _ladder(longest: int) -> np.ndarray:
 
 
 def length_buckets(lengths: Sequence[int]) -> list[tuple[np.ndarray, int]]:
-    """(indices, padded steps) of programs simulated together, every program padded to its bucket.
+    """(indices, steps) of programs simulated together, each bucket's loop stopping after its
+    steps (its arrays padded to `bucket_capacity`, which the buckets share).
 
     A simulator scans every program of a call to the same number of steps, so one long RB length
     would pad the short ones to its length (73 % of the steps of a default RB run were padding).
@@ -112,6 +113,12 @@ def length_buckets(lengths: Sequence[int]) -> list[tuple[np.ndarray, int]]:
     ladder = _ladder(int(lengths.max(initial=1)))
     rung = np.searchsorted(ladder, np.maximum(lengths, 1))
     return [(np.flatnonzero(rung == r), int(ladder[r])) for r in np.unique(rung)]
+
+
+def bucket_capacity(buckets: Sequence[tuple[np.ndarray, int]]) -> int:
+    """The steps every bucket's arrays are padded to: the longest bucket's, so that the buckets
+    share one compiled loop (devices.sequences._in_chunks) and differ only in where it stops."""
+    return max(steps for _, steps in buckets)
 
 
 def padded_programs(sequences: Sequence[GateSequence], steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -155,12 +162,13 @@ CHUNK = 64  # steps per compiled inner scan; every rung of the length ladder is 
 def _in_chunks(chunk, state: jax.Array, items: tuple[jax.Array, ...], fills: tuple, steps) -> jax.Array:
     """The state after chunk(state, rows) over the (batch, capacity) `items`, CHUNK steps at a
     time (rows: each item's (CHUNK, batch) slice), up to the chunk that holds step `steps`
-    (traced; None: all): the steps after `steps` must be padding. The items are padded to a multiple of CHUNK with `fills`, which must leave a state as
-    it is (no gate). The number of chunks is a traced bound, so length buckets padded to one
-    capacity share one compiled loop (and its Jacobian), where a scan of each bucket's length
-    compiled one program per bucket: 7 for a default RB run, ~1.6 s each for the likelihood's
-    Jacobian. A step-by-step loop with a traced bound ran 2.5-3x slower than the scans; with a
-    scan per chunk the likelihood's evaluations run as fast as before (40 ms, 0.21 s Jacobian)."""
+    (traced; None: all): the steps after `steps` must be padding. The items are padded to a
+    multiple of CHUNK with `fills`, which must leave a state as it is (no gate). The number of
+    chunks is a traced bound, so length buckets padded to one capacity share one compiled loop
+    (and its Jacobian), where a scan of each bucket's length compiled one program per bucket:
+    7 for a default RB run, ~1.6 s each for the likelihood's Jacobian. A step-by-step loop with
+    a traced bound ran 2.5-3x slower than the scans; with a scan per chunk the likelihood's
+    evaluations run as fast as before (40 ms, 0.21 s Jacobian)."""
     capacity = -(-items[0].shape[1] // CHUNK) * CHUNK
     by_step = tuple(jnp.moveaxis(jnp.pad(a, ((0, 0), (0, capacity - a.shape[1])), constant_values=fill), 1, 0)
                     for a, fill in zip(items, fills))

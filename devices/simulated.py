@@ -27,8 +27,8 @@ from devices.protocol import (QUADRATURES, Acquisition, DeviceCall, DeviceLimits
                               outcome_labels)
 from devices.readout import Resonator, sample_iq
 from devices.schedule import Schedule
-from devices.sequences import (BlockSequence, GateSequence, evolve_blocks, evolve_programs, length_buckets,
-                               padded_programs)
+from devices.sequences import (BlockSequence, GateSequence, bucket_capacity, evolve_blocks, evolve_programs,
+                               length_buckets, padded_programs)
 from devices.side_by_side import run_side_by_side
 from devices.simulate import populations, propagator
 from devices.transmon import Transmon
@@ -500,7 +500,7 @@ def _sequence_group_impl(device, chip, sequences, indices, out) -> None:
         raise DeviceModelError("GateSequence runs on one qubit: pass a single qubit in `qubits`.")
     superops = _gate_superops(chip, sequences[0].gates, device.dt)
     buckets = length_buckets([len(s.program) for s in sequences])
-    capacity = max(steps for _, steps in buckets)  # every bucket's arrays: one compiled loop
+    capacity = bucket_capacity(buckets)
 
     def bucket(members_and_steps):
         members, steps = members_and_steps
@@ -521,7 +521,7 @@ def _block_group(chip: Chip, sequences: list[BlockSequence], indices, out, dt: f
     frame_freqs = np.asarray(first.frequencies)[:first.n_lines]
     carriers = frame_freqs[np.asarray(first.frames)]
     buckets = length_buckets([len(s.program) for s in sequences])
-    capacity = max(steps for _, steps in buckets)  # every bucket's arrays: one compiled loop
+    capacity = bucket_capacity(buckets)
 
     def bucket(members_and_steps):
         members, steps = members_and_steps

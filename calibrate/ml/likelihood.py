@@ -36,7 +36,7 @@ from scipy import special
 
 from devices.chip import Chip
 from devices.schedule import Schedule
-from devices.sequences import GateSequence, length_buckets, padded_programs
+from devices.sequences import GateSequence, bucket_capacity, length_buckets, padded_programs
 from devices.side_by_side import run_side_by_side
 from devices.simulated import (_batched_populations, _gate_superops, _group_key, _sequence_populations,
                                _split_varying, _table_key)
@@ -197,7 +197,7 @@ def observations(replayed: Sequence[Replayed], dt: float) -> Observations:
         for indices in tables.values():
             sequences = [r.schedules[i] for i in indices]
             buckets = length_buckets([len(s.program) for s in sequences])
-            capacity = max(steps for _, steps in buckets)
+            capacity = bucket_capacity(buckets)
             for members, steps in buckets:
                 programs, phases = padded_programs([sequences[k] for k in members], capacity)
                 groups.append(SequenceGroup(gates=sequences[0].gates, programs=jnp.asarray(programs),
