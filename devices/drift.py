@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 
 import equinox as eqx
 import numpy as np
-from scipy.signal import lfilter
 
 from devices.chip import Chip
 from devices.device_spec import DriftSpec
@@ -193,6 +192,7 @@ class DriftPath:
         parity = np.cumsum(flips, axis=0) % 2
         path[1:, _TELEGRAPH] = np.logical_xor(start[_TELEGRAPH] > 0.5, parity)
         # log T1: the exact AR(1) recursion of the OU process, x' = a x + s eps.
+        from scipy.signal import lfilter  # here: scipy.signal takes ~0.4 s to import, paid by every command
         path[1:, _LOG_T1] = lfilter([self._t1_step], [1.0, -self._decay], normal[2], axis=0,
                                     zi=(self._decay * start[_LOG_T1])[None, :])[0]
         resonator = np.random.default_rng([self.seed, 4, b]).standard_normal((BLOCK_STEPS, self.n_qubits))

@@ -48,7 +48,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.stats import chi2 as chi2_distribution
 
 from calibrate.ml.probes import ProbeSet, probe_read_one
 from devices.transmon import Transmon
@@ -219,6 +218,8 @@ def verify(controller, read_one: np.ndarray) -> Verification:
     offsets, covariance, chi2, diff, sd = estimate_offsets(np.asarray(controller.sensitivity), read_one, probes.shots)
     stderr = np.sqrt(np.diag(covariance))
     dof = probes.n_pairs - 3
+    from scipy.stats import chi2 as chi2_distribution  # here: ~0.4 s to import (see devices/drift.py)
+
     chi2_limit = float(chi2_distribution.ppf(CONSISTENCY_QUANTILE, dof)) if dof > 0 else math.inf
     limits = np.asarray(controller.allowance) + 3.0 * np.maximum(sd, 1.0 / probes.shots)
     problems = [f"{OFFSET_NAMES[k]} offset {_format(k, offsets[k])} +- {_format(k, stderr[k])} beyond the "

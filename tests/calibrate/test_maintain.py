@@ -125,8 +125,8 @@ def test_nightly_on_a_local_dask_cluster_equals_the_serial_result(tmp_path):
 
 @pytest.mark.slow
 def test_calibrate_run_brings_every_sim5q_qubit_and_pair_to_the_coherence_limit(tmp_path):
-    report, _ = calibrate_json("run", "--device", "sim-5q", "--seed", "7",
-                               "--store", f"sqlite:///{tmp_path / 'store.sqlite'}", cwd=tmp_path)
+    store, device = f"sqlite:///{tmp_path / 'store.sqlite'}", ["--device", "sim-5q", "--seed", "7"]
+    report, _ = calibrate_json("run", *device, "--store", store, cwd=tmp_path)
     assert sorted(report["qubits"]) == ["0", "1", "2", "3", "4"]
     for qubit, q in report["qubits"].items():
         assert q["status"] == "calibrated", (qubit, q["failed_nodes"])
@@ -140,4 +140,24 @@ def test_calibrate_run_brings_every_sim5q_qubit_and_pair_to_the_coherence_limit(
         assert ratio(pair["truth"]) < LIMIT, (label, pair["truth"])
         estimate = pair["parameters"]["gate_error"]
         assert abs(estimate["value"] - pair["truth"]["gate_error"]) < 2.5 * estimate["stderr"], (label, estimate)
+        assert pair["estimated_gate_error"] == estimate["value"]
+        target = label.split("-")[1]  # control-target; the pair's values live on the control qubit
+        assert [(n["node"], n["outcome"]) for n in pair["nodes"]] == [
+            (f"cr_hamiltonian@{target}", "calibrated"), (f"ecr_irb@{target}", "calibrated")]
+        assert {"cr_amp", "cr_angle", "cr_width", "cancel_amp", "cancel_angle", "target_phase", "zx_rate",
+                "gate_error"} <= set(pair["parameters"])
     assert Path(tmp_path / "datasets").is_dir()
+
+    # the pairs in the store's other commands (test_pairs.py has the rest of the pairs' logic)
+    status, _ = calibrate_json("status", *device, "--store", store, cwd=tmp_path)
+    assert status["pairs"]["1-0"]["cr_width"]["value"] == report["pairs"]["1-0"]["parameters"]["cr_width"]["value"]
+    assert not any("@" in name for values in status["qubits"].values() for name in values)
+    # a run of qubits 0 and 1 takes the pair among them, and maintains: nothing is due, no experiment runs
+    again, _ = calibrate_json("run", *device, "--qubits", "0,1", "--store", store, cwd=tmp_path)
+    assert sorted(again["qubits"]) == ["0", "1"] and sorted(again["pairs"]) == ["1-0"]
+    assert again["pairs"]["1-0"]["nodes"] == [] and again["pairs"]["1-0"]["status"] == "calibrated"
+    assert again["shots"] == 0
+    # a pair's value reverts like a qubit's, by its stored name on the control qubit
+    reverted, _ = calibrate_json("revert", *device, "--parameter", "cr_width@0", "--qubit", "1", "--store", store,
+                                 cwd=tmp_path)
+    assert reverted["reverted"] == [{"qubit": 1, "name": "cr_width@0", "value": None}]
