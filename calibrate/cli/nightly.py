@@ -10,6 +10,8 @@ nothing is written.
 from __future__ import annotations
 
 import json
+import socket
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -38,9 +40,23 @@ def check_scheduler(address: str) -> None:
     from dask.distributed import Client
 
     try:
+        _refuse_fast(address)
         Client(address, timeout="10s").close()
     except (OSError, TimeoutError) as exc:
         raise ValueError(f"--scheduler is {address!r}, but no Dask scheduler answers there ({exc}).") from None
+
+
+def _refuse_fast(address: str) -> None:
+    """Raise ConnectionRefusedError at once when nothing listens at a tcp:// address: Dask's
+    Client retries a refused connection until its timeout (10 s) before it says so."""
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a malformed port: Dask's own message says what is wrong
+        return
+    if parts.scheme != "tcp" or not host or port is None:
+        return
+    socket.create_connection((host, port), timeout=10).close()
 
 
 def nightly_command(*, devices: list[str], seeds: str | None, days: int, scheduler: str | None, workers: int,

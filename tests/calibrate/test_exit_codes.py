@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -422,6 +423,22 @@ def test_nightly_bad_input_exits_2_naming_field_and_value_and_writes_nothing(cal
                     cwd=tmp_path)
     assert_bad_input(out, [f.format(**names) for f in fragments])
     assert files(tmp_path) == before and not (tmp_path / "reports").exists()
+
+
+def test_a_scheduler_answering_passes_and_a_refused_address_fails_at_once():
+    from dask.distributed import LocalCluster
+
+    from calibrate.cli.nightly import check_scheduler
+
+    with LocalCluster(n_workers=0, processes=False, scheduler_port=0, dashboard_address=None) as cluster:
+        check_scheduler(cluster.scheduler_address)
+    with socket.socket() as bound:  # bound but not listening: the system refuses connections to it
+        bound.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{bound.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(ValueError, match=f"--scheduler is '{address}', but no Dask scheduler answers there"):
+            check_scheduler(address)
+        assert time.monotonic() - start < 5.0  # not after Dask's 10 s of retries
 
 
 # --- learn-model, optimize-pulse, train-controller --------------------------------------------------
