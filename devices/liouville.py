@@ -14,7 +14,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
 
 
 @functools.lru_cache(maxsize=None)
@@ -41,6 +40,8 @@ def hermitian_basis_change(d: int) -> np.ndarray:
 def _trace_basis_change(n: int) -> np.ndarray:
     """Orthogonal Q (n = d^2): the Helmert matrix on the diagonal coordinates E_ii, whose
     first row makes I / sqrt(d) the first new basis element; the identity elsewhere."""
+    import scipy.linalg  # here: ~0.25 s to import, which commands that simulate nothing need not pay
+
     d = int(round(np.sqrt(n)))
     q = np.eye(n)
     q[:d, :d] = scipy.linalg.helmert(d, full=True)
