@@ -23,7 +23,8 @@ gates' 40 000 3x3 exponentials took 11-13 ms instead of 20-22 ms. Derivatives ar
 through the (..., d, d) layout (a custom JVP): the batch-last reverse mode gained nothing
 (one exponential and product: up to ~10 % slower; the benchmark's whole closed+grad gate:
 equal within noise). Larger matrices keep the (..., d, d) layout, whose batched dot was
-2.5x faster than the batch-last form for the 8x8 blocks of the trace-preserving path.
+2.5x faster than the batch-last form for the 8x8 blocks of the trace-preserving path, and
+are exponentiated a block of CHUNK matrices at a time (see CHUNK).
 """
 
 from __future__ import annotations
@@ -237,9 +238,59 @@ def expm(a: jax.Array, *, max_squarings: int, trace_preserving: bool = False) ->
     trace_preserving: a's first row is zero (a trace-preserving generator in a basis led
     by the identity, devices.liouville.to_trace_basis); that row is then not read, and
     exp(a)'s first row is exactly (1, 0, ..., 0)."""
+    if not trace_preserving and a.shape[-1] <= SMALL:
+        return _small_expm(a, max_squarings)
+    return _chunked_expm(a, max_squarings, trace_preserving)
+
+
+# Matrices over SMALL go through XLA's batched dot, which slows down as the batch grows (on a
+# 2-core CPU, 80x80 float64: ~35 Gflop/s for 8 matrices, 10 for 4000), so they are exponentiated
+# CHUNK at a time, one step of a loop over the whole batch, enclosing vmaps included: every
+# product and sum then works on a cache-sized block. The 4000 81x81 steps of 20 CR gates (open)
+# took 1.05 s instead of 3.35 s, 40 000 9x9 steps 55 ms instead of 124 ms (trace-preserving)
+# and 345-380 ms instead of 600 ms (complex). Same arithmetic, so the same values.
+CHUNK = 16
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _chunked_expm(a: jax.Array, max_squarings: int, trace_preserving: bool) -> jax.Array:
+    return _in_chunks(max_squarings, trace_preserving)(a)
+
+
+@_chunked_expm.defjvp
+def _chunked_expm_jvp(max_squarings: int, trace_preserving: bool, primals, tangents):
+    # Derivatives (gradients, the likelihood's forward-mode Jacobians) take the whole batch at once,
+    # as before: a loop's tangents would be vmapped along with it, and a custom vmap rule cannot be
+    # transposed for reverse mode.
+    return jax.jvp(lambda a: _batch_expm(a, max_squarings, trace_preserving), primals, tangents)
+
+
+@functools.lru_cache(maxsize=None)
+def _in_chunks(max_squarings: int, trace_preserving: bool):
+    """exp of a batch of any leading shape, CHUNK matrices per loop step. Under vmap the mapped
+    axes join the batch (a custom batching rule), rather than each step's block growing by them."""
+    @jax.custom_batching.custom_vmap
+    def exponentiate(a):
+        n = math.prod(a.shape[:-2])
+        if n <= CHUNK:
+            return _batch_expm(a, max_squarings, trace_preserving)
+        flat = a.reshape((n,) + a.shape[-2:])
+        # zero matrices fill the last block: their exponential is the identity, never NaN
+        flat = jnp.concatenate([flat, jnp.zeros(((-n) % CHUNK,) + a.shape[-2:], a.dtype)])
+        blocks = jax.lax.map(lambda block: _batch_expm(block, max_squarings, trace_preserving),
+                             flat.reshape((-1, CHUNK) + a.shape[-2:]))
+        return blocks.reshape((-1,) + a.shape[-2:])[:n].reshape(a.shape)
+
+    @exponentiate.def_vmap
+    def _batched(axis_size, in_batched, a):
+        return exponentiate(a), in_batched[0]
+
+    return exponentiate
+
+
+def _batch_expm(a: jax.Array, max_squarings: int, trace_preserving: bool) -> jax.Array:
+    """exp(a) of a batch (..., d, d) at once, in the (..., d, d) layout."""
     if not trace_preserving:
-        if a.shape[-1] <= SMALL:
-            return _small_expm(a, max_squarings)
         return _taylor_expm(a, _DenseAlgebra, max_squarings)
     p = _taylor_expm(_Affine(0.0, a[..., 1:, 0], a[..., 1:, 1:]), _AffineAlgebra, max_squarings)
     top = jnp.concatenate([jnp.ones_like(p.v[..., :1]), jnp.zeros_like(p.v)], axis=-1)

@@ -55,6 +55,49 @@ def test_small_matrices_computed_batch_last_equal_the_usual_layout_with_their_de
         assert marker in str(jax.make_jaxpr(batch_last)(a)) and marker not in str(jax.make_jaxpr(usual)(a))
 
 
+@pytest.mark.parametrize("trace_preserving", [False, True])
+def test_larger_matrices_computed_chunk_by_chunk_equal_the_whole_batch_with_their_derivatives(trace_preserving):
+    """Over 4x4 the exponential runs CHUNK matrices at a time over the whole batch, enclosing vmaps
+    included (speed only): values must equal the whole batch's at once to rounding, for a batch that
+    does not fill its last chunk, under one and two vmaps; a step beyond the squarings stays NaN
+    alone; tangents take the whole batch, as before."""
+    rng = np.random.default_rng(8)
+    shape = (3, 2, 2 * _expm.CHUNK + 5, 9, 9)  # vmapped, vmapped, the batch expm sees
+    if trace_preserving:
+        a = np.stack([liouville.to_trace_basis(jnp.asarray(_lindbladian(rng))) for _ in range(np.prod(shape[:-2]))])
+        a = np.asarray(a).reshape(shape)
+    else:
+        a = rng.normal(size=shape) + 1j * rng.normal(size=shape)
+    a *= np.geomspace(0.05, 4.0, shape[2])[:, None, None] / np.abs(a).sum(axis=-2).max(axis=-1)[..., None, None]
+    a[1, 0, 4] *= 1e3  # beyond THETA * 2**3: NaN, and only there
+    da = rng.normal(size=shape) if trace_preserving else rng.normal(size=shape) + 1j * rng.normal(size=shape)
+    a, da = jnp.asarray(a), jnp.asarray(da)
+
+    def chunked(m):
+        return _expm.expm(m, max_squarings=3, trace_preserving=trace_preserving)
+
+    def whole(m):
+        return _expm._batch_expm(m, 3, trace_preserving)
+
+    def same(got, want):
+        got, want = np.asarray(got), np.asarray(want)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-14 * np.nanmax(np.abs(want)))
+
+    want = jax.jit(whole)(a)
+    nan_steps = np.isnan(np.asarray(want)).any(axis=(-2, -1))
+    assert nan_steps.sum() == 1 and nan_steps[1, 0, 4]
+    same(jax.jit(chunked)(a), want)
+    same(jax.jit(jax.vmap(chunked))(a), want)
+    same(jax.jit(jax.vmap(jax.vmap(chunked)))(a), want)
+    ok = ~nan_steps
+    for got, want in zip(jax.jvp(chunked, (a[ok],), (da[ok],)), jax.jvp(whole, (a[ok],), (da[ok],))):
+        same(got, want)
+    # the chunked form (a loop over blocks, its own derivative rule) is the one expm takes
+    for marker in ("scan", "custom_jvp_call"):
+        assert marker in str(jax.make_jaxpr(chunked)(a)) and marker not in str(jax.make_jaxpr(whole)(a))
+
+
 def test_trace_basis_puts_lindbladian_first_row_to_zero_and_round_trips():
     gen = _lindbladian(np.random.default_rng(4))
     moved = np.asarray(liouville.to_trace_basis(jnp.asarray(gen)))
