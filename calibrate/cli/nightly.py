@@ -47,8 +47,8 @@ def check_scheduler(address: str) -> None:
 
 
 def _refuse_fast(address: str) -> None:
-    """Raise ConnectionRefusedError at once when nothing listens at a tcp:// address: Dask's
-    Client retries a refused connection until its timeout (10 s) before it says so."""
+    """Raise the connection's OSError (refused, unreachable) at once for a tcp:// address where
+    nothing listens: Dask's Client retries a refused connection until its timeout (10 s)."""
     try:
         parts = urlsplit(address)
         host, port = parts.hostname, parts.port
