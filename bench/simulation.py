@@ -173,6 +173,14 @@ peers given the same common frame take one exponential per sample too, so what i
 the cost of each exponential and product. Before the common frame (8 Magnus steps per
 sample, same machine class, load ~1.5): ours 3.58 s and 12.5 s closed, 0.9x and 2.0x the
 then fastest peer (dynamiqs-tsit5 3.19 s and 25.0 s).
+After the exponentials of matrices over 4x4 ran 16 at a time (devices/_expm.py, CHUNK),
+load ~1.5, 3 rounds, one run per case: cr-open at --gates 20, --peers
+qutip-pwc,qiskit-dynamics-expm: ours 1.54 s, qutip-pwc 8.95 s (5.8x), qiskit-dynamics-expm
+10.5 s (6.8x), ours at 1.3x its floor. cr-closed at --gates 200, --peers qiskit-dynamics-expm:
+ours 0.42 s against 0.86 s (2.1x), 1.7x its floor (an earlier run with dynamiqs-expm: 0.40 s
+against 1.10 s and 1.18 s); cr-closed+grad 1.46 s against 4.68 s (3.3x), 2.0x its floor;
+cr-open+grad ours alone 8.94 s, 2.1x its floor (with its peers the process grew past 16 GB
+and was stopped).
 
 Run: .venv/bin/python bench/simulation.py [--quick] [--gates N] [--repeats R] [--subset S]
      [--chunk N] [--cases closed,open,...,cr-closed,...] [--peers qutip,dynamiqs-expm,...]
